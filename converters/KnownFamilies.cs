@@ -1,0 +1,9 @@
+using OpenWeights.Onnx.Families;
+
+namespace OpenWeights.Onnx.Converters;
+
+/// <summary>Every family this build converts. Adding one is a new file here and a line below.</summary>
+public static class KnownFamilies
+{
+    public static ModelFamilies All { get; } = new([new Llama(), new Mistral(), new Qwen2(), new Qwen3()]);
+}

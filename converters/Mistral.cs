@@ -1,0 +1,15 @@
+using OpenWeights.Onnx.Families;
+using OpenWeights.Onnx.Models;
+
+namespace OpenWeights.Onnx.Converters;
+
+/// <summary>Mistral: Llama's layout plus sliding-window attention.</summary>
+public sealed class Mistral : IModelFamily
+{
+    public IReadOnlyList<string> Architectures => ["MistralForCausalLM"];
+
+    public ModelDescription Describe(HfConfig config, GenerationConfig generation) =>
+        LlamaStyle.Describe(config, generation, "mistral") with { SlidingWindow = config.Int("sliding_window", null) };
+
+    public DecoderWeights MapWeights(ModelDescription model, HfConfig config) => LlamaStyle.Weights(model);
+}

@@ -1,0 +1,50 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+
+namespace OpenWeights.Onnx.Checkpoints;
+
+/// <summary>Vectorised conversion of checkpoint elements (F32, F16, BF16) to and from float32.</summary>
+public static class FloatConversion
+{
+    public static void ToSingle(ReadOnlySpan<byte> source, TensorDType dtype, Span<float> destination)
+    {
+        switch (dtype)
+        {
+            case TensorDType.F32:
+                MemoryMarshal.Cast<byte, float>(source)[..destination.Length].CopyTo(destination);
+                break;
+            case TensorDType.F16:
+                TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<byte, Half>(source)[..destination.Length], destination);
+                break;
+            case TensorDType.BF16:
+                BFloat16ToSingle(MemoryMarshal.Cast<byte, ushort>(source)[..destination.Length], destination);
+                break;
+            default:
+                throw new NotSupportedException($"dtype {dtype} is not a floating type we convert (F32, F16, BF16).");
+        }
+    }
+
+    /// <summary>BF16 is the top half of a float32: widening and shifting is exact.</summary>
+    public static void BFloat16ToSingle(ReadOnlySpan<ushort> source, Span<float> destination)
+    {
+        var bits = MemoryMarshal.Cast<float, uint>(destination);
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var src = MemoryMarshal.Cast<ushort, Vector<ushort>>(source);
+            for (int v = 0; v < src.Length; v++)
+            {
+                Vector.Widen(src[v], out var lo, out var hi);
+                (lo << 16).CopyTo(bits.Slice(i));
+                (hi << 16).CopyTo(bits.Slice(i + Vector<uint>.Count));
+                i += Vector<ushort>.Count;
+            }
+        }
+        for (; i < source.Length; i++)
+            bits[i] = (uint)source[i] << 16;
+    }
+
+    public static void SingleToHalf(ReadOnlySpan<float> source, Span<Half> destination) =>
+        TensorPrimitives.ConvertToHalf(source, destination);
+}

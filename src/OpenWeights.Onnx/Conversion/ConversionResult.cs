@@ -1,0 +1,16 @@
+using OpenWeights.Onnx.Models;
+
+namespace OpenWeights.Onnx.Conversion;
+
+public sealed record ConversionResult(
+    string OutputDirectory,
+    ModelDescription Model,
+    int Tensors,
+    long Parameters,
+    long DataBytes,
+    TimeSpan Elapsed)
+{
+    public string Summary =>
+        $"converted {Model.Architecture} → {OutputDirectory}: {Tensors} tensors, {Parameters:N0} parameters, " +
+        $"{DataBytes / 1048576.0:F1} MiB, {Elapsed.TotalSeconds:F1} s";
+}

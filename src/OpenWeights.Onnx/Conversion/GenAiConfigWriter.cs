@@ -1,0 +1,89 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using OpenWeights.Onnx.Graph;
+using OpenWeights.Onnx.Models;
+
+namespace OpenWeights.Onnx.Conversion;
+
+/// <summary>
+/// Writes <c>genai_config.json</c>, which onnxruntime-genai parses strictly (an unknown key is an error),
+/// so only fields it reads for a decoder appear. Our own runtime reads the same file.
+/// </summary>
+public static class GenAiConfigWriter
+{
+    public const string FileName = "genai_config.json";
+
+    public static JsonObject Build(ModelDescription m, GenerationConfig generation, ExecutionTarget target, string modelFile)
+    {
+        var providers = new JsonArray();
+        if (target == ExecutionTarget.Cuda)
+            providers.Add(new JsonObject { ["cuda"] = new JsonObject() });
+        if (target == ExecutionTarget.TensorRt)
+            providers.Add(new JsonObject { ["NvTensorRtRtx"] = new JsonObject() });
+
+        int eos = m.EosTokenIds.FirstOrDefault();
+        JsonNode EosNode() => m.EosTokenIds.Length == 1
+            ? JsonValue.Create(eos)
+            : new JsonArray(m.EosTokenIds.Select(id => (JsonNode)JsonValue.Create(id)).ToArray());
+
+        return new JsonObject
+        {
+            ["model"] = new JsonObject
+            {
+                ["bos_token_id"] = m.BosTokenIds.FirstOrDefault(),
+                ["context_length"] = m.ContextLength,
+                ["decoder"] = new JsonObject
+                {
+                    ["session_options"] = new JsonObject
+                    {
+                        ["log_id"] = "onnxruntime-genai",
+                        ["provider_options"] = providers,
+                    },
+                    ["filename"] = modelFile,
+                    ["head_size"] = m.HeadDim,
+                    ["hidden_size"] = m.HiddenSize,
+                    ["inputs"] = new JsonObject
+                    {
+                        ["input_ids"] = DecoderGraph.InputIds,
+                        ["attention_mask"] = DecoderGraph.AttentionMask,
+                        ["past_key_names"] = "past_key_values.%d.key",
+                        ["past_value_names"] = "past_key_values.%d.value",
+                    },
+                    ["outputs"] = new JsonObject
+                    {
+                        ["logits"] = DecoderGraph.Logits,
+                        ["present_key_names"] = "present.%d.key",
+                        ["present_value_names"] = "present.%d.value",
+                    },
+                    ["num_attention_heads"] = m.NumHeads,
+                    ["num_hidden_layers"] = m.NumLayers,
+                    ["num_key_value_heads"] = m.NumKvHeads,
+                },
+                ["eos_token_id"] = EosNode(),
+                ["pad_token_id"] = m.PadTokenId ?? eos,
+                ["type"] = m.GenAiType,
+                ["vocab_size"] = m.VocabSize,
+            },
+            ["search"] = new JsonObject
+            {
+                ["diversity_penalty"] = 0.0,
+                ["do_sample"] = generation.DoSample,
+                ["early_stopping"] = true,
+                ["length_penalty"] = 1.0,
+                ["max_length"] = Math.Min(m.ContextLength, generation.MaxLength ?? m.ContextLength),
+                ["min_length"] = 0,
+                ["no_repeat_ngram_size"] = 0,
+                ["num_beams"] = 1,
+                ["num_return_sequences"] = 1,
+                ["past_present_share_buffer"] = true,
+                ["repetition_penalty"] = generation.RepetitionPenalty,
+                ["temperature"] = generation.Temperature,
+                ["top_k"] = generation.DoSample ? generation.TopK : 1,
+                ["top_p"] = generation.TopP,
+            },
+        };
+    }
+
+    public static void Write(string path, JsonObject config) =>
+        File.WriteAllText(path, config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+}

@@ -1,0 +1,127 @@
+using System.Diagnostics;
+using Google.Protobuf;
+using OpenWeights.Onnx.Checkpoints;
+using OpenWeights.Onnx.Families;
+using OpenWeights.Onnx.Graph;
+using OpenWeights.Onnx.Models;
+using OpenWeights.Onnx.Onnx.Proto;
+using DataType = OpenWeights.Onnx.Onnx.Proto.TensorProto.Types.DataType;
+
+namespace OpenWeights.Onnx.Conversion;
+
+/// <summary>
+/// checkpoint → model description → graph (+ weights streamed to external data) → files, moved into
+/// place only when complete.
+/// </summary>
+public sealed class ModelConverter(ModelFamilies families)
+{
+    public const string ModelFile = "model.onnx";
+    public const string DataFile = "model.onnx.data";
+
+    /// <summary>Tokenizer and config files copied beside the model, when the checkpoint has them.</summary>
+    public static readonly string[] CopiedFiles =
+    [
+        "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
+        "tokenizer.model", "generation_config.json", "config.json",
+    ];
+
+    public ConversionResult Convert(string checkpointDirectory, string outputDirectory, ConversionOptions options,
+        IProgress<ConversionProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        options.Validate();
+        var clock = Stopwatch.StartNew();
+        using var checkpoint = Checkpoint.Open(checkpointDirectory);
+        var family = families.For(checkpoint.Config.Architecture, checkpoint.Config.Path);
+        var model = family.Describe(checkpoint.Config, checkpoint.Generation);
+        var weights = family.MapWeights(model, checkpoint.Config);
+        CheckWeightsExist(checkpoint, weights);
+
+        using var output = new OutputFolder(outputDirectory, options.Overwrite);
+        var graph = new GraphBuilder();
+        ConversionProgress totals;
+        long dataBytes;
+        using (var data = new ExternalDataWriter(Path.Combine(output.Staging, DataFile), DataFile))
+        using (var reader = new WeightReader(checkpoint))
+        {
+            var cancellable = new CancellingProgress(progress, cancellationToken);
+            var store = new InitializerStore(graph, reader, data, StorageType(options), ComputeType(options), cancellable);
+            store.Progress.ExpectedTensors = CountWeights(weights) + (model.Rotary is null ? 0 : 2);
+            new DecoderGraph(model, weights, store, new FloatWeights(store)).Build();
+            data.Flush();
+            totals = store.Progress;
+            dataBytes = data.Length;
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        WriteModel(Path.Combine(output.Staging, ModelFile), graph, model, options);
+        GenAiConfigWriter.Write(Path.Combine(output.Staging, GenAiConfigWriter.FileName),
+            GenAiConfigWriter.Build(model, checkpoint.Generation, options.Target, ModelFile));
+        foreach (var name in CopiedFiles)
+        {
+            string source = Path.Combine(checkpointDirectory, name);
+            if (File.Exists(source))
+                File.Copy(source, Path.Combine(output.Staging, name));
+        }
+        output.Commit();
+        return new ConversionResult(output.Final, model, totals.Tensors, totals.Parameters, dataBytes, clock.Elapsed);
+    }
+
+    private static DataType StorageType(ConversionOptions o) => o.Precision == Precision.Fp16 ? DataType.Float16 : DataType.Float;
+
+    /// <summary>CPU computes in float32 (its fp16 kernels are few and slow); fp16 weights are cast at load.</summary>
+    private static DataType ComputeType(ConversionOptions o) => DataType.Float;
+
+    private static void WriteModel(string path, GraphBuilder graph, ModelDescription model, ConversionOptions options)
+    {
+        var proto = new ModelProto
+        {
+            IrVersion = 10,
+            ProducerName = "owonnx",
+            ProducerVersion = typeof(ModelConverter).Assembly.GetName().Version?.ToString() ?? "0",
+            Graph = graph.Graph,
+        };
+        proto.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 21 });
+        proto.OpsetImport.Add(new OperatorSetIdProto { Domain = GraphBuilder.MicrosoftDomain, Version = 1 });
+        proto.MetadataProps.Add(new StringStringEntryProto { Key = "owonnx.architecture", Value = model.Architecture });
+        proto.MetadataProps.Add(new StringStringEntryProto { Key = "owonnx.precision", Value = options.Precision.ToString().ToLowerInvariant() });
+        proto.MetadataProps.Add(new StringStringEntryProto { Key = "owonnx.target", Value = options.Target.ToString().ToLowerInvariant() });
+        using var stream = File.Create(path);
+        proto.WriteTo(stream);
+    }
+
+    /// <summary>Fails before anything is written if the checkpoint lacks a tensor the family expects.</summary>
+    private static void CheckWeightsExist(Checkpoint checkpoint, DecoderWeights weights)
+    {
+        foreach (var w in AllWeights(weights))
+            checkpoint.Get(w.Tensor);
+    }
+
+    private static int CountWeights(DecoderWeights w) => AllWeights(w).Count();
+
+    private static IEnumerable<WeightRef> AllWeights(DecoderWeights w)
+    {
+        IEnumerable<WeightRef?> Linear(LinearWeights? l) => l is null ? [] : [l.Weight, l.Bias];
+        IEnumerable<WeightRef?> Norm(NormWeights? n) => n is null ? [] : [n.Weight, n.Bias];
+        var all = new List<WeightRef?> { w.TokenEmbedding, w.PositionEmbedding };
+        foreach (var l in w.Layers)
+        {
+            all.AddRange(Norm(l.AttentionNorm));
+            all.AddRange(Linear(l.Q)); all.AddRange(Linear(l.K)); all.AddRange(Linear(l.V)); all.AddRange(Linear(l.O));
+            all.AddRange(Norm(l.QNorm)); all.AddRange(Norm(l.KNorm)); all.AddRange(Norm(l.MlpNorm));
+            all.AddRange(Linear(l.Gate)); all.AddRange(Linear(l.Up)); all.AddRange(Linear(l.Down));
+        }
+        all.AddRange(Norm(w.FinalNorm));
+        all.AddRange(Linear(w.LmHead));
+        return all.OfType<WeightRef>();
+    }
+
+    /// <summary>Checks for cancellation between tensors, where stopping is cheap and safe.</summary>
+    private sealed class CancellingProgress(IProgress<ConversionProgress>? inner, CancellationToken token) : IProgress<ConversionProgress>
+    {
+        public void Report(ConversionProgress value)
+        {
+            token.ThrowIfCancellationRequested();
+            inner?.Report(value);
+        }
+    }
+}

@@ -1,0 +1,63 @@
+using OpenWeights.Onnx.Conversion;
+using OpenWeights.Onnx.Families;
+using DataType = OpenWeights.Onnx.Onnx.Proto.TensorProto.Types.DataType;
+
+namespace OpenWeights.Onnx.Graph;
+
+/// <summary>
+/// Turns checkpoint weights into graph initializers as the graph is built: each weight is read, written to
+/// the external data file and forgotten before the next one, which is what keeps conversion streaming.
+/// Weights stored in a narrower type than the graph computes in get a Cast that ONNX Runtime folds at load.
+/// </summary>
+public sealed class InitializerStore(GraphBuilder graph, WeightReader reader, ExternalDataWriter data,
+    DataType storage, DataType compute, IProgress<ConversionProgress>? progress = null)
+{
+    private readonly ConversionProgress _progress = new();
+
+    public GraphBuilder Graph => graph;
+    public WeightReader Reader => reader;
+    public DataType Compute => compute;
+    public ConversionProgress Progress => _progress;
+
+    /// <summary>A 1-D weight; <paramref name="offset"/> is added to every element (Gemma's 1+w norms).</summary>
+    public string Vector(WeightRef w, string name, int length, float offset = 0f)
+    {
+        var values = reader.Vector(w, length);
+        if (offset != 0f)
+            System.Numerics.Tensors.TensorPrimitives.Add(values, offset, values);
+        return Floats(name, values, length);
+    }
+
+    /// <summary>A matrix as [in, out] (for MatMul) or [out, in].</summary>
+    public string Matrix(WeightRef w, string name, int outFeatures, int inFeatures, bool inputMajor)
+    {
+        var values = reader.Matrix(w, inputMajor, outFeatures, inFeatures);
+        return inputMajor
+            ? Floats(name, values, inFeatures, outFeatures)
+            : Floats(name, values, outFeatures, inFeatures);
+    }
+
+    /// <summary>Float values (weights or derived tables) in the storage type, returned in the compute type.</summary>
+    public string Floats(string name, ReadOnlySpan<float> values, params long[] dims)
+    {
+        graph.AddInitializer(data.WriteFloats(name, storage, dims, values));
+        Count(values.Length, values.Length * (storage == DataType.Float16 ? 2L : 4L));
+        return storage == compute ? name : graph.Op("Cast", name + "/cast", [name], Attr.Int("to", (long)compute));
+    }
+
+    /// <summary>Pre-encoded bytes (quantized blocks, scales) stored as they are.</summary>
+    public string Raw(string name, DataType type, ReadOnlySpan<byte> bytes, long parameters, params long[] dims)
+    {
+        graph.AddInitializer(data.Write(name, type, dims, bytes));
+        Count(parameters, bytes.Length);
+        return name;
+    }
+
+    private void Count(long parameters, long bytes)
+    {
+        _progress.Tensors++;
+        _progress.Parameters += parameters;
+        _progress.Bytes += bytes;
+        progress?.Report(_progress);
+    }
+}

@@ -1,0 +1,66 @@
+namespace OpenWeights.Onnx.Models;
+
+public enum NormKind
+{
+    /// <summary>x̂·w (Llama, Mistral, Qwen, Phi-3).</summary>
+    RmsNorm,
+    /// <summary>x̂·(1+w): the weight is stored as an offset from one (Gemma).</summary>
+    RmsNormPlusOne,
+    /// <summary>(x−μ)/σ·w + b (GPT-2).</summary>
+    LayerNorm,
+}
+
+public enum Activation
+{
+    Silu,
+    GeluTanh,
+    Gelu,
+}
+
+/// <summary>
+/// What a decoder-only transformer computes, independent of how its checkpoint names things.
+/// Families (in <c>converters/</c>) fill this from <c>config.json</c>; the graph builder reads only this.
+/// </summary>
+public sealed record ModelDescription
+{
+    /// <summary>The Hugging Face class, e.g. <c>LlamaForCausalLM</c>.</summary>
+    public required string Architecture { get; init; }
+    /// <summary>The <c>model.type</c> that onnxruntime-genai knows this family by.</summary>
+    public required string GenAiType { get; init; }
+
+    public required int VocabSize { get; init; }
+    public required int HiddenSize { get; init; }
+    public required int IntermediateSize { get; init; }
+    public required int NumLayers { get; init; }
+    public required int NumHeads { get; init; }
+    public required int NumKvHeads { get; init; }
+    public required int HeadDim { get; init; }
+    /// <summary>Longest sequence the model was trained for (<c>max_position_embeddings</c>).</summary>
+    public required int ContextLength { get; init; }
+
+    public required NormKind Norm { get; init; }
+    public required float NormEpsilon { get; init; }
+    public required Activation Activation { get; init; }
+    /// <summary>act(gate)·up (Llama) rather than act(fc) (GPT-2).</summary>
+    public bool GatedMlp { get; init; } = true;
+
+    /// <summary>Null for models with learned absolute positions (GPT-2).</summary>
+    public RotaryEmbedding? Rotary { get; init; }
+    public bool LearnedPositions { get; init; }
+
+    /// <summary>Per-head RMSNorm of q and k before rotary (Qwen3).</summary>
+    public bool QkNorm { get; init; }
+    public bool TiedEmbeddings { get; init; }
+    /// <summary>Multiply token embeddings by this (Gemma: √hidden, rounded to the model's dtype).</summary>
+    public float? EmbeddingMultiplier { get; init; }
+    /// <summary>Null means 1/√head_dim.</summary>
+    public float? AttentionScale { get; init; }
+    public int? SlidingWindow { get; init; }
+
+    public int[] BosTokenIds { get; init; } = [];
+    public int[] EosTokenIds { get; init; } = [];
+    public int? PadTokenId { get; init; }
+
+    public int QSize => NumHeads * HeadDim;
+    public int KvSize => NumKvHeads * HeadDim;
+}

@@ -1,0 +1,21 @@
+using System.Collections.Concurrent;
+using OpenWeights.Onnx.Conversion;
+using OpenWeights.Onnx.Converters;
+
+namespace OpenWeights.Onnx.Tests.Support;
+
+/// <summary>Converts each shared fixture once per test run (per precision) and hands out the folder.</summary>
+public static class ConvertedFixtures
+{
+    private static readonly ConcurrentDictionary<string, Lazy<string>> Cache = new();
+
+    public static string Get(string checkpointDirectory, Precision precision = Precision.Fp32) =>
+        Cache.GetOrAdd($"{checkpointDirectory}|{precision}", _ => new Lazy<string>(() =>
+        {
+            string output = Path.Combine(SharedFixtures.Scratch("converted"), Path.GetFileName(checkpointDirectory));
+            new ModelConverter(KnownFamilies.All).Convert(checkpointDirectory, output, new ConversionOptions { Precision = precision });
+            return output;
+        })).Value;
+
+    public static string Hf(string fixture, Precision precision = Precision.Fp32) => Get(SharedFixtures.Hf(fixture), precision);
+}

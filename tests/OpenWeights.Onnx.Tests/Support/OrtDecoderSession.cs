@@ -1,0 +1,64 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace OpenWeights.Onnx.Tests.Support;
+
+/// <summary>
+/// Drives a converted model through plain ONNX Runtime with no owonnx runtime code, so that parity tests
+/// check the graph alone: one batch row, past fed back as present.
+/// </summary>
+public sealed class OrtDecoderSession : IDisposable
+{
+    private readonly InferenceSession _session;
+    private readonly int _layers, _kvHeads, _headDim;
+    private OrtValue[] _past;
+    private readonly List<long> _tokens = new();
+
+    public int Vocab { get; }
+
+    public OrtDecoderSession(string modelDirectory)
+    {
+        _session = new InferenceSession(Path.Combine(modelDirectory, "model.onnx"));
+        var pastMeta = _session.InputMetadata["past_key_values.0.key"];
+        _kvHeads = pastMeta.Dimensions[1];
+        _headDim = pastMeta.Dimensions[3];
+        _layers = _session.InputMetadata.Keys.Count(k => k.StartsWith("past_key_values.", StringComparison.Ordinal)) / 2;
+        Vocab = _session.OutputMetadata["logits"].Dimensions[2];
+        _past = Enumerable.Range(0, 2 * _layers)
+            .Select(_ => OrtValue.CreateTensorValueFromMemory(Array.Empty<float>(), [1, _kvHeads, 0, _headDim]))
+            .ToArray();
+    }
+
+    /// <summary>Appends tokens, returns their logits [tokens.Length, vocab] (row-major).</summary>
+    public float[] Forward(IReadOnlyList<long> tokens)
+    {
+        _tokens.AddRange(tokens);
+        var ids = OrtValue.CreateTensorValueFromMemory(tokens.ToArray(), [1, tokens.Count]);
+        var mask = OrtValue.CreateTensorValueFromMemory(Enumerable.Repeat(1L, _tokens.Count).ToArray(), [1, _tokens.Count]);
+        var names = new List<string> { "input_ids", "attention_mask" };
+        var values = new List<OrtValue> { ids, mask };
+        for (int i = 0; i < _layers; i++)
+        {
+            names.Add($"past_key_values.{i}.key"); values.Add(_past[2 * i]);
+            names.Add($"past_key_values.{i}.value"); values.Add(_past[2 * i + 1]);
+        }
+        var outputNames = new List<string> { "logits" };
+        for (int i = 0; i < _layers; i++)
+        {
+            outputNames.Add($"present.{i}.key");
+            outputNames.Add($"present.{i}.value");
+        }
+        using var options = new RunOptions();
+        var outputs = _session.Run(options, names, values, outputNames);
+        var logits = outputs[0].GetTensorDataAsSpan<float>().ToArray();
+        outputs[0].Dispose();
+        foreach (var v in values) v.Dispose();
+        _past = outputs.Skip(1).ToArray();
+        return logits;
+    }
+
+    public void Dispose()
+    {
+        foreach (var p in _past) p.Dispose();
+        _session.Dispose();
+    }
+}
