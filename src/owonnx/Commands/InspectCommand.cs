@@ -1,0 +1,51 @@
+using Cocona;
+using OpenWeights.Onnx.Inspection;
+
+namespace OpenWeights.Onnx.Cli.Commands;
+
+public sealed class InspectCommand
+{
+    [Command("inspect", Description = "Describe a checkpoint folder or a converted model folder.")]
+    public int Inspect([Argument(Description = "Checkpoint or converted model folder")] string path)
+    {
+        return CliErrors.Run(() =>
+        {
+            if (File.Exists(Path.Combine(path, "model.onnx")))
+                PrintModel(OnnxModelSummary.Read(path));
+            else if (File.Exists(Path.Combine(path, "config.json")))
+                PrintCheckpoint(CheckpointSummary.Read(path));
+            else
+                throw new IOException($"{path}: neither a converted model (model.onnx) nor a checkpoint (config.json).");
+            return 0;
+        });
+    }
+
+    private static void PrintCheckpoint(CheckpointSummary s)
+    {
+        Console.WriteLine($"checkpoint    {s.Directory}");
+        Console.WriteLine($"architecture  {s.Architecture}");
+        Console.WriteLine($"parameters    {s.Parameters:N0} ({s.Bytes / 1048576.0:F1} MiB in {s.TensorCount} tensors)");
+        Console.WriteLine($"dtypes        {string.Join(", ", s.TensorsByDType.Select(kv => $"{kv.Key}: {kv.Value}"))}");
+        Console.WriteLine($"shards        {string.Join(", ", s.Shards)}");
+        foreach (var (key, value) in s.Config)
+            Console.WriteLine($"  {key,-26}{value}");
+    }
+
+    private static void PrintModel(OnnxModelSummary s)
+    {
+        Console.WriteLine($"model         {s.Directory}");
+        foreach (var (key, value) in s.Metadata)
+            Console.WriteLine($"  {key,-26}{value}");
+        Console.WriteLine($"weights       {s.InitializerElements:N0} elements in {s.Initializers} initializers; " +
+                          $"external data {s.ExternalDataBytes / 1048576.0:F2} MiB; model.onnx {s.ModelFileBytes / 1024.0:F0} KiB");
+        Console.WriteLine("inputs");
+        foreach (var t in s.Inputs)
+            Console.WriteLine($"  {t.Name,-32}{t.ElementType,-9}{t.Shape}");
+        Console.WriteLine("outputs");
+        foreach (var t in s.Outputs)
+            Console.WriteLine($"  {t.Name,-32}{t.ElementType,-9}{t.Shape}");
+        Console.WriteLine("operators");
+        foreach (var (op, count) in s.OperatorCounts)
+            Console.WriteLine($"  {op,-48}{count}");
+    }
+}

@@ -1,0 +1,15 @@
+using Cocona;
+using OpenWeights.Onnx.Cli.Commands;
+
+// ORT writes telemetry under ~/.cache unless told not to; a local tool has no business doing that.
+Environment.SetEnvironmentVariable("ORT_DISABLE_TELEMETRY", "1");
+
+var app = CoconaApp.Create(args, options =>
+{
+    options.TreatPublicMethodsAsCommands = false;
+    options.EnableShellCompletionSupport = false;
+});
+app.AddCommands<ConvertCommand>();
+app.AddCommands<InspectCommand>();
+app.Run();
+return Environment.ExitCode;
