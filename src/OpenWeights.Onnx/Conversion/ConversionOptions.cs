@@ -2,8 +2,6 @@ namespace OpenWeights.Onnx.Conversion;
 
 public enum Precision { Fp32, Fp16, Int8, Int4 }
 
-public enum ExecutionTarget { Cpu, Cuda, TensorRt }
-
 /// <summary>What to produce. Validated before any work starts.</summary>
 public sealed record ConversionOptions
 {

@@ -65,17 +65,18 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
     }
 
     /// <summary>
-    /// GroupQueryAttention wants, per row, the index of its last real token (sum(mask) − 1) and, once,
-    /// the mask's width. Taking them from the mask rather than shapes is what makes right-padded batches work.
+    /// GroupQueryAttention wants, per row, the index of its last real token (sum(mask) − 1) and the longest
+    /// row's total length. Taking both from the mask's contents rather than its shape is what makes
+    /// right-padded batches work, and lets a runtime keep one fixed-width mask buffer for a whole
+    /// generation (onnxruntime-genai's growing mask gives the same values: its longest row fills the width).
     /// </summary>
     private (string SeqlensK, string TotalLength) AttentionLengths()
     {
         string sum = _g.Op("ReduceSum", "attn_lengths/ReduceSum", [AttentionMask, _g.Int64s(1)], Attr.Int("keepdims", 0));
         string last = _g.Op("Sub", "attn_lengths/Sub", [sum, _g.Int64s(1)]);
         string seqlensK = _g.Op("Cast", "attn_lengths/seqlens_k", [last], Attr.Int("to", (long)DataType.Int32));
-        string shape = _g.Op("Shape", "attn_lengths/Shape", [AttentionMask]);
-        string width = _g.Op("Gather", "attn_lengths/Gather", [shape, _g.Int64Scalar(1)], Attr.Int("axis", 0));
-        string total = _g.Op("Cast", "attn_lengths/total_sequence_length", [width], Attr.Int("to", (long)DataType.Int32));
+        string longest = _g.Op("ReduceMax", "attn_lengths/ReduceMax", [sum], Attr.Int("keepdims", 0));
+        string total = _g.Op("Cast", "attn_lengths/total_sequence_length", [longest], Attr.Int("to", (long)DataType.Int32));
         return (seqlensK, total);
     }
 

@@ -1,0 +1,39 @@
+using Microsoft.ML.OnnxRuntime;
+using OpenWeights.Onnx.Runtime;
+
+namespace OpenWeights.Onnx;
+
+/// <summary>
+/// A converted model folder loaded for generation: the ONNX Runtime session and the folder's config.
+/// Decoders (each with its own preallocated cache) are created from it; the session is shared.
+/// </summary>
+public sealed class LanguageModel : IDisposable
+{
+    public ModelConfig Config { get; }
+    public RuntimeOptions Options { get; }
+    public InferenceSession Session { get; }
+    public int MaxLength { get; }
+
+    private LanguageModel(ModelConfig config, RuntimeOptions options, InferenceSession session)
+    {
+        Config = config;
+        Options = options;
+        Session = session;
+        MaxLength = options.EffectiveMaxLength(config);
+    }
+
+    public static LanguageModel Load(string directory, RuntimeOptions? options = null)
+    {
+        options ??= new RuntimeOptions();
+        options.Validate();
+        var config = ModelConfig.Load(directory);
+        var session = SessionFactory.Create(Path.Combine(directory, config.ModelFile), options);
+        return new LanguageModel(config, options, session);
+    }
+
+    /// <summary>A decoder with <paramref name="slots"/> sequences (default: the options' max batch).</summary>
+    public BatchDecoder CreateDecoder(int? slots = null) =>
+        new(Session, Config, slots ?? Options.MaxBatch, MaxLength);
+
+    public void Dispose() => Session.Dispose();
+}

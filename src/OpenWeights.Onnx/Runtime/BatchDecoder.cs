@@ -1,0 +1,229 @@
+using System.Runtime.InteropServices;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace OpenWeights.Onnx.Runtime;
+
+/// <summary>
+/// Runs a converted decoder over a fixed set of sequence slots that share one <see cref="KvCache"/>.
+/// A decode step feeds one token per slot in one Run through an I/O binding made once, over buffers made
+/// once: the steady state allocates nothing and copies no cache. Prompts enter either alone (a view of one
+/// slot: continuing a chat, or a request joining a running batch) or together (right-padded, per-row
+/// lengths taken from the attention mask).
+/// </summary>
+public sealed unsafe class BatchDecoder : IDisposable
+{
+    private readonly InferenceSession _session;
+    private readonly ModelConfig _config;
+    private readonly KvCache _cache;
+    private readonly RunOptions _runOptions = new();
+    private readonly int[] _lengths;
+    private readonly int[] _maskFill;
+
+    // [slots, maxLength] attention mask; fixed width, see DecoderGraph.AttentionLengths.
+    private readonly long* _mask;
+    private readonly long* _stepIds;
+    private readonly float* _stepLogits;
+    private readonly OrtValue _maskValue, _stepIdsValue, _stepLogitsValue;
+    private readonly OrtIoBinding _stepBinding;
+    private readonly float[] _promptLogits;
+
+    public int Slots => _cache.Slots;
+    public int MaxLength => _cache.MaxLength;
+    public int VocabSize => _config.VocabSize;
+    public ModelConfig Config => _config;
+    public KvCache Cache => _cache;
+
+    /// <summary>Tokens held in the cache for a slot.</summary>
+    public int Length(int slot) => _lengths[slot];
+
+    public BatchDecoder(InferenceSession session, ModelConfig config, int slots, int maxLength)
+    {
+        _session = session;
+        _config = config;
+        var pastType = session.InputMetadata[config.PastKey(0)].ElementDataType;
+        if (pastType != TensorElementType.Float)
+            throw new ModelLoadException($"{config.Directory}: KV cache of type {pastType} is not supported by this runtime yet (float32 only).");
+        _cache = new KvCache(config, slots, maxLength);
+        _lengths = new int[slots];
+        _maskFill = new int[slots];
+        _promptLogits = new float[slots * config.VocabSize];
+
+        _mask = (long*)NativeMemory.AllocZeroed((nuint)(slots * maxLength), sizeof(long));
+        _stepIds = (long*)NativeMemory.AllocZeroed((nuint)slots, sizeof(long));
+        _stepLogits = (float*)NativeMemory.AllocZeroed((nuint)(slots * config.VocabSize), sizeof(float));
+        _maskValue = Wrap(_mask, TensorElementType.Int64, [slots, maxLength], sizeof(long));
+        _stepIdsValue = Wrap(_stepIds, TensorElementType.Int64, [slots, 1], sizeof(long));
+        _stepLogitsValue = Wrap(_stepLogits, TensorElementType.Float, [slots, 1, config.VocabSize], sizeof(float));
+
+        // Every idle row still needs one unmasked position, or its seqlens_k would be −1.
+        for (int s = 0; s < slots; s++)
+            SetMask(s, 1);
+
+        _stepBinding = session.CreateIoBinding();
+        _stepBinding.BindInput("input_ids", _stepIdsValue);
+        _stepBinding.BindInput("attention_mask", _maskValue);
+        _stepBinding.BindOutput("logits", _stepLogitsValue);
+        for (int layer = 0; layer < config.NumLayers; layer++)
+        {
+            _stepBinding.BindInput(config.PastKey(layer), _cache.Full(layer, false));
+            _stepBinding.BindInput(config.PastValue(layer), _cache.Full(layer, true));
+            _stepBinding.BindOutput(config.PresentKey(layer), _cache.Full(layer, false));
+            _stepBinding.BindOutput(config.PresentValue(layer), _cache.Full(layer, true));
+        }
+    }
+
+    private static OrtValue Wrap(void* data, TensorElementType type, long[] shape, int elementSize) =>
+        OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, type, shape, (IntPtr)data,
+            shape.Aggregate(1L, (a, b) => a * b) * elementSize);
+
+    /// <summary>Forgets a slot's tokens after <paramref name="length"/> (rewinding a chat to a shared prefix).</summary>
+    public void Rewind(int slot, int length)
+    {
+        if (length < 0 || length > _lengths[slot])
+            throw new ArgumentOutOfRangeException(nameof(length), $"cannot rewind slot {slot} of length {_lengths[slot]} to {length}.");
+        _lengths[slot] = length;
+    }
+
+    /// <summary>
+    /// Appends tokens to one slot (its cache continues from <see cref="Length"/>) and returns the logits of
+    /// the last one. The span is valid until the next call.
+    /// </summary>
+    public ReadOnlySpan<float> Append(int slot, ReadOnlySpan<int> tokens)
+    {
+        if (tokens.Length == 0)
+            throw new ArgumentException("no tokens to append.");
+        int total = _lengths[slot] + tokens.Length;
+        if (total > MaxLength)
+            throw new ContextOverflowException(total, MaxLength);
+
+        SetMask(slot, total);
+        var ids = new long[tokens.Length];
+        for (int i = 0; i < ids.Length; i++) ids[i] = tokens[i];
+        using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, [1, ids.Length]);
+        using var maskView = Wrap(_mask + (long)slot * MaxLength, TensorElementType.Int64, [1, MaxLength], sizeof(long));
+        RunSlots(slot, 1, idsValue, maskView, tokens.Length, [tokens.Length - 1]);
+        _lengths[slot] = total;
+        return _promptLogits.AsSpan(slot * VocabSize, VocabSize);
+    }
+
+    /// <summary>
+    /// Feeds several empty slots their prompts in one Run (right-padded: GroupQueryAttention's convention)
+    /// and returns each row's last-token logits, [prompts.Count, vocab].
+    /// </summary>
+    public ReadOnlySpan<float> Prefill(IReadOnlyList<int[]> prompts)
+    {
+        int rows = prompts.Count;
+        if (rows == 0 || rows > Slots)
+            throw new ArgumentException($"prefill needs 1 to {Slots} prompts, got {rows}.");
+        int width = prompts.Max(p => p.Length);
+        if (width > MaxLength)
+            throw new ContextOverflowException(width, MaxLength);
+        var ids = new long[rows * width];
+        var lastPositions = new int[rows];
+        for (int r = 0; r < rows; r++)
+        {
+            if (prompts[r].Length == 0)
+                throw new ArgumentException($"prompt {r} is empty.");
+            for (int t = 0; t < width; t++)
+                ids[r * width + t] = t < prompts[r].Length ? prompts[r][t] : _config.PadTokenId;
+            lastPositions[r] = prompts[r].Length - 1;
+            _lengths[r] = 0;
+            SetMask(r, prompts[r].Length);
+        }
+        using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, [rows, width]);
+        using var maskView = Wrap(_mask, TensorElementType.Int64, [rows, MaxLength], sizeof(long));
+        RunSlots(0, rows, idsValue, maskView, width, lastPositions);
+        for (int r = 0; r < rows; r++)
+            _lengths[r] = prompts[r].Length;
+        return _promptLogits.AsSpan(0, rows * VocabSize);
+    }
+
+    private void RunSlots(int first, int count, OrtValue ids, OrtValue mask, int sequenceLength, int[] lastPositions)
+    {
+        using var binding = _session.CreateIoBinding();
+        var views = new List<OrtValue>(4 * _config.NumLayers);
+        try
+        {
+            binding.BindInput("input_ids", ids);
+            binding.BindInput("attention_mask", mask);
+            // Bound first so that it is output 0 below; ORT sizes it (prompt logits are [rows, seq, vocab]).
+            binding.BindOutputToDevice("logits", OrtMemoryInfo.DefaultInstance);
+            for (int layer = 0; layer < _config.NumLayers; layer++)
+            {
+                var k = _cache.Slice(layer, false, first, count);
+                var v = _cache.Slice(layer, true, first, count);
+                views.Add(k);
+                views.Add(v);
+                binding.BindInput(_config.PastKey(layer), k);
+                binding.BindInput(_config.PastValue(layer), v);
+                binding.BindOutput(_config.PresentKey(layer), k);
+                binding.BindOutput(_config.PresentValue(layer), v);
+            }
+            _session.RunWithBinding(_runOptions, binding);
+            using var outputs = binding.GetOutputValues();
+            var logits = outputs[0].GetTensorDataAsSpan<float>();
+            for (int r = 0; r < count; r++)
+                logits.Slice((r * sequenceLength + lastPositions[r]) * VocabSize, VocabSize)
+                    .CopyTo(_promptLogits.AsSpan((first + r) * VocabSize, VocabSize));
+        }
+        finally
+        {
+            foreach (var v in views) v.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// One decode step over every slot: <paramref name="tokens"/>[s] is appended to slot s where
+    /// <paramref name="active"/>[s]. Idle slots run a dummy row that overwrites their position 0, so an idle
+    /// slot is emptied (length 0). Returns logits [slots, vocab].
+    /// </summary>
+    public ReadOnlySpan<float> Step(ReadOnlySpan<int> tokens, ReadOnlySpan<bool> active)
+    {
+        for (int s = 0; s < Slots; s++)
+        {
+            if (active[s])
+            {
+                int total = _lengths[s] + 1;
+                if (total > MaxLength)
+                    throw new ContextOverflowException(total, MaxLength);
+                _stepIds[s] = tokens[s];
+                SetMask(s, total);
+            }
+            else
+            {
+                _stepIds[s] = _config.PadTokenId;
+                SetMask(s, 1);
+                _lengths[s] = 0;
+            }
+        }
+        _session.RunWithBinding(_runOptions, _stepBinding);
+        for (int s = 0; s < Slots; s++)
+            if (active[s])
+                _lengths[s]++;
+        return new ReadOnlySpan<float>(_stepLogits, Slots * VocabSize);
+    }
+
+    /// <summary>Sets a row's mask to <paramref name="ones"/> leading ones, touching only what changed.</summary>
+    private void SetMask(int slot, int ones)
+    {
+        var row = new Span<long>(_mask + (long)slot * MaxLength, MaxLength);
+        int current = _maskFill[slot];
+        if (ones > current) row[current..ones].Fill(1);
+        else if (ones < current) row[ones..current].Clear();
+        _maskFill[slot] = ones;
+    }
+
+    public void Dispose()
+    {
+        _stepBinding.Dispose();
+        _maskValue.Dispose();
+        _stepIdsValue.Dispose();
+        _stepLogitsValue.Dispose();
+        _runOptions.Dispose();
+        _cache.Dispose();
+        NativeMemory.Free(_mask);
+        NativeMemory.Free(_stepIds);
+        NativeMemory.Free(_stepLogits);
+    }
+}
