@@ -8,11 +8,12 @@ public sealed class ConvertCommand
 {
     [Command("convert", Description = "Convert a Hugging Face checkpoint folder (config.json + *.safetensors) to an ONNX model folder.")]
     public int Convert(
-        [Argument(Description = "Checkpoint folder")] string checkpoint,
+        [Argument(Description = "Checkpoint folder")] string? checkpoint = null,
         [Option('o', Description = "Output folder (written atomically)")] string output,
         [Option(Description = "Weight precision: fp32, fp16")] string precision = "fp32",
         [Option(Description = "Execution provider the model is built for: cpu, cuda, tensorrt")] string ep = "cpu",
         [Option(Description = "Replace an existing output folder")] bool overwrite = false,
+        [Option(Description = "Convert the built-in sample model (fortune-llama) instead of a folder")] bool sample = false,
         CoconaAppContext? context = null)
     {
         return CliErrors.Run(() =>
@@ -27,7 +28,7 @@ public sealed class ConvertCommand
 
             using var line = new ProgressLine();
             // Progress<T> would post to the thread pool; a synchronous reporter keeps the line in order.
-            var result = new ModelConverter(KnownFamilies.All).Convert(checkpoint, output, options,
+            var result = new ModelConverter(KnownFamilies.All).Convert(Sample.ResolveCheckpoint(checkpoint, sample), output, options,
                 new SyncProgress<ConversionProgress>(p => line.Update(
                     $"converting {ProgressLine.Bar(p.ExpectedTensors == 0 ? 0 : (double)p.Tensors / p.ExpectedTensors)} " +
                     $"{p.Tensors}/{p.ExpectedTensors} tensors, {p.Bytes / 1048576.0:F1} MiB")),
