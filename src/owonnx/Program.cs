@@ -11,5 +11,8 @@ var app = CoconaApp.Create(args, options =>
 });
 app.AddCommands<ConvertCommand>();
 app.AddCommands<InspectCommand>();
+app.AddCommands<RunCommand>();
+app.AddCommands<ChatCommand>();
+app.AddCommands<BenchCommand>();
 app.Run();
 return Environment.ExitCode;

@@ -89,7 +89,7 @@ public sealed unsafe class BatchDecoder : IDisposable
     /// Appends tokens to one slot (its cache continues from <see cref="Length"/>) and returns the logits of
     /// the last one. The span is valid until the next call.
     /// </summary>
-    public ReadOnlySpan<float> Append(int slot, ReadOnlySpan<int> tokens)
+    public Span<float> Append(int slot, ReadOnlySpan<int> tokens)
     {
         if (tokens.Length == 0)
             throw new ArgumentException("no tokens to append.");
@@ -111,7 +111,7 @@ public sealed unsafe class BatchDecoder : IDisposable
     /// Feeds several empty slots their prompts in one Run (right-padded: GroupQueryAttention's convention)
     /// and returns each row's last-token logits, [prompts.Count, vocab].
     /// </summary>
-    public ReadOnlySpan<float> Prefill(IReadOnlyList<int[]> prompts)
+    public Span<float> Prefill(IReadOnlyList<int[]> prompts)
     {
         int rows = prompts.Count;
         if (rows == 0 || rows > Slots)
@@ -178,7 +178,7 @@ public sealed unsafe class BatchDecoder : IDisposable
     /// <paramref name="active"/>[s]. Idle slots run a dummy row that overwrites their position 0, so an idle
     /// slot is emptied (length 0). Returns logits [slots, vocab].
     /// </summary>
-    public ReadOnlySpan<float> Step(ReadOnlySpan<int> tokens, ReadOnlySpan<bool> active)
+    public Span<float> Step(ReadOnlySpan<int> tokens, ReadOnlySpan<bool> active)
     {
         for (int s = 0; s < Slots; s++)
         {
@@ -201,7 +201,7 @@ public sealed unsafe class BatchDecoder : IDisposable
         for (int s = 0; s < Slots; s++)
             if (active[s])
                 _lengths[s]++;
-        return new ReadOnlySpan<float>(_stepLogits, Slots * VocabSize);
+        return new Span<float>(_stepLogits, Slots * VocabSize);
     }
 
     /// <summary>Sets a row's mask to <paramref name="ones"/> leading ones, touching only what changed.</summary>

@@ -1,5 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using OpenWeights.Onnx.Checkpoints;
+using OpenWeights.Onnx.Runtime;
+using OpenWeights.Onnx.Tokenization;
 
 namespace OpenWeights.Onnx.Cli.Commands;
 
@@ -26,8 +28,10 @@ internal static class CliErrors
             Console.Error.WriteLine($"owonnx: {e.Message}");
             return Usage;
         }
-        catch (Exception e) when (e is CheckpointException or IOException or UnauthorizedAccessException
-                                      or OnnxRuntimeException or InvalidDataException or NotSupportedException)
+        catch (Exception e) when (e is CheckpointException or ModelLoadException or TokenizerException
+                                      or ContextOverflowException or InvalidOperationException or IOException
+                                      or UnauthorizedAccessException or OnnxRuntimeException or InvalidDataException
+                                      or NotSupportedException)
         {
             Console.Error.WriteLine($"owonnx: {e.Message}");
             return Failure;

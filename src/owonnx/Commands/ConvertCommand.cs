@@ -8,8 +8,8 @@ public sealed class ConvertCommand
 {
     [Command("convert", Description = "Convert a Hugging Face checkpoint folder (config.json + *.safetensors) to an ONNX model folder.")]
     public int Convert(
-        [Argument(Description = "Checkpoint folder")] string? checkpoint = null,
         [Option('o', Description = "Output folder (written atomically)")] string output,
+        [Argument(Description = "Checkpoint folder")] string? checkpoint = null,
         [Option(Description = "Weight precision: fp32, fp16")] string precision = "fp32",
         [Option(Description = "Execution provider the model is built for: cpu, cuda, tensorrt")] string ep = "cpu",
         [Option(Description = "Replace an existing output folder")] bool overwrite = false,

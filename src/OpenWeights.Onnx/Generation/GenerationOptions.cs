@@ -1,0 +1,27 @@
+using OpenWeights.Onnx.Generation.Sampling;
+
+namespace OpenWeights.Onnx.Generation;
+
+/// <summary>What one generation asks for. Validated before any token is computed.</summary>
+public sealed record GenerationOptions
+{
+    public int MaxNewTokens { get; init; } = 128;
+    public SamplingOptions Sampling { get; init; } = SamplingOptions.Greedy;
+    /// <summary>Generation ends before any of these strings; the string itself is not returned.</summary>
+    public IReadOnlyList<string> StopStrings { get; init; } = [];
+    /// <summary>Stop at the model's EOS ids (generation_config.json). Off only for benchmarks.</summary>
+    public bool StopAtEos { get; init; } = true;
+    /// <summary>How many top log-probabilities to report per token (0 = none).</summary>
+    public int TopLogProbs { get; init; }
+
+    public void Validate()
+    {
+        if (MaxNewTokens < 1)
+            throw new ArgumentException($"max new tokens {MaxNewTokens} must be at least 1.");
+        if (StopStrings.Any(string.IsNullOrEmpty))
+            throw new ArgumentException("stop strings must not be empty.");
+        if (TopLogProbs is < 0 or > 20)
+            throw new ArgumentException($"top logprobs {TopLogProbs} must be between 0 and 20.");
+        Sampling.Validate();
+    }
+}

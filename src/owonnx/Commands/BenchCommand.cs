@@ -1,0 +1,65 @@
+using System.Text.Json;
+using Cocona;
+using OpenWeights.Onnx.Benchmarking;
+using OpenWeights.Onnx.Runtime;
+
+namespace OpenWeights.Onnx.Cli.Commands;
+
+public sealed class BenchCommand
+{
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    [Command("bench", Description = "Measure prefill and decode speed on random token ids (median and range over repeats, after a warm-up).")]
+    public int Bench(
+        [Argument(Description = "Converted model folder")] string model,
+        [Option("prompt-tokens")] int promptTokens = 128,
+        [Option("gen-tokens")] int genTokens = 64,
+        [Option] int batch = 1,
+        [Option] int repeat = 5,
+        [Option(Description = "Print the report as JSON")] bool json = false,
+        [Option(Description = "Also write the JSON report to this file")] string? output = null,
+        [Option(Description = "Execution provider: cpu, cuda, tensorrt")] string ep = "cpu",
+        [Option(Description = "Intra-op threads (default: one per core)")] int? threads = null,
+        CoconaAppContext? context = null)
+    {
+        return CliErrors.Run(() =>
+        {
+            var settings = new BenchmarkSettings(promptTokens, genTokens, batch, repeat);
+            settings.Validate();
+            var runtime = new RuntimeOptions
+            {
+                ExecutionProvider = CliParse.Target(ep),
+                MaxBatch = batch,
+                MaxLength = promptTokens + genTokens,
+                Threads = threads,
+            };
+            using var lm = LanguageModel.Load(model, runtime);
+            using var line = new ProgressLine();
+            var report = DecodeBenchmark.Run(model, lm, settings,
+                new SyncProgress<(int Done, int Total)>(p => line.Update($"bench {ProgressLine.Bar((double)p.Done / p.Total)} {p.Done}/{p.Total}", force: true)),
+                context?.CancellationToken ?? default);
+            line.Dispose();
+
+            string text = JsonSerializer.Serialize(report, Json);
+            if (output is not null)
+                File.WriteAllText(output, text);
+            if (json)
+                Console.WriteLine(text);
+            else
+                Print(report);
+            return 0;
+        });
+    }
+
+    private static void Print(BenchmarkReport r)
+    {
+        static string S(Statistic s, string unit) => $"{s.Median,9:F1} {unit,-9} (min {s.Min:F1}, max {s.Max:F1})";
+        Console.WriteLine($"model      {r.Model}");
+        Console.WriteLine($"settings   prompt {r.Settings.PromptTokens}, generate {r.Settings.GenTokens}, batch {r.Settings.Batch}, repeat {r.Settings.Repeat}");
+        Console.WriteLine($"prefill    {S(r.PrefillTokensPerSecond, "tokens/s")}");
+        Console.WriteLine($"decode     {S(r.DecodeTokensPerSecond, "tokens/s")}");
+        Console.WriteLine($"first tok  {S(r.TimeToFirstTokenMs, "ms")}");
+        Console.WriteLine($"overhead   {S(r.LoopOverheadPercent, "% of decode")}");
+        Console.WriteLine($"memory     peak RSS {r.PeakResidentBytes / 1048576.0:F1} MiB, anonymous {r.AnonymousResidentBytes / 1048576.0:F1} MiB");
+    }
+}

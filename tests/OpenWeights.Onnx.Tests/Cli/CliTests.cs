@@ -1,0 +1,68 @@
+using OpenWeights.Onnx.Tests.Support;
+
+namespace OpenWeights.Onnx.Tests.Cli;
+
+/// <summary>The owonnx binary end to end: real processes, real exit codes, text on stdout only.</summary>
+[TestClass]
+public sealed class CliTests
+{
+    [TestMethod]
+    public async Task RunReproducesTheSampleModelsGreedyTextsOnStdout()
+    {
+        string model = FortuneReference.ConvertedFp32;
+        foreach (var reference in FortuneReference.Greedy())
+        {
+            var result = await OwonnxCli.RunAsync("run", model, "--prompt", reference.Prompt, "--max-new-tokens", "40");
+            Assert.AreEqual(0, result.ExitCode, result.StandardError);
+            Assert.AreEqual(reference.TextUntilEos + "\n", result.StandardOutput, $"stdout for '{reference.Prompt}'");
+            StringAssert.Contains(result.StandardError, "tokens/s");
+        }
+    }
+
+    [TestMethod]
+    public async Task ConvertThenInspectDescribesTheModel()
+    {
+        string output = Path.Combine(SharedFixtures.Scratch("cli"), "qwen2");
+        var convert = await OwonnxCli.RunAsync("convert", SharedFixtures.Hf("qwen2"), "--output", output, "--precision", "fp16");
+        Assert.AreEqual(0, convert.ExitCode, convert.StandardError);
+        StringAssert.Contains(convert.StandardOutput, "Qwen2ForCausalLM");
+        StringAssert.Contains(convert.StandardOutput, "tensors");
+
+        var inspect = await OwonnxCli.RunAsync("inspect", output);
+        Assert.AreEqual(0, inspect.ExitCode, inspect.StandardError);
+        StringAssert.Contains(inspect.StandardOutput, "com.microsoft.GroupQueryAttention");
+        StringAssert.Contains(inspect.StandardOutput, "past_key_values.1.value");
+        StringAssert.Contains(inspect.StandardOutput, "fp16");
+
+        var checkpoint = await OwonnxCli.RunAsync("inspect", SharedFixtures.Hf("llama_bf16"));
+        Assert.AreEqual(0, checkpoint.ExitCode, checkpoint.StandardError);
+        StringAssert.Contains(checkpoint.StandardOutput, "LlamaForCausalLM");
+        StringAssert.Contains(checkpoint.StandardOutput, "BF16");
+    }
+
+    public static IEnumerable<object[]> BadInvocations =>
+    [
+        [new[] { "run", "{tmp}", "--prompt", "x" }, "not a converted model folder"],
+        [new[] { "run", "{model}", "--prompt", "x", "--top-p", "1.5" }, "TopP"],
+        [new[] { "run", "{model}", "--prompt", "x", "--temperature", "-1" }, "Temperature"],
+        [new[] { "run", "{model}", "--prompt", "x", "--ep", "cuda" }, "not available in this build"],
+        [new[] { "run", "{model}", "--prompt", "x", "--ep", "npu" }, "--ep 'npu' is not one of"],
+        [new[] { "run", "{model}", "--prompt", "x", "--max-new-tokens", "100", "--max-length", "64" }, "max length"],
+        [new[] { "convert", "{tmp}", "--output", "{tmp}/out" }, "config.json not found"],
+        [new[] { "convert", "{tmp}", "--output", "{tmp}/out", "--precision", "fp8" }, "--precision 'fp8' is not one of"],
+        [new[] { "inspect", "{tmp}" }, "neither a converted model"],
+    ];
+
+    [TestMethod]
+    [DynamicData(nameof(BadInvocations))]
+    public async Task BadInputGivesOneClearLineAndANonZeroExit(string[] arguments, string expected)
+    {
+        string tmp = SharedFixtures.Scratch("bad");
+        var args = arguments.Select(a => a.Replace("{tmp}", tmp).Replace("{model}", FortuneReference.ConvertedFp32)).ToArray();
+        var result = await OwonnxCli.RunAsync(args);
+        Assert.AreNotEqual(0, result.ExitCode, $"owonnx {string.Join(' ', args)} must fail");
+        StringAssert.Contains(result.StandardError, expected);
+        Assert.DoesNotContain("   at ", result.StandardError, "no stack traces for users");
+        Assert.IsFalse(Directory.Exists(Path.Combine(tmp, "out")), "a failed command writes nothing");
+    }
+}
