@@ -89,8 +89,16 @@ public sealed unsafe class BatchDecoder : IDisposable
     /// Appends tokens to one slot (its cache continues from <see cref="Length"/>) and returns the logits of
     /// the last one. The span is valid until the next call.
     /// </summary>
-    public Span<float> Append(int slot, ReadOnlySpan<int> tokens)
+    public Span<float> Append(int slot, ReadOnlySpan<int> tokens) => Append(slot, tokens, default);
+
+    /// <summary>
+    /// As <see cref="Append(int, ReadOnlySpan{int})"/>, also copying every position's logits into
+    /// <paramref name="allLogits"/> ([tokens, vocab]) when it is not empty: what scoring a text needs.
+    /// </summary>
+    public Span<float> Append(int slot, ReadOnlySpan<int> tokens, Span<float> allLogits)
     {
+        if (!allLogits.IsEmpty && allLogits.Length != tokens.Length * VocabSize)
+            throw new ArgumentException($"allLogits must hold {tokens.Length} × {VocabSize} values.", nameof(allLogits));
         if (tokens.Length == 0)
             throw new ArgumentException("no tokens to append.");
         int total = _lengths[slot] + tokens.Length;
@@ -102,7 +110,7 @@ public sealed unsafe class BatchDecoder : IDisposable
         for (int i = 0; i < ids.Length; i++) ids[i] = tokens[i];
         using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, [1, ids.Length]);
         using var maskView = Wrap(_mask + (long)slot * MaxLength, TensorElementType.Int64, [1, MaxLength], sizeof(long));
-        RunSlots(slot, 1, idsValue, maskView, tokens.Length, [tokens.Length - 1]);
+        RunSlots(slot, 1, idsValue, maskView, tokens.Length, [tokens.Length - 1], allLogits);
         _lengths[slot] = total;
         return _promptLogits.AsSpan(slot * VocabSize, VocabSize);
     }
@@ -133,13 +141,14 @@ public sealed unsafe class BatchDecoder : IDisposable
         }
         using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, [rows, width]);
         using var maskView = Wrap(_mask, TensorElementType.Int64, [rows, MaxLength], sizeof(long));
-        RunSlots(0, rows, idsValue, maskView, width, lastPositions);
+        RunSlots(0, rows, idsValue, maskView, width, lastPositions, default);
         for (int r = 0; r < rows; r++)
             _lengths[r] = prompts[r].Length;
         return _promptLogits.AsSpan(0, rows * VocabSize);
     }
 
-    private void RunSlots(int first, int count, OrtValue ids, OrtValue mask, int sequenceLength, int[] lastPositions)
+    private void RunSlots(int first, int count, OrtValue ids, OrtValue mask, int sequenceLength, int[] lastPositions,
+        Span<float> allLogits)
     {
         using var binding = _session.CreateIoBinding();
         var views = new List<OrtValue>(4 * _config.NumLayers);
@@ -163,6 +172,8 @@ public sealed unsafe class BatchDecoder : IDisposable
             _session.RunWithBinding(_runOptions, binding);
             using var outputs = binding.GetOutputValues();
             var logits = outputs[0].GetTensorDataAsSpan<float>();
+            if (!allLogits.IsEmpty)
+                logits.CopyTo(allLogits);
             for (int r = 0; r < count; r++)
                 logits.Slice((r * sequenceLength + lastPositions[r]) * VocabSize, VocabSize)
                     .CopyTo(_promptLogits.AsSpan((first + r) * VocabSize, VocabSize));

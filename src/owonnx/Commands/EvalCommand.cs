@@ -1,0 +1,55 @@
+using System.Text.Json;
+using Cocona;
+using OpenWeights.Onnx.Evaluation;
+using OpenWeights.Onnx.Runtime;
+using OpenWeights.Onnx.Tokenization;
+
+namespace OpenWeights.Onnx.Cli.Commands;
+
+public sealed class EvalCommand
+{
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    [Command("eval", Description = "Perplexity of a converted model on a text, and with --compare the KL divergence and top-1 agreement " +
+                                   "against a reference model. Protocol: " + PerplexityEvaluator.Protocol)]
+    public int Eval(
+        [Argument(Description = "Converted model folder")] string model,
+        [Option(Description = "UTF-8 text file to score")] string text,
+        [Option(Description = "Tokens per independent window")] int window = 256,
+        [Option(Description = "Reference model folder (e.g. the FP32 conversion) for KL and top-1 agreement")] string? compare = null,
+        [Option(Description = "Print the report as JSON")] bool json = false,
+        [Option(Description = "Intra-op threads (default: one per core)")] int? threads = null,
+        CoconaAppContext? context = null)
+    {
+        return CliErrors.Run(() =>
+        {
+            if (!File.Exists(text))
+                throw new IOException($"{text}: text file not found.");
+            var runtime = new RuntimeOptions { MaxLength = window, Threads = threads };
+            using var lm = LanguageModel.Load(model, runtime);
+            using var reference = compare is null ? null : LanguageModel.Load(compare, runtime);
+            var tokenizer = TextTokenizer.FromFolder(model);
+            using var line = new ProgressLine();
+            var report = PerplexityEvaluator.Run(lm, tokenizer, File.ReadAllText(text), window, reference,
+                new SyncProgress<(int Done, int Total)>(p => line.Update($"eval {ProgressLine.Bar((double)p.Done / p.Total)} {p.Done}/{p.Total} windows")),
+                context?.CancellationToken ?? default);
+            line.Dispose();
+            if (json)
+            {
+                Console.WriteLine(JsonSerializer.Serialize(report, Json));
+                return 0;
+            }
+            Console.WriteLine($"model        {report.Model}");
+            Console.WriteLine($"text         {report.Tokens} tokens, {report.Windows} windows of {report.Window}, {report.Predictions} predictions");
+            Console.WriteLine($"perplexity   {report.Perplexity:F4} (mean NLL {report.MeanNll:F6})");
+            if (report.Reference is not null)
+            {
+                Console.WriteLine($"reference    {report.Reference}: perplexity {report.ReferencePerplexity:F4} " +
+                                  $"({(report.Perplexity / report.ReferencePerplexity!.Value - 1):+0.00%;-0.00%})");
+                Console.WriteLine($"KL           {report.MeanKlDivergence:F6} nats (mean, reference ‖ model)");
+                Console.WriteLine($"top-1        {report.Top1Agreement:P2} agreement");
+            }
+            return 0;
+        });
+    }
+}
