@@ -133,6 +133,11 @@ public sealed class TextTokenizer
             var bytes = ByteLevelTable(json, count);
             return new TextTokenizer(path, json, config, generation, encode, bytes, SpecialTokensAdded(json, config));
         }
+        if (SentencePieceBpe.Applies(json))
+        {
+            var (encode, bytes) = SentencePieceBpe.Build(json, count);
+            return new TextTokenizer(path, json, config, generation, encode, bytes, SpecialTokensAdded(json, config));
+        }
         throw new TokenizerException(
             $"{path}: unsupported tokenizer: pre-tokenizer '{Describe(json.PreTokenizer)}', decoder '{Describe(json.Decoder)}'. " +
             "Supported are byte-level BPE (GPT-2, Llama 3, Qwen: a ByteLevel pre-tokenizer/decoder) and SentencePiece-style BPE " +
@@ -208,12 +213,12 @@ public sealed class TextTokenizer
     // ---- byte-level BPE ----------------------------------------------------------------------------------------
 
     private static bool IsByteLevel(TokenizerJson json) =>
-        Mentions(json.PreTokenizer, "ByteLevel") || (json.Decoder is { } d && TokenizerJson.TypeOf(d) == "ByteLevel");
+        TokenizerJson.Mentions(json.PreTokenizer, "ByteLevel") || (json.Decoder is { } d && TokenizerJson.TypeOf(d) == "ByteLevel");
 
     private static Func<string, bool, IReadOnlyList<int>> BuildByteLevel(TokenizerJson json)
     {
         string path = json.Path;
-        if (json.PreTokenizer is not { } pre || !Mentions(pre, "ByteLevel"))
+        if (json.PreTokenizer is not { } pre || !TokenizerJson.Mentions(pre, "ByteLevel"))
             throw new TokenizerException($"{path}: a byte-level decoder needs a ByteLevel pre-tokenizer, found '{Describe(json.PreTokenizer)}'.");
         if (json.Decoder is { } dec && TokenizerJson.TypeOf(dec) != "ByteLevel")
             throw new TokenizerException($"{path}: decoder '{TokenizerJson.TypeOf(dec)}' is not supported with byte-level BPE (expected ByteLevel).");
@@ -395,20 +400,6 @@ public sealed class TextTokenizer
             : throw new TokenizerException($"{path}: post-processor field '{field}' must be [token, id].");
 
     // ---- helpers ------------------------------------------------------------------------------------------------
-
-    private static bool Mentions(JsonElement? section, string type)
-    {
-        if (section is not { } s)
-            return false;
-        if (TokenizerJson.TypeOf(s) == type)
-            return true;
-        foreach (string listName in (string[])["pretokenizers", "decoders", "normalizers", "processors"])
-            if (s.TryGetProperty(listName, out JsonElement list) && list.ValueKind == JsonValueKind.Array)
-                foreach (JsonElement inner in list.EnumerateArray())
-                    if (Mentions(inner, type))
-                        return true;
-        return false;
-    }
 
     private static string Describe(JsonElement? section)
     {

@@ -128,6 +128,20 @@ internal sealed class TokenizerJson
     internal static string TypeOf(JsonElement section) =>
         section.TryGetProperty("type", out JsonElement t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "(untyped)";
 
+    /// <summary>Whether a component section is, or (in a Sequence) contains, a component of the given type.</summary>
+    internal static bool Mentions(JsonElement? section, string type)
+    {
+        if (section is not { } s)
+            return false;
+        if (TypeOf(s) == type)
+            return true;
+        foreach (string listName in (string[])["pretokenizers", "decoders", "normalizers", "processors"])
+            if (s.TryGetProperty(listName, out JsonElement list) && list.ValueKind == JsonValueKind.Array
+                && list.EnumerateArray().Any(e => Mentions(e, type)))
+                return true;
+        return false;
+    }
+
     internal static bool Bool(JsonElement e, string name) =>
         e.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.True;
 
