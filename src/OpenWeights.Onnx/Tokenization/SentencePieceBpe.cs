@@ -83,31 +83,17 @@ internal static class SentencePieceBpe
         }
 
         // Decoding: the pieces with the decoder's Replace steps applied (▁ → space), <0xNN> as that byte.
-        var pieces = new string?[count];
-        foreach (var (token, id) in json.Vocab)
-            pieces[id] = token;
-        var special = new bool[count];
-        foreach (AddedToken a in json.AddedTokens)
+        var table = TokenByteTable.ForPieces(json, count, (piece, output) =>
         {
-            pieces[a.Id] = a.Content;
-            special[a.Id] = a.Special;
-        }
-        var table = new TokenByteTable(count,
-            (id, output) =>
+            if (byteFallback && BytePiece.IsMatch(piece))
             {
-                if (pieces[id] is not { } piece)
-                    return false;
-                if (byteFallback && BytePiece.IsMatch(piece))
-                {
-                    output.Add(Convert.ToByte(piece.Substring(3, 2), 16));
-                    return true;
-                }
-                foreach (var (from, to) in replacements)
-                    piece = piece.Replace(from, to);
-                output.AddRange(Encoding.UTF8.GetBytes(piece));
-                return true;
-            },
-            id => special[id], strip);
+                output.Add(Convert.ToByte(piece.Substring(3, 2), 16));
+                return;
+            }
+            foreach (var (from, to) in replacements)
+                piece = piece.Replace(from, to);
+            output.AddRange(Encoding.UTF8.GetBytes(piece));
+        }, strip);
         return (EncodeSegment, table);
     }
 

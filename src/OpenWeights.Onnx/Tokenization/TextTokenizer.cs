@@ -130,7 +130,7 @@ public sealed class TextTokenizer
         if (IsByteLevel(json))
         {
             var encode = BuildByteLevel(json);
-            var bytes = ByteLevelTable(json, count);
+            var bytes = TokenByteTable.ForPieces(json, count, ByteLevelAlphabet.AppendTokenBytes, stripLeadingSpace: false);
             return new TextTokenizer(path, json, config, generation, encode, bytes, SpecialTokensAdded(json, config));
         }
         if (SentencePieceBpe.Applies(json))
@@ -298,28 +298,6 @@ public sealed class TextTokenizer
                 throw new TokenizerException(
                     $"{path}: pre-tokenizer '{type}' is not supported for byte-level BPE; supported are ByteLevel, Split (Isolated), Digits and Sequences of them.");
         }
-    }
-
-    private static TokenByteTable ByteLevelTable(TokenizerJson json, int count)
-    {
-        var pieces = new string?[count];
-        foreach (var (token, id) in json.Vocab)
-            pieces[id] = token;
-        var special = new bool[count];
-        foreach (AddedToken a in json.AddedTokens)
-        {
-            pieces[a.Id] = a.Content;
-            special[a.Id] = a.Special;
-        }
-        return new TokenByteTable(count,
-            (id, output) =>
-            {
-                if (pieces[id] is not { } piece)
-                    return false;
-                ByteLevelAlphabet.AppendTokenBytes(piece, output);
-                return true;
-            },
-            id => special[id], stripLeadingSpace: false);
     }
 
     // ---- post-processor: what add_special_tokens adds ----------------------------------------------------------

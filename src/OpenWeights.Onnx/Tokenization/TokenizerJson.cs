@@ -36,9 +36,12 @@ internal sealed class TokenizerJson
             throw new TokenizerException($"{path}: not valid JSON ({e.Message}).", e);
         }
 
-        // The JsonElements below are kept (they stay valid while the document is alive, and the document is
-        // small next to the vocabulary); the document is deliberately not disposed.
-        JsonElement root = doc.RootElement;
+        using (doc)
+            return Parse(path, doc.RootElement);
+    }
+
+    private static TokenizerJson Parse(string path, JsonElement root)
+    {
         if (root.ValueKind != JsonValueKind.Object)
             throw new TokenizerException($"{path}: must be a JSON object (a Hugging Face tokenizers file).");
         if (!root.TryGetProperty("model", out JsonElement model) || model.ValueKind != JsonValueKind.Object)
@@ -148,6 +151,7 @@ internal sealed class TokenizerJson
     internal static string? String(JsonElement e, string name) =>
         e.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
+    // Cloned: the sections outlive the document, which is disposed once the vocabulary is read.
     private static JsonElement? Section(JsonElement root, string name) =>
-        root.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.Object ? v : null;
+        root.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.Object ? v.Clone() : null;
 }
