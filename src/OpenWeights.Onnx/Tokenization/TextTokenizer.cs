@@ -20,7 +20,7 @@ public sealed class TextTokenizer
 
     private readonly Func<string, bool, IReadOnlyList<int>> _encodeSegment;
     private readonly Regex? _addedTokenPattern;
-    private readonly Dictionary<string, int> _addedTokenIds;
+    private readonly int[] _addedTokenGroupIds; // regex group number → token id
     private readonly int[] _prefixIds;
     private readonly int[] _suffixIds;
     private readonly Dictionary<int, string> _idToToken;
@@ -62,26 +62,15 @@ public sealed class TextTokenizer
         AddedTokens = json.AddedTokens;
 
         _tokenToId = new Dictionary<string, int>(json.Vocab);
-        _addedTokenIds = new Dictionary<string, int>();
         foreach (AddedToken a in json.AddedTokens)
-        {
             _tokenToId[a.Content] = a.Id;
-            _addedTokenIds[a.Content] = a.Id;
-        }
         _idToToken = new Dictionary<int, string>(_tokenToId.Count);
         foreach (var (token, id) in json.Vocab)
             _idToToken[id] = token;
         foreach (AddedToken a in json.AddedTokens)
             _idToToken[a.Id] = a.Content;
 
-        if (_addedTokenIds.Count > 0)
-        {
-            // Leftmost match, and of two starting at one place the longer (Hugging Face's leftmost-longest).
-            IEnumerable<string> longestFirst = _addedTokenIds.Keys
-                .OrderByDescending(t => t.Length).ThenBy(t => t, StringComparer.Ordinal);
-            _addedTokenPattern = new Regex(string.Join("|", longestFirst.Select(Regex.Escape)),
-                RegexOptions.Compiled | RegexOptions.CultureInvariant);
-        }
+        (_addedTokenPattern, _addedTokenGroupIds) = AddedTokenPattern(json.AddedTokens);
 
         BosTokenId = config.BosToken is { } bos ? TokenToId(bos) : null;
         PadTokenId = config.PadToken is { } pad ? TokenToId(pad) : null;
@@ -163,7 +152,10 @@ public sealed class TextTokenizer
             {
                 if (m.Index > start)
                     ids.AddRange(_encodeSegment(text.Substring(start, m.Index - start), first));
-                ids.Add(_addedTokenIds[m.Value]);
+                int group = 1;
+                while (!m.Groups[group].Success)
+                    group++;
+                ids.Add(_addedTokenGroupIds[group]);
                 start = m.Index + m.Length;
                 first = false;
             }
@@ -209,6 +201,29 @@ public sealed class TextTokenizer
 
     /// <summary>The vocabulary string of an id (byte-level tokens in GPT-2's alphabet, e.g. "Ġthe"), or null.</summary>
     public string? IdToToken(int id) => _idToToken.GetValueOrDefault(id);
+
+    /// <summary>
+    /// One regex for all added tokens, one group per token: leftmost match, and of two starting at one place the
+    /// longer (Hugging Face's leftmost-longest); lstrip/rstrip take the whitespace beside the token into the match,
+    /// single_word requires no word character beside it.
+    /// </summary>
+    private static (Regex?, int[]) AddedTokenPattern(IReadOnlyList<AddedToken> addedTokens)
+    {
+        if (addedTokens.Count == 0)
+            return (null, []);
+        AddedToken[] longestFirst = addedTokens.DistinctBy(a => a.Content)
+            .OrderByDescending(a => a.Content.Length).ThenBy(a => a.Content, StringComparer.Ordinal).ToArray();
+        var groupIds = new int[longestFirst.Length + 1];
+        var alternatives = new List<string>(longestFirst.Length);
+        for (int i = 0; i < longestFirst.Length; i++)
+        {
+            AddedToken a = longestFirst[i];
+            groupIds[i + 1] = a.Id;
+            alternatives.Add("(" + (a.LStrip ? @"\s*" : "") + (a.SingleWord ? @"(?<!\w)" : "") + Regex.Escape(a.Content)
+                             + (a.SingleWord ? @"(?!\w)" : "") + (a.RStrip ? @"\s*" : "") + ")");
+        }
+        return (new Regex(string.Join("|", alternatives), RegexOptions.Compiled | RegexOptions.CultureInvariant), groupIds);
+    }
 
     // ---- byte-level BPE ----------------------------------------------------------------------------------------
 

@@ -97,7 +97,12 @@ internal sealed class TokenizerJson
                     || !a.TryGetProperty("content", out JsonElement contentEl) || contentEl.GetString() is not { Length: > 0 } content)
                     throw new TokenizerException($"{path}: every added_tokens entry needs an integer 'id' and a non-empty 'content'.");
                 bool special = a.TryGetProperty("special", out JsonElement s) && s.ValueKind == JsonValueKind.True;
-                added.Add(new AddedToken(id, content, special));
+                added.Add(new AddedToken(id, content, special)
+                {
+                    LStrip = Bool(a, "lstrip"),
+                    RStrip = Bool(a, "rstrip"),
+                    SingleWord = Bool(a, "single_word"),
+                });
             }
         }
 
