@@ -20,7 +20,7 @@ public sealed class TextTokenizer
 
     private readonly Func<string, bool, IReadOnlyList<int>> _encodeSegment;
     private readonly Regex? _addedTokenPattern;
-    private readonly Dictionary<string, int> _addedTokenIds;
+    private readonly int[] _addedTokenGroupIds; // regex group number → token id
     private readonly int[] _prefixIds;
     private readonly int[] _suffixIds;
     private readonly Dictionary<int, string> _idToToken;
@@ -62,26 +62,15 @@ public sealed class TextTokenizer
         AddedTokens = json.AddedTokens;
 
         _tokenToId = new Dictionary<string, int>(json.Vocab);
-        _addedTokenIds = new Dictionary<string, int>();
         foreach (AddedToken a in json.AddedTokens)
-        {
             _tokenToId[a.Content] = a.Id;
-            _addedTokenIds[a.Content] = a.Id;
-        }
         _idToToken = new Dictionary<int, string>(_tokenToId.Count);
         foreach (var (token, id) in json.Vocab)
             _idToToken[id] = token;
         foreach (AddedToken a in json.AddedTokens)
             _idToToken[a.Id] = a.Content;
 
-        if (_addedTokenIds.Count > 0)
-        {
-            // Leftmost match, and of two starting at one place the longer (Hugging Face's leftmost-longest).
-            IEnumerable<string> longestFirst = _addedTokenIds.Keys
-                .OrderByDescending(t => t.Length).ThenBy(t => t, StringComparer.Ordinal);
-            _addedTokenPattern = new Regex(string.Join("|", longestFirst.Select(Regex.Escape)),
-                RegexOptions.Compiled | RegexOptions.CultureInvariant);
-        }
+        (_addedTokenPattern, _addedTokenGroupIds) = AddedTokenPattern(json.AddedTokens);
 
         BosTokenId = config.BosToken is { } bos ? TokenToId(bos) : null;
         PadTokenId = config.PadToken is { } pad ? TokenToId(pad) : null;
@@ -130,7 +119,12 @@ public sealed class TextTokenizer
         if (IsByteLevel(json))
         {
             var encode = BuildByteLevel(json);
-            var bytes = ByteLevelTable(json, count);
+            var bytes = TokenByteTable.ForPieces(json, count, ByteLevelAlphabet.AppendTokenBytes, stripLeadingSpace: false);
+            return new TextTokenizer(path, json, config, generation, encode, bytes, SpecialTokensAdded(json, config));
+        }
+        if (SentencePieceBpe.Applies(json))
+        {
+            var (encode, bytes) = SentencePieceBpe.Build(json, count);
             return new TextTokenizer(path, json, config, generation, encode, bytes, SpecialTokensAdded(json, config));
         }
         throw new TokenizerException(
@@ -158,7 +152,10 @@ public sealed class TextTokenizer
             {
                 if (m.Index > start)
                     ids.AddRange(_encodeSegment(text.Substring(start, m.Index - start), first));
-                ids.Add(_addedTokenIds[m.Value]);
+                int group = 1;
+                while (!m.Groups[group].Success)
+                    group++;
+                ids.Add(_addedTokenGroupIds[group]);
                 start = m.Index + m.Length;
                 first = false;
             }
@@ -205,15 +202,38 @@ public sealed class TextTokenizer
     /// <summary>The vocabulary string of an id (byte-level tokens in GPT-2's alphabet, e.g. "Ġthe"), or null.</summary>
     public string? IdToToken(int id) => _idToToken.GetValueOrDefault(id);
 
+    /// <summary>
+    /// One regex for all added tokens, one group per token: leftmost match, and of two starting at one place the
+    /// longer (Hugging Face's leftmost-longest); lstrip/rstrip take the whitespace beside the token into the match,
+    /// single_word requires no word character beside it.
+    /// </summary>
+    private static (Regex?, int[]) AddedTokenPattern(IReadOnlyList<AddedToken> addedTokens)
+    {
+        if (addedTokens.Count == 0)
+            return (null, []);
+        AddedToken[] longestFirst = addedTokens.DistinctBy(a => a.Content)
+            .OrderByDescending(a => a.Content.Length).ThenBy(a => a.Content, StringComparer.Ordinal).ToArray();
+        var groupIds = new int[longestFirst.Length + 1];
+        var alternatives = new List<string>(longestFirst.Length);
+        for (int i = 0; i < longestFirst.Length; i++)
+        {
+            AddedToken a = longestFirst[i];
+            groupIds[i + 1] = a.Id;
+            alternatives.Add("(" + (a.LStrip ? @"\s*" : "") + (a.SingleWord ? @"(?<!\w)" : "") + Regex.Escape(a.Content)
+                             + (a.SingleWord ? @"(?!\w)" : "") + (a.RStrip ? @"\s*" : "") + ")");
+        }
+        return (new Regex(string.Join("|", alternatives), RegexOptions.Compiled | RegexOptions.CultureInvariant), groupIds);
+    }
+
     // ---- byte-level BPE ----------------------------------------------------------------------------------------
 
     private static bool IsByteLevel(TokenizerJson json) =>
-        Mentions(json.PreTokenizer, "ByteLevel") || (json.Decoder is { } d && TokenizerJson.TypeOf(d) == "ByteLevel");
+        TokenizerJson.Mentions(json.PreTokenizer, "ByteLevel") || (json.Decoder is { } d && TokenizerJson.TypeOf(d) == "ByteLevel");
 
     private static Func<string, bool, IReadOnlyList<int>> BuildByteLevel(TokenizerJson json)
     {
         string path = json.Path;
-        if (json.PreTokenizer is not { } pre || !Mentions(pre, "ByteLevel"))
+        if (json.PreTokenizer is not { } pre || !TokenizerJson.Mentions(pre, "ByteLevel"))
             throw new TokenizerException($"{path}: a byte-level decoder needs a ByteLevel pre-tokenizer, found '{Describe(json.PreTokenizer)}'.");
         if (json.Decoder is { } dec && TokenizerJson.TypeOf(dec) != "ByteLevel")
             throw new TokenizerException($"{path}: decoder '{TokenizerJson.TypeOf(dec)}' is not supported with byte-level BPE (expected ByteLevel).");
@@ -295,28 +315,6 @@ public sealed class TextTokenizer
         }
     }
 
-    private static TokenByteTable ByteLevelTable(TokenizerJson json, int count)
-    {
-        var pieces = new string?[count];
-        foreach (var (token, id) in json.Vocab)
-            pieces[id] = token;
-        var special = new bool[count];
-        foreach (AddedToken a in json.AddedTokens)
-        {
-            pieces[a.Id] = a.Content;
-            special[a.Id] = a.Special;
-        }
-        return new TokenByteTable(count,
-            (id, output) =>
-            {
-                if (pieces[id] is not { } piece)
-                    return false;
-                ByteLevelAlphabet.AppendTokenBytes(piece, output);
-                return true;
-            },
-            id => special[id], stripLeadingSpace: false);
-    }
-
     // ---- post-processor: what add_special_tokens adds ----------------------------------------------------------
 
     private static (int[] Prefix, int[] Suffix) SpecialTokensAdded(TokenizerJson json, TokenizerConfig config)
@@ -395,20 +393,6 @@ public sealed class TextTokenizer
             : throw new TokenizerException($"{path}: post-processor field '{field}' must be [token, id].");
 
     // ---- helpers ------------------------------------------------------------------------------------------------
-
-    private static bool Mentions(JsonElement? section, string type)
-    {
-        if (section is not { } s)
-            return false;
-        if (TokenizerJson.TypeOf(s) == type)
-            return true;
-        foreach (string listName in (string[])["pretokenizers", "decoders", "normalizers", "processors"])
-            if (s.TryGetProperty(listName, out JsonElement list) && list.ValueKind == JsonValueKind.Array)
-                foreach (JsonElement inner in list.EnumerateArray())
-                    if (Mentions(inner, type))
-                        return true;
-        return false;
-    }
 
     private static string Describe(JsonElement? section)
     {

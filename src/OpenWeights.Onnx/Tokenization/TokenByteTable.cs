@@ -21,7 +21,7 @@ internal sealed class TokenByteTable
     /// <param name="count">ids 0..count−1 are tabulated.</param>
     /// <param name="tokenBytes">appends the bytes of one token id, or returns false for an id nothing defines.</param>
     /// <param name="isSpecial">whether an id is dropped by skip_special_tokens.</param>
-    public TokenByteTable(int count, Func<int, List<byte>, bool> tokenBytes, Func<int, bool> isSpecial, bool stripLeadingSpace)
+    private TokenByteTable(int count, Func<int, List<byte>, bool> tokenBytes, Func<int, bool> isSpecial, bool stripLeadingSpace)
     {
         StripLeadingSpace = stripLeadingSpace;
         _offsets = new int[count + 1];
@@ -36,6 +36,32 @@ internal sealed class TokenByteTable
         }
         _offsets[count] = all.Count;
         _bytes = all.ToArray();
+    }
+
+    /// <summary>
+    /// The table for a <c>tokenizer.json</c>: every vocabulary entry and added token (which win for a shared id) turned
+    /// into bytes by <paramref name="appendPieceBytes"/>; special = the added tokens marked special.
+    /// </summary>
+    public static TokenByteTable ForPieces(TokenizerJson json, int count, Action<string, List<byte>> appendPieceBytes, bool stripLeadingSpace)
+    {
+        var pieces = new string?[count];
+        foreach (var (token, id) in json.Vocab)
+            pieces[id] = token;
+        var special = new bool[count];
+        foreach (AddedToken a in json.AddedTokens)
+        {
+            pieces[a.Id] = a.Content;
+            special[a.Id] = a.Special;
+        }
+        return new TokenByteTable(count,
+            (id, output) =>
+            {
+                if (pieces[id] is not { } piece)
+                    return false;
+                appendPieceBytes(piece, output);
+                return true;
+            },
+            id => special[id], stripLeadingSpace);
     }
 
     public bool IsSpecial(int id) => (uint)id < (uint)_special.Length && _special[id];

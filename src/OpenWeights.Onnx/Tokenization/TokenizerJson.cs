@@ -36,9 +36,12 @@ internal sealed class TokenizerJson
             throw new TokenizerException($"{path}: not valid JSON ({e.Message}).", e);
         }
 
-        // The JsonElements below are kept (they stay valid while the document is alive, and the document is
-        // small next to the vocabulary); the document is deliberately not disposed.
-        JsonElement root = doc.RootElement;
+        using (doc)
+            return Parse(path, doc.RootElement);
+    }
+
+    private static TokenizerJson Parse(string path, JsonElement root)
+    {
         if (root.ValueKind != JsonValueKind.Object)
             throw new TokenizerException($"{path}: must be a JSON object (a Hugging Face tokenizers file).");
         if (!root.TryGetProperty("model", out JsonElement model) || model.ValueKind != JsonValueKind.Object)
@@ -94,7 +97,12 @@ internal sealed class TokenizerJson
                     || !a.TryGetProperty("content", out JsonElement contentEl) || contentEl.GetString() is not { Length: > 0 } content)
                     throw new TokenizerException($"{path}: every added_tokens entry needs an integer 'id' and a non-empty 'content'.");
                 bool special = a.TryGetProperty("special", out JsonElement s) && s.ValueKind == JsonValueKind.True;
-                added.Add(new AddedToken(id, content, special));
+                added.Add(new AddedToken(id, content, special)
+                {
+                    LStrip = Bool(a, "lstrip"),
+                    RStrip = Bool(a, "rstrip"),
+                    SingleWord = Bool(a, "single_word"),
+                });
             }
         }
 
@@ -128,12 +136,27 @@ internal sealed class TokenizerJson
     internal static string TypeOf(JsonElement section) =>
         section.TryGetProperty("type", out JsonElement t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "(untyped)";
 
+    /// <summary>Whether a component section is, or (in a Sequence) contains, a component of the given type.</summary>
+    internal static bool Mentions(JsonElement? section, string type)
+    {
+        if (section is not { } s)
+            return false;
+        if (TypeOf(s) == type)
+            return true;
+        foreach (string listName in (string[])["pretokenizers", "decoders", "normalizers", "processors"])
+            if (s.TryGetProperty(listName, out JsonElement list) && list.ValueKind == JsonValueKind.Array
+                && list.EnumerateArray().Any(e => Mentions(e, type)))
+                return true;
+        return false;
+    }
+
     internal static bool Bool(JsonElement e, string name) =>
         e.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.True;
 
     internal static string? String(JsonElement e, string name) =>
         e.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
+    // Cloned: the sections outlive the document, which is disposed once the vocabulary is read.
     private static JsonElement? Section(JsonElement root, string name) =>
-        root.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.Object ? v : null;
+        root.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.Object ? v.Clone() : null;
 }
