@@ -59,6 +59,73 @@ public sealed class SamplingSelectionTests
         }
     }
 
+    /// <summary>Log-probabilities (max 0) of several shapes: spread, tied, peaked, masked, and reaching far below -32.</summary>
+    private static IEnumerable<(string Name, float[] LogProbs)> Distributions(int n)
+    {
+        var random = new Random(n);
+        float[] Shift(float[] x)
+        {
+            float max = x.Max();
+            return x.Select(v => v - max).ToArray();
+        }
+        yield return ("normal", Shift(SamplingReference.RandomLogits(n, n, 3)));
+        yield return ("wide", Shift(SamplingReference.RandomLogits(n + 1, n, 30)));
+        yield return ("tied", Shift(Enumerable.Range(0, n).Select(_ => (float)random.Next(6)).ToArray()));
+        yield return ("equal", new float[n]);
+        var peaked = SamplingReference.RandomLogits(n + 2, n, 1);
+        peaked[n / 3] = 25f;
+        yield return ("peaked", Shift(peaked));
+        var masked = Shift(SamplingReference.RandomLogits(n + 3, n, 2));
+        for (int i = 1; i < n; i += 3)
+            masked[i] = float.NegativeInfinity;
+        yield return ("masked", masked);
+    }
+
+    [TestMethod]
+    public void SelectTopOfAllMatchesSorting()
+    {
+        foreach (int n in new[] { 1, 10, 1000, 32_000 })
+        foreach (var (name, keys) in Distributions(n))
+        foreach (int k in new[] { 1, 5, 40, 999, 5000, n }.Where(k => k <= n).Distinct())
+        {
+            var indices = new int[n];
+            int count = Selection.SelectTopOfAll(indices, keys, k);
+            float kth = keys.OrderByDescending(x => x).ElementAt(k - 1);
+            var expected = Enumerable.Range(0, n).Where(i => keys[i] >= kth).ToHashSet();
+            Assert.AreEqual(expected.Count, count, $"{name} n={n} k={k}");
+            Assert.IsTrue(expected.SetEquals(indices.Take(count)), $"{name} n={n} k={k}");
+        }
+    }
+
+    [TestMethod]
+    public void SelectNucleusOfAllMatchesSorting()
+    {
+        var counts = new int[Selection.BucketCount];
+        var masses = new double[Selection.BucketCount];
+        foreach (int n in new[] { 1, 10, 1000, 32_000 })
+        foreach (var (name, logProbs) in Distributions(n))
+        foreach (double p in new[] { 0.05, 0.5, 0.9, 0.99 })
+        {
+            var probs = logProbs.Select(MathF.Exp).ToArray();
+            var indices = new int[n];
+            int count = Selection.SelectNucleusOfAll(indices, logProbs, probs, p, counts, masses);
+
+            var sorted = probs.OrderByDescending(x => x).ToArray();
+            double need = p * probs.Sum(x => (double)x);
+            double acc = 0;
+            int expected = 0;
+            while (expected < n && acc < need)
+                acc += sorted[expected++];
+            // The histogram sums in another order than the sort: allow the boundary to move by rounding only.
+            double before = sorted.Take(count - 1).Sum(x => (double)x);
+            double taken = before + sorted[count - 1];
+            Assert.IsTrue(count == expected || Math.Abs(taken - need) < 1e-9 * need || Math.Abs(before - need) < 1e-9 * need,
+                $"{name} n={n} p={p}: {count} chosen, {expected} expected");
+            CollectionAssert.AreEquivalent(sorted.Take(count).ToArray(), indices.Take(count).Select(i => probs[i]).ToArray(),
+                $"{name} n={n} p={p}");
+        }
+    }
+
     [TestMethod]
     public void SortDescendingOrdersByKeyThenIndex()
     {
