@@ -13,7 +13,10 @@ public sealed record SamplingOptions
     /// <summary>Greedy decoding, no penalties.</summary>
     public static SamplingOptions Greedy { get; } = new();
 
-    /// <summary>Softmax temperature; 0 = greedy (argmax, lowest index on ties). Must be finite and ≥ 0.</summary>
+    /// <summary>
+    /// Softmax temperature; 0 = greedy (argmax, lowest index on ties), where top-k/top-p/min-p and the seed have no
+    /// effect (the penalties still apply). Must be finite and ≥ 0.
+    /// </summary>
     public float Temperature { get; init; }
 
     /// <summary>Keep only the k most likely tokens (tokens tied with the k-th are kept too); 0 = off. Must be ≥ 0.</summary>

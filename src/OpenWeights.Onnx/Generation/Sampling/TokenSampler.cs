@@ -137,7 +137,10 @@ public sealed class TokenSampler
         }
     }
 
-    /// <summary>Chooses the next token. <paramref name="logits"/> (length <see cref="VocabSize"/>) is overwritten.</summary>
+    /// <summary>
+    /// Chooses the next token from one position's logits (length <see cref="VocabSize"/>), which are used as scratch
+    /// and overwritten. Does not record the token: call <see cref="Observe"/> with the token the sequence takes.
+    /// </summary>
     public int Sample(Span<float> logits) => SampleCore(logits, false, default, out _);
 
     /// <summary>
@@ -181,7 +184,7 @@ public sealed class TokenSampler
         // The span now holds log-probabilities up to the constant log(total).
         TensorPrimitives.Subtract(logits, max, logits);
         if (!greedy && Options.Temperature != 1f)
-            TensorPrimitives.Divide(logits, MathF.Sqrt(Options.Temperature), logits);
+            TensorPrimitives.Divide(logits, Options.Temperature, logits);
         Span<float> probs = _probs;
         TensorPrimitives.Exp(logits, probs);
         float total = TensorPrimitives.Sum(probs);
