@@ -26,8 +26,8 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
     public void Build()
     {
         DeclareInputsAndOutputs();
-        var (seqlensK, totalLength) = AttentionLengths();
-        var (cos, sin) = RotaryTables();
+        var (seqlensK, totalLength, width) = AttentionLengths();
+        var (cos, sin) = RotaryTables(width);
 
         string x = Embed();
         var layers = weights.Layers;
@@ -37,8 +37,12 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
         {
             var layer = layers[i];
             string attention = Attention(h, layer, i, seqlensK, totalLength, cos, sin);
+            if (layer.PostAttentionNorm is { } postAttention)
+                attention = Norm(attention, postAttention, $"layers.{i}.post_attn_norm");
             (h, residual) = SkipNorm(attention, residual, layer.MlpNorm, $"layers.{i}.mlp_norm");
             string mlp = Mlp(h, layer, i);
+            if (layer.PostMlpNorm is { } postMlp)
+                mlp = Norm(mlp, postMlp, $"layers.{i}.post_mlp_norm");
             bool last = i == model.NumLayers - 1;
             (h, residual) = SkipNorm(mlp, residual,
                 last ? weights.FinalNorm : layers[i + 1].AttentionNorm,
@@ -68,7 +72,7 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
     /// GroupQueryAttention wants, per row, the index of its last real token (sum(mask) − 1) and, once,
     /// the mask's width. Taking them from the mask rather than shapes is what makes right-padded batches work.
     /// </summary>
-    private (string SeqlensK, string TotalLength) AttentionLengths()
+    private (string SeqlensK, string TotalLength, string Width) AttentionLengths()
     {
         string sum = _g.Op("ReduceSum", "attn_lengths/ReduceSum", [AttentionMask, _g.Int64s(1)], Attr.Int("keepdims", 0));
         string last = _g.Op("Sub", "attn_lengths/Sub", [sum, _g.Int64s(1)]);
@@ -76,17 +80,54 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
         string shape = _g.Op("Shape", "attn_lengths/Shape", [AttentionMask]);
         string width = _g.Op("Gather", "attn_lengths/Gather", [shape, _g.Int64Scalar(1)], Attr.Int("axis", 0));
         string total = _g.Op("Cast", "attn_lengths/total_sequence_length", [width], Attr.Int("to", (long)DataType.Int32));
-        return (seqlensK, total);
+        return (seqlensK, total, width);
     }
 
-    private (string? Cos, string? Sin) RotaryTables()
+    private (string? Cos, string? Sin) RotaryTables(string totalLength)
     {
         if (model.Rotary is null)
             return (null, null);
+        if (model.Rotary.SwitchLength is { } switchLength)
+            return SwitchedRotaryTables(totalLength, switchLength);
         var (cos, sin) = model.Rotary.Tables(model.ContextLength);
         long half = model.Rotary.RotaryDim / 2;
         return (store.Floats("rotary.cos_cache", cos, model.ContextLength, half),
                 store.Floats("rotary.sin_cache", sin, model.ContextLength, half));
+    }
+
+    /// <summary>
+    /// LongRoPE: short-factor tables for the original length, long-factor tables for the full context, and an
+    /// <c>If</c> on total_sequence_length &gt; original length choosing between them (as onnxruntime-genai's
+    /// builder does). A cache filled while the short tables applied is not recomputed here: a runtime that
+    /// wants transformers' results re-runs the whole sequence once it crosses the original length.
+    /// </summary>
+    private (string Cos, string Sin) SwitchedRotaryTables(string totalLength, int switchLength)
+    {
+        var rotary = model.Rotary!;
+        long half = rotary.RotaryDim / 2;
+        int shortRows = Math.Min(switchLength, model.ContextLength);
+        var (shortCos, shortSin) = rotary.Tables(shortRows);
+        var (longCos, longSin) = rotary.Tables(model.ContextLength, longFactors: true);
+        string sc = store.Floats("rotary.short.cos_cache", shortCos, shortRows, half);
+        string ss = store.Floats("rotary.short.sin_cache", shortSin, shortRows, half);
+        string lc = store.Floats("rotary.long.cos_cache", longCos, model.ContextLength, half);
+        string ls = store.Floats("rotary.long.sin_cache", longSin, model.ContextLength, half);
+
+        string isLong = _g.Op("Greater", "rotary/use_long", [totalLength, _g.Int64Scalar(switchLength)]);
+        Onnx.Proto.GraphProto Branch(string name, string cos, string sin)
+        {
+            var branch = new Onnx.Proto.GraphProto { Name = name };
+            foreach (var (source, output) in new[] { (cos, name + "/cos"), (sin, name + "/sin") })
+            {
+                branch.Node.Add(new Onnx.Proto.NodeProto { OpType = "Identity", Name = output + "/Identity", Input = { source }, Output = { output } });
+                branch.Output.Add(GraphBuilder.ValueInfo(output, Compute, ["rotary_positions", (int)half]));
+            }
+            return branch;
+        }
+        var outputs = _g.OpMulti("If", "rotary/If", [isLong], ["rotary/cos_cache", "rotary/sin_cache"], "",
+            Attr.Graph("then_branch", Branch("rotary_long", lc, ls)),
+            Attr.Graph("else_branch", Branch("rotary_short", sc, ss)));
+        return (outputs[0], outputs[1]);
     }
 
     private string Embed()
@@ -94,7 +135,26 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
         string x = format.Embed(InputIds, weights.TokenEmbedding, "embed_tokens", model.VocabSize, model.HiddenSize);
         if (model.EmbeddingMultiplier is { } m)
             x = _g.Op("Mul", "embed_tokens/scale", [x, store.Floats("embed_tokens.multiplier", [m])]);
+        if (weights.PositionEmbedding is { } positions)
+            x = _g.Op("Add", "embed_positions/Add", [x, EmbedPositions(positions)]);
         return x;
+    }
+
+    /// <summary>
+    /// Learned positions for the new tokens: cumsum(mask) − 1 over the whole mask, last sequence_length columns
+    /// (what transformers' generate() passes), clamped at 0 for padding.
+    /// </summary>
+    private string EmbedPositions(WeightRef table)
+    {
+        const string name = "embed_positions";
+        string cumsum = _g.Op("CumSum", name + "/CumSum", [AttentionMask, _g.Int64Scalar(1)]);
+        string all = _g.Op("Sub", name + "/Sub", [cumsum, _g.Int64s(1)]);
+        string newTokens = _g.Op("Shape", name + "/Shape", [InputIds], Attr.Int("start", 1), Attr.Int("end", 2));
+        string start = _g.Op("Neg", name + "/Neg", [newTokens]);
+        string positions = _g.Op("Slice", name + "/Slice", [all, start, _g.Int64s(long.MaxValue), _g.Int64s(1)]);
+        string clamped = _g.Op("Max", name + "/Max", [positions, _g.Int64s(0)]);
+        string weight = store.Matrix(table, name + ".weight", model.ContextLength, model.HiddenSize, inputMajor: false);
+        return _g.Op("Gather", name + "/Gather", [weight, clamped]);
     }
 
     private string Attention(string h, LayerWeights layer, int i, string seqlensK, string totalLength, string? cos, string? sin)
@@ -117,8 +177,11 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
         };
         if (model.AttentionScale is { } scale)
             attributes.Add(Attr.Float("scale", scale));
-        if (model.SlidingWindow is { } window)
-            attributes.Add(Attr.Int("local_window_size", window));
+        // GroupQueryAttention's local_window_size counts the keys before the query's own.
+        if (model.UsesSlidingWindow(i))
+            attributes.Add(Attr.Int("local_window_size", model.SlidingWindow!.Value - 1));
+        if (model.AttentionSoftcap is { } softcap)
+            attributes.Add(Attr.Float("softcap", softcap));
 
         string[] outputs = _g.OpMulti("GroupQueryAttention", name + "/GroupQueryAttention",
             [q, k, v, PastKey(i), PastValue(i), seqlensK, totalLength, cos ?? "", sin ?? ""],
@@ -193,6 +256,12 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
             ? format.Linear(h, head, "lm_head", model.VocabSize, model.HiddenSize)
             : format.TiedHead(h, "lm_head", model.VocabSize, model.HiddenSize);
         string cast = Compute == DataType.Float ? logits : _g.Op("Cast", "lm_head/cast", [logits], Attr.Int("to", (long)DataType.Float));
+        if (model.FinalLogitSoftcap is { } c)
+        {
+            string scaled = _g.Op("Div", "logits/softcap/Div", [cast, _g.FloatScalar(c)]);
+            string tanh = _g.Op("Tanh", "logits/softcap/Tanh", [scaled]);
+            cast = _g.Op("Mul", "logits/softcap/Mul", [tanh, _g.FloatScalar(c)]);
+        }
         _g.OpMulti("Identity", "logits/Identity", [cast], [Logits]);
     }
 }
