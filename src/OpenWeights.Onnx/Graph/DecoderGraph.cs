@@ -177,9 +177,10 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
         };
         if (model.AttentionScale is { } scale)
             attributes.Add(Attr.Float("scale", scale));
-        // GroupQueryAttention's local_window_size counts the keys before the query's own.
+        // ONNX Runtime 1.31's GroupQueryAttention (CPU) lets a query see local_window_size keys, its own
+        // included: transformers' window exactly (checked by the sliding-window tests; older releases saw one more).
         if (model.UsesSlidingWindow(i))
-            attributes.Add(Attr.Int("local_window_size", model.SlidingWindow!.Value - 1));
+            attributes.Add(Attr.Int("local_window_size", model.SlidingWindow!.Value));
         if (model.AttentionSoftcap is { } softcap)
             attributes.Add(Attr.Float("softcap", softcap));
 
