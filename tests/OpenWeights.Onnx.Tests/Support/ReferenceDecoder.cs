@@ -15,8 +15,8 @@ public static class ReferenceDecoder
         int n = ids.Length, hidden = c.Int("hidden_size"), heads = c.Int("num_attention_heads");
         int kvHeads = c.Int("num_key_value_heads"), inter = c.Int("intermediate_size"), vocab = c.Int("vocab_size");
         int headDim = hidden / heads;
-        float eps = (float)c.Config["rms_norm_eps"]!.GetValue<double>();
-        int rotaryDim = (int)(headDim * (c.Config["partial_rotary_factor"]?.GetValue<double>() ?? 1.0));
+        float eps = (float)Num(c.Config["rms_norm_eps"]);
+        int rotaryDim = (int)(headDim * (Num(c.Config["partial_rotary_factor"]) ?? 1.0));
         int? window = c.Config["sliding_window"]?.GetValue<int>();
         var (cos, sin) = Phi3Rotary(c, n, rotaryDim);
 
@@ -50,7 +50,7 @@ public static class ReferenceDecoder
     /// </summary>
     public static (float[] Cos, float[] Sin) Phi3Rotary(TinyCheckpoint c, int n, int rotaryDim)
     {
-        float theta = (float)(c.Config["rope_theta"]?.GetValue<double>() ?? 10000.0);
+        float theta = (float)(Num(c.Config["rope_theta"]) ?? 10000.0);
         int half = rotaryDim / 2;
         var factors = Enumerable.Repeat(1f, half).ToArray();
         float scaling = 1f;
@@ -58,7 +58,7 @@ public static class ReferenceDecoder
         {
             int original = c.Int("original_max_position_embeddings"), max = c.Int("max_position_embeddings");
             string set = n > original ? "long_factor" : "short_factor";
-            factors = scalingNode[set]!.AsArray().Select(f => (float)f!.GetValue<double>()).ToArray();
+            factors = scalingNode[set]!.AsArray().Select(f => (float)Num(f)).ToArray();
             double scale = (double)max / original;
             scaling = scale <= 1 ? 1f : (float)Math.Sqrt(1 + Math.Log(scale) / Math.Log(original));
         }
@@ -79,14 +79,14 @@ public static class ReferenceDecoder
         int n = ids.Length, hidden = c.Int("hidden_size"), heads = c.Int("num_attention_heads");
         int kvHeads = c.Int("num_key_value_heads"), inter = c.Int("intermediate_size"), vocab = c.Int("vocab_size");
         int headDim = c.Int("head_dim");
-        float eps = (float)c.Config["rms_norm_eps"]!.GetValue<double>();
+        float eps = (float)Num(c.Config["rms_norm_eps"]);
         bool gemma2 = t.ContainsKey("model.layers.0.pre_feedforward_layernorm.weight");
-        float scaling = (float)Math.Pow(c.Config["query_pre_attn_scalar"]?.GetValue<double>() ?? headDim, -0.5);
-        float? attnCap = (float?)c.Config["attn_logit_softcapping"]?.GetValue<double>();
-        float? finalCap = (float?)c.Config["final_logit_softcapping"]?.GetValue<double>();
+        float scaling = (float)Math.Pow(Num(c.Config["query_pre_attn_scalar"]) ?? headDim, -0.5);
+        float? attnCap = (float?)Num(c.Config["attn_logit_softcapping"]);
+        float? finalCap = (float?)Num(c.Config["final_logit_softcapping"]);
         int? window = gemma2 ? c.Config["sliding_window"]?.GetValue<int>() : null;
 
-        float theta = (float)c.Config["rope_theta"]!.GetValue<double>();
+        float theta = (float)Num(c.Config["rope_theta"]);
         var inv = new float[headDim / 2];
         for (int i = 0; i < inv.Length; i++) inv[i] = 1f / MathF.Pow(theta, 2 * i / (float)headDim);
         var (cos, sin) = Tables(inv, n, 1f);
@@ -127,6 +127,10 @@ public static class ReferenceDecoder
             for (int i = 0; i < logits.Length; i++) logits[i] = MathF.Tanh(logits[i] / cap) * cap;
         return logits;
     }
+
+    /// <summary>A JSON number as double, whether parsed (1e-5) or built in memory (an int 24).</summary>
+    private static double? Num(System.Text.Json.Nodes.JsonNode? node) =>
+        node is null ? null : double.Parse(node.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture);
 
     private static float[] Embed(float[] table, long[] ids, int hidden, float multiplier)
     {
