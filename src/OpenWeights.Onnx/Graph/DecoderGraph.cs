@@ -25,6 +25,7 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
 
     public void Build()
     {
+        CheckAttentionShape();
         DeclareInputsAndOutputs();
         var (seqlensK, totalLength, width) = AttentionLengths();
         var (cos, sin) = RotaryTables(width);
@@ -49,6 +50,18 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
                 last ? "final_norm" : $"layers.{i + 1}.attn_norm");
         }
         LmHead(h);
+    }
+
+    /// <summary>ONNX Runtime's GroupQueryAttention refuses these at run time; say so before converting.</summary>
+    private void CheckAttentionShape()
+    {
+        int rotaryDim = model.Rotary?.RotaryDim ?? 0;
+        bool fits = model.Rotary is null ? model.HeadDim % 8 == 0 : model.HeadDim % 16 == 0 && rotaryDim % 16 == 0;
+        if (!fits)
+            throw new Checkpoints.CheckpointException(
+                $"{model.Architecture}: head_dim {model.HeadDim}" + (model.Rotary is null ? "" : $" with rotary dimension {rotaryDim}") +
+                " cannot run in ONNX Runtime's GroupQueryAttention, which needs head_dim a multiple of 8, and with rotary" +
+                " head_dim and the rotary dimension multiples of 16.");
     }
 
     private void DeclareInputsAndOutputs()

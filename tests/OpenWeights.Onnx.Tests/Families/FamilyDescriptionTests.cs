@@ -1,6 +1,9 @@
 using System.Text.Json.Nodes;
+using OpenWeights.Onnx.Checkpoints;
+using OpenWeights.Onnx.Conversion;
 using OpenWeights.Onnx.Converters;
 using OpenWeights.Onnx.Models;
+using OpenWeights.Onnx.Tests.Support;
 
 namespace OpenWeights.Onnx.Tests.Families;
 
@@ -84,5 +87,35 @@ public sealed class FamilyDescriptionTests
         Assert.AreEqual("h.1.attn.c_attn.weight[128:192]", bare.Layers[1].V.Weight.ToString());
         Assert.AreEqual("wpe.weight", bare.PositionEmbedding!.Tensor);
         Assert.IsTrue(bare.Layers[0].Q.Weight.StoredInputMajor);
+    }
+
+    [TestMethod]
+    [DataRow(24, 1.0)]
+    [DataRow(32, 0.75)]
+    public void HeadSizesGroupQueryAttentionCannotRunAreRefused(int headDim, double partial)
+    {
+        const int heads = 2, vocab = 16, inter = 16;
+        int hidden = heads * headDim;
+        var c = new TinyCheckpoint(new JsonObject
+        {
+            ["architectures"] = new JsonArray("Phi3ForCausalLM"), ["hidden_size"] = hidden, ["intermediate_size"] = inter,
+            ["num_hidden_layers"] = 1, ["num_attention_heads"] = heads, ["vocab_size"] = vocab,
+            ["max_position_embeddings"] = 16, ["partial_rotary_factor"] = partial,
+        }, 3);
+        c.Normal("model.embed_tokens.weight", 0.15f, vocab, hidden);
+        c.Uniform("model.layers.0.input_layernorm.weight", 0.5f, 1.5f, hidden);
+        c.Normal("model.layers.0.self_attn.qkv_proj.weight", 0.15f, 3 * hidden, hidden);
+        c.Normal("model.layers.0.self_attn.o_proj.weight", 0.15f, hidden, hidden);
+        c.Uniform("model.layers.0.post_attention_layernorm.weight", 0.5f, 1.5f, hidden);
+        c.Normal("model.layers.0.mlp.gate_up_proj.weight", 0.15f, 2 * inter, hidden);
+        c.Normal("model.layers.0.mlp.down_proj.weight", 0.15f, hidden, inter);
+        c.Uniform("model.norm.weight", 0.5f, 1.5f, hidden);
+        c.Normal("lm_head.weight", 0.15f, vocab, hidden);
+        string parent = SharedFixtures.Scratch("out");
+        var e = Assert.ThrowsExactly<CheckpointException>(() =>
+            new ModelConverter(KnownFamilies.All).Convert(c.Write("odd-head"), Path.Combine(parent, "model"), new ConversionOptions()));
+        StringAssert.Contains(e.Message, $"head_dim {headDim}");
+        StringAssert.Contains(e.Message, "GroupQueryAttention");
+        Assert.AreEqual(0, Directory.GetFileSystemEntries(parent).Length, "nothing may be left behind");
     }
 }
