@@ -6,7 +6,7 @@ namespace OpenWeights.Onnx.Models;
 /// </summary>
 public sealed record RotaryEmbedding(double Theta, int RotaryDim, RopeScaling? Scaling = null)
 {
-    /// <summary>Multiplies cos and sin (YaRN's attention temperature; 1 elsewhere).</summary>
+    /// <summary>Multiplies cos and sin (YaRN's attention temperature, LongRoPE's attention factor; 1 elsewhere).</summary>
     public float AttentionScaling => Scaling switch
     {
         RopeScaling.Yarn y => (float)y.AttentionFactor,

@@ -20,14 +20,14 @@ public sealed class LongRopeTests
 {
     private const float Fp32Tolerance = 1e-4f;
     private const int Original = 16;
-    private static readonly Dictionary<string, Lazy<(TinyCheckpoint Checkpoint, string Converted)>> Models = new()
+    private static readonly Dictionary<string, Lazy<(TinyCheckpoint Checkpoint, string Directory, string Converted)>> Models = new()
     {
         ["full"] = new(() => Build("full", heads: 4, kvHeads: 2, partial: 1.0, window: null, seed: 31)),
         ["partial"] = new(() => Build("partial", heads: 2, kvHeads: 1, partial: 0.5, window: null, seed: 37)),
         ["window"] = new(() => Build("window", heads: 4, kvHeads: 2, partial: 1.0, window: 7, seed: 41)),
     };
 
-    private static (TinyCheckpoint, string) Build(string name, int heads, int kvHeads, double partial, int? window, int seed)
+    private static (TinyCheckpoint, string, string) Build(string name, int heads, int kvHeads, double partial, int? window, int seed)
     {
         const int hidden = 64, inter = 96, vocab = 96, layers = 2;
         int headDim = hidden / heads, half = (int)(headDim * partial) / 2;
@@ -63,8 +63,8 @@ public sealed class LongRopeTests
         }
         c.Uniform("model.norm.weight", 0.5f, 1.5f, hidden);
         c.Normal("lm_head.weight", 0.15f, vocab, hidden);
-        string converted = ConvertedFixtures.Get(c.Write("phi3-longrope-" + name));
-        return (c, converted);
+        string directory = c.Write("phi3-longrope-" + name);
+        return (c, directory, ConvertedFixtures.Get(directory));
     }
 
     /// <summary>What transformers' generate() produces: each step's logits equal a full forward over the sequence so far.</summary>
@@ -134,7 +134,7 @@ public sealed class LongRopeTests
     [DataRow("window")]
     public void WithinTheOriginalLengthShortFactorsApply(string variant)
     {
-        var (c, model) = Models[variant].Value;
+        var (c, _, model) = Models[variant].Value;
         var prompt = new TinyCheckpoint(new JsonObject(), 5).Tokens(10, c.Int("vocab_size"));
         var (ids, expected) = ReferenceGreedy(c, prompt, Original);
 
@@ -152,7 +152,7 @@ public sealed class LongRopeTests
     [DataRow("window")]
     public void BeyondTheOriginalLengthLongFactorsApplyToEveryPosition(string variant)
     {
-        var (c, model) = Models[variant].Value;
+        var (c, _, model) = Models[variant].Value;
         var prompt = new TinyCheckpoint(new JsonObject(), 6).Tokens(24, c.Int("vocab_size"));
         var (ids, expected) = ReferenceGreedy(c, prompt, 30);
 
@@ -170,7 +170,7 @@ public sealed class LongRopeTests
     [DataRow("window")]
     public void CrossingTheOriginalLengthMatchesTransformersWhenTheRuntimeRecomputes(string variant)
     {
-        var (c, model) = Models[variant].Value;
+        var (c, _, model) = Models[variant].Value;
         var prompt = new TinyCheckpoint(new JsonObject(), 7).Tokens(12, c.Int("vocab_size"));
         var (ids, expected) = ReferenceGreedy(c, prompt, 22);
         CompareSteps($"{variant} crossing", Decode(model, ids, prompt.Length, true, Original), expected, ids, prompt.Length);
@@ -187,9 +187,24 @@ public sealed class LongRopeTests
     }
 
     [TestMethod]
+    public void Fp16SelectsTheSameTables()
+    {
+        var (c, directory, _) = Models["full"].Value;
+        string fp16 = ConvertedFixtures.Get(directory, Precision.Fp16);
+        foreach (int length in new[] { 10, 24 })
+        {
+            var prompt = new TinyCheckpoint(new JsonObject(), 8).Tokens(length, c.Int("vocab_size"));
+            using var session = new OrtDecoderSession(fp16);
+            float diff = Logits.MaxAbsDiff(session.Forward(prompt), ReferenceDecoder.Phi3(c, prompt));
+            Console.WriteLine($"fp16, {length} tokens: max |Δlogit| = {diff:E2}");
+            Assert.IsLessThanOrEqualTo(2e-2f, diff, $"fp16 logits at {length} tokens differ by {diff}");
+        }
+    }
+
+    [TestMethod]
     public void ConvertedModelRecordsTheSwitchLengthAndBothTablePairs()
     {
-        var (_, model) = Models["full"].Value;
+        var (_, _, model) = Models["full"].Value;
         var summary = OnnxModelSummary.Read(model);
         Assert.AreEqual(Original.ToString(), summary.Metadata["owonnx.rope_switch_length"]);
         Assert.AreEqual(1, summary.OperatorCounts["If"]);
@@ -200,7 +215,7 @@ public sealed class LongRopeTests
     [TestMethod]
     public void GenAiMatchesTransformersUnlessTheSequenceCrossesTheSwitch()
     {
-        var (c, model) = Models["full"].Value;
+        var (c, _, model) = Models["full"].Value;
         int vocab = c.Int("vocab_size");
         int[] Generate(long[] prompt, int total)
         {
