@@ -15,7 +15,7 @@ public static class ReferenceDecoder
         int n = ids.Length, hidden = c.Int("hidden_size"), heads = c.Int("num_attention_heads");
         int kvHeads = c.Int("num_key_value_heads"), inter = c.Int("intermediate_size"), vocab = c.Int("vocab_size");
         int headDim = hidden / heads;
-        float eps = (float)Num(c.Config["rms_norm_eps"]);
+        float eps = (float)Num(c.Config["rms_norm_eps"])!.Value;
         int rotaryDim = (int)(headDim * (Num(c.Config["partial_rotary_factor"]) ?? 1.0));
         int? window = c.Config["sliding_window"]?.GetValue<int>();
         var (cos, sin) = Phi3Rotary(c, n, rotaryDim);
@@ -58,7 +58,7 @@ public static class ReferenceDecoder
         {
             int original = c.Int("original_max_position_embeddings"), max = c.Int("max_position_embeddings");
             string set = n > original ? "long_factor" : "short_factor";
-            factors = scalingNode[set]!.AsArray().Select(f => (float)Num(f)).ToArray();
+            factors = scalingNode[set]!.AsArray().Select(f => (float)Num(f)!.Value).ToArray();
             double scale = (double)max / original;
             scaling = scale <= 1 ? 1f : (float)Math.Sqrt(1 + Math.Log(scale) / Math.Log(original));
         }
@@ -79,14 +79,14 @@ public static class ReferenceDecoder
         int n = ids.Length, hidden = c.Int("hidden_size"), heads = c.Int("num_attention_heads");
         int kvHeads = c.Int("num_key_value_heads"), inter = c.Int("intermediate_size"), vocab = c.Int("vocab_size");
         int headDim = c.Int("head_dim");
-        float eps = (float)Num(c.Config["rms_norm_eps"]);
+        float eps = (float)Num(c.Config["rms_norm_eps"])!.Value;
         bool gemma2 = t.ContainsKey("model.layers.0.pre_feedforward_layernorm.weight");
         float scaling = (float)Math.Pow(Num(c.Config["query_pre_attn_scalar"]) ?? headDim, -0.5);
         float? attnCap = (float?)Num(c.Config["attn_logit_softcapping"]);
         float? finalCap = (float?)Num(c.Config["final_logit_softcapping"]);
         int? window = gemma2 ? c.Config["sliding_window"]?.GetValue<int>() : null;
 
-        float theta = (float)Num(c.Config["rope_theta"]);
+        float theta = (float)Num(c.Config["rope_theta"])!.Value;
         var inv = new float[headDim / 2];
         for (int i = 0; i < inv.Length; i++) inv[i] = 1f / MathF.Pow(theta, 2 * i / (float)headDim);
         var (cos, sin) = Tables(inv, n, 1f);
