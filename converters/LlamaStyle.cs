@@ -9,7 +9,10 @@ namespace OpenWeights.Onnx.Converters;
 /// </summary>
 internal static class LlamaStyle
 {
-    public static ModelDescription Describe(HfConfig c, GenerationConfig g, string genAiType)
+    /// <param name="activation">The MLP's activation when the family reads it itself; null: <c>hidden_act</c> must be silu.</param>
+    /// <param name="rotary">The rotary embedding from head_dim when the family parses <c>rope_scaling</c> itself.</param>
+    public static ModelDescription Describe(HfConfig c, GenerationConfig g, string genAiType,
+        Activation? activation = null, Func<int, RotaryEmbedding>? rotary = null)
     {
         int hidden = c.Int("hidden_size");
         int heads = c.Int("num_attention_heads");
@@ -17,7 +20,7 @@ internal static class LlamaStyle
             throw c.Invalid("num_attention_heads", "and hidden_size must be positive");
         int headDim = c.Int("head_dim", null) ?? hidden / heads;
         string act = c.String("hidden_act") ?? "silu";
-        if (act != "silu")
+        if (activation is null && act != "silu")
             throw c.Invalid("hidden_act", $"is '{act}'; this family supports 'silu'");
         int kvHeads = c.Int("num_key_value_heads", null) ?? heads;
         if (heads % kvHeads != 0)
@@ -37,8 +40,8 @@ internal static class LlamaStyle
             ContextLength = c.Int("max_position_embeddings"),
             Norm = NormKind.RmsNorm,
             NormEpsilon = (float)c.Double("rms_norm_eps", 1e-6)!.Value,
-            Activation = Activation.Silu,
-            Rotary = RopeScalingParser.Parse(c, headDim),
+            Activation = activation ?? Activation.Silu,
+            Rotary = rotary is null ? RopeScalingParser.Parse(c, headDim) : rotary(headDim),
             TiedEmbeddings = c.Bool("tie_word_embeddings", false),
             BosTokenIds = g.BosTokenIds.Length > 0 ? g.BosTokenIds : c.Ids("bos_token_id"),
             EosTokenIds = g.EosTokenIds.Length > 0 ? g.EosTokenIds : c.Ids("eos_token_id"),
@@ -46,6 +49,10 @@ internal static class LlamaStyle
         };
     }
 
+    /// <summary>
+    /// Llama's tensor names. A family with other names for a few weights adjusts the result
+    /// (<c>layer with { ... }</c>), as Phi-3 does for its fused projections.
+    /// </summary>
     public static DecoderWeights Weights(ModelDescription m, bool qkvBias = false, bool outputBias = false,
         bool mlpBias = false, bool qkNorm = false)
     {

@@ -33,7 +33,7 @@ public sealed class ModelConverter(ModelFamilies families)
         using var checkpoint = Checkpoint.Open(checkpointDirectory);
         var family = families.For(checkpoint.Config.Architecture, checkpoint.Config.Path);
         var model = family.Describe(checkpoint.Config, checkpoint.Generation);
-        var weights = family.MapWeights(model, checkpoint.Config);
+        var weights = family.MapWeights(model, checkpoint.Config, checkpoint.Contains);
         CheckWeightsExist(checkpoint, weights);
 
         using var output = new OutputFolder(outputDirectory, options.Overwrite);
@@ -45,7 +45,8 @@ public sealed class ModelConverter(ModelFamilies families)
         {
             var cancellable = new CancellingProgress(progress, cancellationToken);
             var store = new InitializerStore(graph, reader, data, StorageType(options), ComputeType(options), cancellable);
-            store.Progress.ExpectedTensors = CountWeights(weights) + (model.Rotary is null ? 0 : 2);
+            store.Progress.ExpectedTensors = CountWeights(weights)
+                + (model.Rotary is null ? 0 : model.Rotary.SwitchLength is null ? 2 : 4);
             new DecoderGraph(model, weights, store, new FloatWeights(store)).Build();
             data.Flush();
             totals = store.Progress;
@@ -85,6 +86,10 @@ public sealed class ModelConverter(ModelFamilies families)
         proto.MetadataProps.Add(new StringStringEntryProto { Key = "owonnx.architecture", Value = model.Architecture });
         proto.MetadataProps.Add(new StringStringEntryProto { Key = "owonnx.precision", Value = options.Precision.ToString().ToLowerInvariant() });
         proto.MetadataProps.Add(new StringStringEntryProto { Key = "owonnx.target", Value = options.Target.ToString().ToLowerInvariant() });
+        // LongRoPE: past this total length the graph switches to the long tables; a runtime reproducing
+        // transformers re-runs the whole sequence when it crosses it (the cached keys used the short ones).
+        if (model.Rotary?.SwitchLength is { } switchLength)
+            proto.MetadataProps.Add(new StringStringEntryProto { Key = "owonnx.rope_switch_length", Value = switchLength.ToString() });
         using var stream = File.Create(path);
         proto.WriteTo(stream);
     }
@@ -107,8 +112,10 @@ public sealed class ModelConverter(ModelFamilies families)
         {
             all.AddRange(Norm(l.AttentionNorm));
             all.AddRange(Linear(l.Q)); all.AddRange(Linear(l.K)); all.AddRange(Linear(l.V)); all.AddRange(Linear(l.O));
-            all.AddRange(Norm(l.QNorm)); all.AddRange(Norm(l.KNorm)); all.AddRange(Norm(l.MlpNorm));
+            all.AddRange(Norm(l.QNorm)); all.AddRange(Norm(l.KNorm));
+            all.AddRange(Norm(l.PostAttentionNorm)); all.AddRange(Norm(l.MlpNorm));
             all.AddRange(Linear(l.Gate)); all.AddRange(Linear(l.Up)); all.AddRange(Linear(l.Down));
+            all.AddRange(Norm(l.PostMlpNorm));
         }
         all.AddRange(Norm(w.FinalNorm));
         all.AddRange(Linear(w.LmHead));

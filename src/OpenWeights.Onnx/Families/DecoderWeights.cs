@@ -25,17 +25,23 @@ public sealed record LayerWeights
     public required LinearWeights O { get; init; }
     public NormWeights? QNorm { get; init; }
     public NormWeights? KNorm { get; init; }
+    /// <summary>Norm of the attention output before the residual add (Gemma 2's post_attention_layernorm).</summary>
+    public NormWeights? PostAttentionNorm { get; init; }
+    /// <summary>The norm in front of the MLP (Llama's post_attention_layernorm, Gemma 2's pre_feedforward_layernorm).</summary>
     public required NormWeights MlpNorm { get; init; }
     /// <summary>Null for an ungated MLP.</summary>
     public LinearWeights? Gate { get; init; }
     public required LinearWeights Up { get; init; }
     public required LinearWeights Down { get; init; }
+    /// <summary>Norm of the MLP output before the residual add (Gemma 2's post_feedforward_layernorm).</summary>
+    public NormWeights? PostMlpNorm { get; init; }
 }
 
 /// <summary>Where every weight of a decoder lives in the checkpoint.</summary>
 public sealed record DecoderWeights
 {
     public required WeightRef TokenEmbedding { get; init; }
+    /// <summary>Learned absolute positions [positions, hidden] (GPT-2's wpe), indexed by cumsum(mask) − 1.</summary>
     public WeightRef? PositionEmbedding { get; init; }
     public required IReadOnlyList<LayerWeights> Layers { get; init; }
     public required NormWeights FinalNorm { get; init; }

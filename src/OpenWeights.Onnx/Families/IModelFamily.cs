@@ -16,4 +16,11 @@ public interface IModelFamily
     ModelDescription Describe(HfConfig config, GenerationConfig generation);
 
     DecoderWeights MapWeights(ModelDescription model, HfConfig config);
+
+    /// <summary>
+    /// The same, for families whose checkpoints spell tensor names more than one way (GPT-2 with or without the
+    /// <c>transformer.</c> prefix): <paramref name="hasTensor"/> says whether the checkpoint holds a name.
+    /// </summary>
+    DecoderWeights MapWeights(ModelDescription model, HfConfig config, Func<string, bool> hasTensor) =>
+        MapWeights(model, config);
 }

@@ -25,11 +25,12 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
 
     public void Build()
     {
+        CheckAttentionShape();
         DeclareInputsAndOutputs();
-        var (seqlensK, totalLength) = AttentionLengths();
-        var (cos, sin) = RotaryTables();
+        var (seqlensK, totalLength, longest, lengths) = AttentionLengths();
+        var (cos, sin) = RotaryTables(longest);
 
-        string x = Embed();
+        string x = Embed(lengths);
         var layers = weights.Layers;
         string h = Norm(x, layers[0].AttentionNorm, "layers.0.attn_norm");
         string residual = x;
@@ -37,14 +38,30 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
         {
             var layer = layers[i];
             string attention = Attention(h, layer, i, seqlensK, totalLength, cos, sin);
+            if (layer.PostAttentionNorm is { } postAttention)
+                attention = Norm(attention, postAttention, $"layers.{i}.post_attn_norm");
             (h, residual) = SkipNorm(attention, residual, layer.MlpNorm, $"layers.{i}.mlp_norm");
             string mlp = Mlp(h, layer, i);
+            if (layer.PostMlpNorm is { } postMlp)
+                mlp = Norm(mlp, postMlp, $"layers.{i}.post_mlp_norm");
             bool last = i == model.NumLayers - 1;
             (h, residual) = SkipNorm(mlp, residual,
                 last ? weights.FinalNorm : layers[i + 1].AttentionNorm,
                 last ? "final_norm" : $"layers.{i + 1}.attn_norm");
         }
         LmHead(h);
+    }
+
+    /// <summary>ONNX Runtime's GroupQueryAttention refuses these at run time; say so before converting.</summary>
+    private void CheckAttentionShape()
+    {
+        int rotaryDim = model.Rotary?.RotaryDim ?? 0;
+        bool fits = model.Rotary is null ? model.HeadDim % 8 == 0 : model.HeadDim % 16 == 0 && rotaryDim % 16 == 0;
+        if (!fits)
+            throw new Checkpoints.CheckpointException(
+                $"{model.Architecture}: head_dim {model.HeadDim}" + (model.Rotary is null ? "" : $" with rotary dimension {rotaryDim}") +
+                " cannot run in ONNX Runtime's GroupQueryAttention, which needs head_dim a multiple of 8, and with rotary" +
+                " head_dim and the rotary dimension multiples of 16.");
     }
 
     private void DeclareInputsAndOutputs()
@@ -70,32 +87,89 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
     /// right-padded batches work, and lets a runtime keep one fixed-width mask buffer for a whole
     /// generation (onnxruntime-genai's growing mask gives the same values: its longest row fills the width).
     /// </summary>
-    private (string SeqlensK, string TotalLength) AttentionLengths()
+    private (string SeqlensK, string TotalLength, string Longest, string Lengths) AttentionLengths()
     {
         string sum = _g.Op("ReduceSum", "attn_lengths/ReduceSum", [AttentionMask, _g.Int64s(1)], Attr.Int("keepdims", 0));
         string last = _g.Op("Sub", "attn_lengths/Sub", [sum, _g.Int64s(1)]);
         string seqlensK = _g.Op("Cast", "attn_lengths/seqlens_k", [last], Attr.Int("to", (long)DataType.Int32));
         string longest = _g.Op("ReduceMax", "attn_lengths/ReduceMax", [sum], Attr.Int("keepdims", 0));
         string total = _g.Op("Cast", "attn_lengths/total_sequence_length", [longest], Attr.Int("to", (long)DataType.Int32));
-        return (seqlensK, total);
+        return (seqlensK, total, longest, sum);
     }
 
-    private (string? Cos, string? Sin) RotaryTables()
+    private (string? Cos, string? Sin) RotaryTables(string totalLength)
     {
         if (model.Rotary is null)
             return (null, null);
+        if (model.Rotary.SwitchLength is { } switchLength)
+            return SwitchedRotaryTables(totalLength, switchLength);
         var (cos, sin) = model.Rotary.Tables(model.ContextLength);
         long half = model.Rotary.RotaryDim / 2;
         return (store.Floats("rotary.cos_cache", cos, model.ContextLength, half),
                 store.Floats("rotary.sin_cache", sin, model.ContextLength, half));
     }
 
-    private string Embed()
+    /// <summary>
+    /// LongRoPE: short-factor tables for the original length, long-factor tables for the full context, and an
+    /// <c>If</c> on total_sequence_length &gt; original length choosing between them (as onnxruntime-genai's
+    /// builder does). A cache filled while the short tables applied is not recomputed here: a runtime that
+    /// wants transformers' results re-runs the whole sequence once it crosses the original length.
+    /// </summary>
+    private (string Cos, string Sin) SwitchedRotaryTables(string totalLength, int switchLength)
+    {
+        var rotary = model.Rotary!;
+        long half = rotary.RotaryDim / 2;
+        int shortRows = Math.Min(switchLength, model.ContextLength);
+        var (shortCos, shortSin) = rotary.Tables(shortRows);
+        var (longCos, longSin) = rotary.Tables(model.ContextLength, longFactors: true);
+        string sc = store.Floats("rotary.short.cos_cache", shortCos, shortRows, half);
+        string ss = store.Floats("rotary.short.sin_cache", shortSin, shortRows, half);
+        string lc = store.Floats("rotary.long.cos_cache", longCos, model.ContextLength, half);
+        string ls = store.Floats("rotary.long.sin_cache", longSin, model.ContextLength, half);
+
+        string isLong = _g.Op("Greater", "rotary/use_long", [totalLength, _g.Int64Scalar(switchLength)]);
+        Onnx.Proto.GraphProto Branch(string name, string cos, string sin)
+        {
+            var branch = new Onnx.Proto.GraphProto { Name = name };
+            foreach (var (source, output) in new[] { (cos, name + "/cos"), (sin, name + "/sin") })
+            {
+                branch.Node.Add(new Onnx.Proto.NodeProto { OpType = "Identity", Name = output + "/Identity", Input = { source }, Output = { output } });
+                branch.Output.Add(GraphBuilder.ValueInfo(output, Compute, ["rotary_positions", (int)half]));
+            }
+            return branch;
+        }
+        var outputs = _g.OpMulti("If", "rotary/If", [isLong], ["rotary/cos_cache", "rotary/sin_cache"], "",
+            Attr.Graph("then_branch", Branch("rotary_long", lc, ls)),
+            Attr.Graph("else_branch", Branch("rotary_short", sc, ss)));
+        return (outputs[0], outputs[1]);
+    }
+
+    private string Embed(string lengths)
     {
         string x = format.Embed(InputIds, weights.TokenEmbedding, "embed_tokens", model.VocabSize, model.HiddenSize);
         if (model.EmbeddingMultiplier is { } m)
             x = _g.Op("Mul", "embed_tokens/scale", [x, store.Floats("embed_tokens.multiplier", [m])]);
+        if (weights.PositionEmbedding is { } positions)
+            x = _g.Op("Add", "embed_positions/Add", [x, EmbedPositions(positions, lengths)]);
         return x;
+    }
+
+    /// <summary>
+    /// Learned positions for the new tokens: each row's past length is its real length (sum of its mask) minus
+    /// the new tokens, at least 0, and the new tokens follow it. Unlike cumsum over the mask's last columns, this
+    /// holds for right-padded batches and for a fixed-width mask, the conventions GroupQueryAttention uses.
+    /// </summary>
+    private string EmbedPositions(WeightRef table, string lengths)
+    {
+        const string name = "embed_positions";
+        string newTokens = _g.Op("Shape", name + "/Shape", [InputIds], Attr.Int("start", 1), Attr.Int("end", 2));
+        string past = _g.Op("Max", name + "/Max", [_g.Op("Sub", name + "/Sub", [lengths, newTokens]), _g.Int64s(0)]);
+        string pastColumn = _g.Op("Unsqueeze", name + "/Unsqueeze", [past, _g.Int64s(1)]);
+        string count = _g.Op("Squeeze", name + "/Squeeze", [newTokens, _g.Int64s(0)]);
+        string offsets = _g.Op("Range", name + "/Range", [_g.Int64Scalar(0), count, _g.Int64Scalar(1)]);
+        string positions = _g.Op("Add", name + "/Positions", [pastColumn, offsets]);
+        string weight = store.Matrix(table, name + ".weight", model.ContextLength, model.HiddenSize, inputMajor: false);
+        return _g.Op("Gather", name + "/Gather", [weight, positions]);
     }
 
     private string Attention(string h, LayerWeights layer, int i, string seqlensK, string totalLength, string? cos, string? sin)
@@ -118,8 +192,12 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
         };
         if (model.AttentionScale is { } scale)
             attributes.Add(Attr.Float("scale", scale));
-        if (model.SlidingWindow is { } window)
-            attributes.Add(Attr.Int("local_window_size", window));
+        // ONNX Runtime 1.31's GroupQueryAttention (CPU) lets a query see local_window_size keys, its own
+        // included: transformers' window exactly (checked by the sliding-window tests; older releases saw one more).
+        if (model.UsesSlidingWindow(i))
+            attributes.Add(Attr.Int("local_window_size", model.SlidingWindow!.Value));
+        if (model.AttentionSoftcap is { } softcap)
+            attributes.Add(Attr.Float("softcap", softcap));
 
         string[] outputs = _g.OpMulti("GroupQueryAttention", name + "/GroupQueryAttention",
             [q, k, v, PastKey(i), PastValue(i), seqlensK, totalLength, cos ?? "", sin ?? ""],
@@ -194,6 +272,12 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
             ? format.Linear(h, head, "lm_head", model.VocabSize, model.HiddenSize)
             : format.TiedHead(h, "lm_head", model.VocabSize, model.HiddenSize);
         string cast = Compute == DataType.Float ? logits : _g.Op("Cast", "lm_head/cast", [logits], Attr.Int("to", (long)DataType.Float));
+        if (model.FinalLogitSoftcap is { } c)
+        {
+            string scaled = _g.Op("Div", "logits/softcap/Div", [cast, _g.FloatScalar(c)]);
+            string tanh = _g.Op("Tanh", "logits/softcap/Tanh", [scaled]);
+            cast = _g.Op("Mul", "logits/softcap/Mul", [tanh, _g.FloatScalar(c)]);
+        }
         _g.OpMulti("Identity", "logits/Identity", [cast], [Logits]);
     }
 }

@@ -13,6 +13,9 @@ public readonly record struct Attr(AttributeProto Proto)
         new(new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = value });
     public static Attr String(string name, string value) =>
         new(new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8(value) });
+    /// <summary>A subgraph (the branches of an <c>If</c>).</summary>
+    public static Attr Graph(string name, GraphProto graph) =>
+        new(new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Graph, G = graph });
     public static Attr Ints(string name, params long[] values)
     {
         var a = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
@@ -31,6 +34,7 @@ public sealed class GraphBuilder
 
     public GraphProto Graph { get; } = new() { Name = "owonnx" };
     private readonly Dictionary<string, long[]> _int64Constants = new();
+    private readonly HashSet<string> _floatConstants = new();
 
     /// <summary>Adds a node with one output, named after the node; returns the output's name.</summary>
     public string Op(string opType, string name, IEnumerable<string> inputs, params Attr[] attributes) =>
@@ -76,6 +80,19 @@ public sealed class GraphBuilder
         {
             var t = new TensorProto { Name = name, DataType = (int)DataType.Int64 };
             t.Int64Data.Add(value);
+            Graph.Initializer.Add(t);
+        }
+        return name;
+    }
+
+    /// <summary>A scalar (rank-0) float32 constant kept inline.</summary>
+    public string FloatScalar(float value)
+    {
+        string name = "const/f32s/" + BitConverter.SingleToInt32Bits(value).ToString("x8");
+        if (_floatConstants.Add(name))
+        {
+            var t = new TensorProto { Name = name, DataType = (int)DataType.Float };
+            t.FloatData.Add(value);
             Graph.Initializer.Add(t);
         }
         return name;

@@ -55,11 +55,24 @@ public sealed record ModelDescription
     public float? EmbeddingMultiplier { get; init; }
     /// <summary>Null means 1/√head_dim.</summary>
     public float? AttentionScale { get; init; }
+    /// <summary>
+    /// Sliding-window attention as transformers defines it: a query sees this many keys, itself included
+    /// (key j is visible from query i when i − j &lt; window). Null: full causal attention.
+    /// </summary>
     public int? SlidingWindow { get; init; }
+    /// <summary>The layers <see cref="SlidingWindow"/> applies to; null means every layer (Gemma 2: the even ones).</summary>
+    public IReadOnlyList<int>? SlidingWindowLayers { get; init; }
+    /// <summary>Attention scores become c·tanh(s/c) before the softmax (Gemma 2's attn_logit_softcapping).</summary>
+    public float? AttentionSoftcap { get; init; }
+    /// <summary>Logits become c·tanh(x/c) (Gemma 2's final_logit_softcapping).</summary>
+    public float? FinalLogitSoftcap { get; init; }
 
     public int[] BosTokenIds { get; init; } = [];
     public int[] EosTokenIds { get; init; } = [];
     public int? PadTokenId { get; init; }
+
+    public bool UsesSlidingWindow(int layer) =>
+        SlidingWindow is not null && (SlidingWindowLayers is null || SlidingWindowLayers.Contains(layer));
 
     public int QSize => NumHeads * HeadDim;
     public int KvSize => NumKvHeads * HeadDim;

@@ -13,4 +13,12 @@ public abstract record RopeScaling
 
     /// <summary>YaRN: per-dimension blend of interpolation and extrapolation, plus an attention temperature.</summary>
     public sealed record Yarn(double Factor, int OriginalMaxPositions, double BetaFast, double BetaSlow, double AttentionFactor) : RopeScaling;
+
+    /// <summary>
+    /// LongRoPE (Phi-3): per-dimension divisors of the frequencies, one set for sequences up to
+    /// <paramref name="OriginalMaxPositions"/> and one for longer ones, plus an attention factor on cos and sin.
+    /// Which set applies depends on the whole sequence's length, so a KV cache computed with the short set
+    /// is stale once the sequence grows past the original length (transformers recomputes it then).
+    /// </summary>
+    public sealed record LongRope(float[] ShortFactor, float[] LongFactor, int OriginalMaxPositions, double AttentionFactor) : RopeScaling;
 }

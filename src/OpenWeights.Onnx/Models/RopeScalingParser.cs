@@ -5,12 +5,16 @@ namespace OpenWeights.Onnx.Models;
 /// <summary>Reads <c>rope_theta</c> and <c>rope_scaling</c> from a config as transformers interprets them.</summary>
 public static class RopeScalingParser
 {
-    public static RotaryEmbedding Parse(HfConfig config, int headDim)
+    public static RotaryEmbedding Parse(HfConfig config, int headDim) =>
+        Unscaled(config, headDim) with { Scaling = ParseScaling(config) };
+
+    /// <summary><c>rope_theta</c> and <c>partial_rotary_factor</c> only, for families that read <c>rope_scaling</c> themselves.</summary>
+    public static RotaryEmbedding Unscaled(HfConfig config, int headDim)
     {
         double theta = config.Double("rope_theta", 10000.0)!.Value;
         double partial = config.Double("partial_rotary_factor", 1.0)!.Value;
         int rotaryDim = (int)(headDim * partial);
-        return new RotaryEmbedding(theta, rotaryDim, ParseScaling(config));
+        return new RotaryEmbedding(theta, rotaryDim);
     }
 
     private static RopeScaling? ParseScaling(HfConfig config)

@@ -6,10 +6,19 @@ namespace OpenWeights.Onnx.Models;
 /// </summary>
 public sealed record RotaryEmbedding(double Theta, int RotaryDim, RopeScaling? Scaling = null)
 {
-    /// <summary>Multiplies cos and sin (YaRN's attention temperature; 1 elsewhere).</summary>
-    public float AttentionScaling => Scaling is RopeScaling.Yarn y ? (float)y.AttentionFactor : 1f;
+    /// <summary>Multiplies cos and sin (YaRN's attention temperature, LongRoPE's attention factor; 1 elsewhere).</summary>
+    public float AttentionScaling => Scaling switch
+    {
+        RopeScaling.Yarn y => (float)y.AttentionFactor,
+        RopeScaling.LongRope l => (float)l.AttentionFactor,
+        _ => 1f,
+    };
 
-    public float[] InverseFrequencies()
+    /// <summary>The length up to which the short tables apply (LongRoPE only).</summary>
+    public int? SwitchLength => Scaling is RopeScaling.LongRope l ? l.OriginalMaxPositions : null;
+
+    /// <param name="longFactors">LongRoPE: the set for sequences longer than the original length.</param>
+    public float[] InverseFrequencies(bool longFactors = false)
     {
         int half = RotaryDim / 2;
         var inv = new float[half];
@@ -19,6 +28,12 @@ public sealed record RotaryEmbedding(double Theta, int RotaryDim, RopeScaling? S
         switch (Scaling)
         {
             case null:
+                return inv;
+            case RopeScaling.LongRope l:
+                // transformers: 1 / (ext_factors * base ** (arange(0, dim, 2) / dim)), all float32.
+                var factors = longFactors ? l.LongFactor : l.ShortFactor;
+                for (int i = 0; i < half; i++)
+                    inv[i] = 1f / (factors[i] * MathF.Pow((float)Theta, (2 * i) / (float)RotaryDim));
                 return inv;
             case RopeScaling.Linear l:
                 for (int i = 0; i < half; i++) inv[i] = (float)(inv[i] / l.Factor);
@@ -75,9 +90,9 @@ public sealed record RotaryEmbedding(double Theta, int RotaryDim, RopeScaling? S
     }
 
     /// <summary>cos and sin tables [positions, RotaryDim/2], row p holding cos(p·f) and sin(p·f).</summary>
-    public (float[] Cos, float[] Sin) Tables(int positions)
+    public (float[] Cos, float[] Sin) Tables(int positions, bool longFactors = false)
     {
-        var inv = InverseFrequencies();
+        var inv = InverseFrequencies(longFactors);
         int half = inv.Length;
         var cos = new float[positions * half];
         var sin = new float[positions * half];

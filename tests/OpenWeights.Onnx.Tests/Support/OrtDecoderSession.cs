@@ -23,10 +23,25 @@ public sealed class OrtDecoderSession : IDisposable
         _headDim = pastMeta.Dimensions[3];
         _layers = _session.InputMetadata.Keys.Count(k => k.StartsWith("past_key_values.", StringComparison.Ordinal)) / 2;
         Vocab = _session.OutputMetadata["logits"].Dimensions[2];
-        _past = Enumerable.Range(0, 2 * _layers)
-            .Select(_ => OrtValue.CreateTensorValueFromMemory(Array.Empty<float>(), [1, _kvHeads, 0, _headDim]))
-            .ToArray();
+        _past = EmptyPast();
     }
+
+    /// <summary>Tokens fed so far (the cache's length).</summary>
+    public int Length => _tokens.Count;
+
+    public IReadOnlyList<long> Tokens => _tokens;
+
+    /// <summary>Drops the KV cache and the tokens, as a runtime does before re-running a sequence from scratch.</summary>
+    public void Reset()
+    {
+        foreach (var p in _past) p.Dispose();
+        _past = EmptyPast();
+        _tokens.Clear();
+    }
+
+    private OrtValue[] EmptyPast() => Enumerable.Range(0, 2 * _layers)
+        .Select(_ => OrtValue.CreateTensorValueFromMemory(Array.Empty<float>(), [1, _kvHeads, 0, _headDim]))
+        .ToArray();
 
     /// <summary>Appends tokens, returns their logits [tokens.Length, vocab] (row-major).</summary>
     public float[] Forward(IReadOnlyList<long> tokens)

@@ -1,0 +1,268 @@
+namespace OpenWeights.Onnx.Tests.Support;
+
+/// <summary>
+/// The forward pass of Phi-3 (with LongRoPE and partial rotary) and Gemma 2 as transformers computes it
+/// (modeling_phi3 / modeling_gemma2, eager attention, float32, one sequence, no cache), in plain C# over the
+/// checkpoint's own tensor names. It shares no code with the converter, so a test comparing the two checks
+/// the converter against transformers' semantics rather than against itself.
+/// </summary>
+public static class ReferenceDecoder
+{
+    /// <summary>Logits [ids.Length, vocab] of Phi3ForCausalLM.</summary>
+    public static float[] Phi3(TinyCheckpoint c, long[] ids)
+    {
+        var t = c.Tensors;
+        int n = ids.Length, hidden = c.Int("hidden_size"), heads = c.Int("num_attention_heads");
+        int kvHeads = c.Int("num_key_value_heads"), inter = c.Int("intermediate_size"), vocab = c.Int("vocab_size");
+        int headDim = hidden / heads;
+        float eps = (float)Num(c.Config["rms_norm_eps"])!.Value;
+        int rotaryDim = (int)(headDim * (Num(c.Config["partial_rotary_factor"]) ?? 1.0));
+        int? window = c.Config["sliding_window"]?.GetValue<int>();
+        var (cos, sin) = Phi3Rotary(c, n, rotaryDim);
+
+        var x = Embed(t["model.embed_tokens.weight"], ids, hidden, 1f);
+        for (int l = 0; l < c.Int("num_hidden_layers"); l++)
+        {
+            string p = $"model.layers.{l}";
+            var h = RmsNorm(x, t[$"{p}.input_layernorm.weight"], hidden, eps, plusOne: false);
+            var qkv = Linear(h, t[$"{p}.self_attn.qkv_proj.weight"], hidden, (heads + 2 * kvHeads) * headDim);
+            var (q, k, v) = SplitColumns(qkv, n, heads * headDim, kvHeads * headDim, kvHeads * headDim);
+            Rope(q, n, heads, headDim, rotaryDim, cos, sin);
+            Rope(k, n, kvHeads, headDim, rotaryDim, cos, sin);
+            var a = Attend(q, k, v, n, heads, kvHeads, headDim, 1f / MathF.Sqrt(headDim), null, window);
+            Add(x, Linear(a, t[$"{p}.self_attn.o_proj.weight"], heads * headDim, hidden));
+
+            h = RmsNorm(x, t[$"{p}.post_attention_layernorm.weight"], hidden, eps, plusOne: false);
+            var gateUp = Linear(h, t[$"{p}.mlp.gate_up_proj.weight"], hidden, 2 * inter);
+            var (gate, up, _) = SplitColumns(gateUp, n, inter, inter, 0);
+            for (int i = 0; i < gate.Length; i++) gate[i] = gate[i] / (1f + MathF.Exp(-gate[i])) * up[i];
+            Add(x, Linear(gate, t[$"{p}.mlp.down_proj.weight"], inter, hidden));
+        }
+        var final = RmsNorm(x, t["model.norm.weight"], hidden, eps, plusOne: false);
+        var head = t.TryGetValue("lm_head.weight", out var lm) ? lm : t["model.embed_tokens.weight"];
+        return Linear(final, head, hidden, vocab);
+    }
+
+    /// <summary>
+    /// Phi3LongRoPEScaledRotaryEmbedding: one factor set for the whole forward, long when max(position) + 1 exceeds
+    /// original_max_position_embeddings; inv_freq = 1 / (factor · θ^(2i/d)); cos and sin times
+    /// √(1 + ln(max/original) / ln(original)). Without rope_scaling: plain RoPE.
+    /// </summary>
+    public static (float[] Cos, float[] Sin) Phi3Rotary(TinyCheckpoint c, int n, int rotaryDim)
+    {
+        float theta = (float)(Num(c.Config["rope_theta"]) ?? 10000.0);
+        int half = rotaryDim / 2;
+        var factors = Enumerable.Repeat(1f, half).ToArray();
+        float scaling = 1f;
+        if (c.Config["rope_scaling"] is { } scalingNode)
+        {
+            int original = c.Int("original_max_position_embeddings"), max = c.Int("max_position_embeddings");
+            string set = n > original ? "long_factor" : "short_factor";
+            factors = scalingNode[set]!.AsArray().Select(f => (float)Num(f)!.Value).ToArray();
+            double scale = (double)max / original;
+            scaling = scale <= 1 ? 1f : (float)Math.Sqrt(1 + Math.Log(scale) / Math.Log(original));
+        }
+        var inv = new float[half];
+        for (int i = 0; i < half; i++)
+            inv[i] = 1f / (factors[i] * MathF.Pow(theta, 2 * i / (float)rotaryDim));
+        return Tables(inv, n, scaling);
+    }
+
+    /// <summary>
+    /// Logits [ids.Length, vocab] of Gemma2ForCausalLM; of GemmaForCausalLM for a checkpoint without
+    /// <c>pre_feedforward_layernorm</c> (Gemma's single post_attention_layernorm is the pre-MLP norm, no
+    /// soft-capping, no window, scores scaled by head_dim^-½).
+    /// </summary>
+    public static float[] Gemma2(TinyCheckpoint c, long[] ids)
+    {
+        var t = c.Tensors;
+        int n = ids.Length, hidden = c.Int("hidden_size"), heads = c.Int("num_attention_heads");
+        int kvHeads = c.Int("num_key_value_heads"), inter = c.Int("intermediate_size"), vocab = c.Int("vocab_size");
+        int headDim = c.Int("head_dim");
+        float eps = (float)Num(c.Config["rms_norm_eps"])!.Value;
+        bool gemma2 = t.ContainsKey("model.layers.0.pre_feedforward_layernorm.weight");
+        float scaling = (float)Math.Pow(Num(c.Config["query_pre_attn_scalar"]) ?? headDim, -0.5);
+        float? attnCap = (float?)Num(c.Config["attn_logit_softcapping"]);
+        float? finalCap = (float?)Num(c.Config["final_logit_softcapping"]);
+        int? window = gemma2 ? c.Config["sliding_window"]?.GetValue<int>() : null;
+
+        float theta = (float)Num(c.Config["rope_theta"])!.Value;
+        var inv = new float[headDim / 2];
+        for (int i = 0; i < inv.Length; i++) inv[i] = 1f / MathF.Pow(theta, 2 * i / (float)headDim);
+        var (cos, sin) = Tables(inv, n, 1f);
+
+        // normalizer = torch.tensor(hidden_size ** 0.5, dtype=float32)
+        var x = Embed(t["model.embed_tokens.weight"], ids, hidden, (float)Math.Sqrt(hidden));
+        for (int l = 0; l < c.Int("num_hidden_layers"); l++)
+        {
+            string p = $"model.layers.{l}";
+            bool sliding = l % 2 == 0; // Gemma2Attention: sliding_window if not bool(layer_idx % 2)
+            var h = RmsNorm(x, t[$"{p}.input_layernorm.weight"], hidden, eps, plusOne: true);
+            var q = Linear(h, t[$"{p}.self_attn.q_proj.weight"], hidden, heads * headDim);
+            var k = Linear(h, t[$"{p}.self_attn.k_proj.weight"], hidden, kvHeads * headDim);
+            var v = Linear(h, t[$"{p}.self_attn.v_proj.weight"], hidden, kvHeads * headDim);
+            Rope(q, n, heads, headDim, headDim, cos, sin);
+            Rope(k, n, kvHeads, headDim, headDim, cos, sin);
+            var a = Attend(q, k, v, n, heads, kvHeads, headDim, scaling, attnCap, sliding ? window : null);
+            var o = Linear(a, t[$"{p}.self_attn.o_proj.weight"], heads * headDim, hidden);
+            if (!gemma2)
+            {
+                Add(x, o);
+                h = RmsNorm(x, t[$"{p}.post_attention_layernorm.weight"], hidden, eps, plusOne: true);
+            }
+            else
+            {
+                Add(x, RmsNorm(o, t[$"{p}.post_attention_layernorm.weight"], hidden, eps, plusOne: true));
+                h = RmsNorm(x, t[$"{p}.pre_feedforward_layernorm.weight"], hidden, eps, plusOne: true);
+            }
+            var gate = Linear(h, t[$"{p}.mlp.gate_proj.weight"], hidden, inter);
+            var up = Linear(h, t[$"{p}.mlp.up_proj.weight"], hidden, inter);
+            for (int i = 0; i < gate.Length; i++) gate[i] = GeluTanh(gate[i]) * up[i];
+            var m = Linear(gate, t[$"{p}.mlp.down_proj.weight"], inter, hidden);
+            Add(x, gemma2 ? RmsNorm(m, t[$"{p}.post_feedforward_layernorm.weight"], hidden, eps, plusOne: true) : m);
+        }
+        var final = RmsNorm(x, t["model.norm.weight"], hidden, eps, plusOne: true);
+        var logits = Linear(final, t["model.embed_tokens.weight"], hidden, vocab);
+        if (finalCap is { } cap)
+            for (int i = 0; i < logits.Length; i++) logits[i] = MathF.Tanh(logits[i] / cap) * cap;
+        return logits;
+    }
+
+    /// <summary>A JSON number as double, whether parsed (1e-5) or built in memory (an int 24).</summary>
+    private static double? Num(System.Text.Json.Nodes.JsonNode? node) =>
+        node is null ? null : double.Parse(node.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture);
+
+    private static float[] Embed(float[] table, long[] ids, int hidden, float multiplier)
+    {
+        var x = new float[ids.Length * hidden];
+        for (int s = 0; s < ids.Length; s++)
+            for (int j = 0; j < hidden; j++)
+                x[s * hidden + j] = table[ids[s] * hidden + j] * multiplier;
+        return x;
+    }
+
+    /// <summary>y = x·Wᵀ with W [out, in] as nn.Linear stores it.</summary>
+    private static float[] Linear(float[] x, float[] w, int inFeatures, int outFeatures)
+    {
+        int n = x.Length / inFeatures;
+        var y = new float[n * outFeatures];
+        for (int s = 0; s < n; s++)
+            for (int o = 0; o < outFeatures; o++)
+            {
+                double sum = 0;
+                for (int i = 0; i < inFeatures; i++) sum += (double)x[s * inFeatures + i] * w[o * inFeatures + i];
+                y[s * outFeatures + o] = (float)sum;
+            }
+        return y;
+    }
+
+    /// <summary>x̂·w, or x̂·(1 + w) for Gemma, with x̂ = x / √(mean(x²) + ε), in float32.</summary>
+    private static float[] RmsNorm(float[] x, float[] w, int width, float eps, bool plusOne)
+    {
+        var y = new float[x.Length];
+        for (int s = 0; s < x.Length / width; s++)
+        {
+            double sum = 0;
+            for (int j = 0; j < width; j++) sum += (double)x[s * width + j] * x[s * width + j];
+            float r = 1f / MathF.Sqrt((float)(sum / width) + eps);
+            for (int j = 0; j < width; j++) y[s * width + j] = x[s * width + j] * r * (plusOne ? 1f + w[j] : w[j]);
+        }
+        return y;
+    }
+
+    private static (float[], float[], float[]) SplitColumns(float[] x, int n, int a, int b, int c)
+    {
+        int width = a + b + c;
+        float[] A = new float[n * a], B = new float[n * b], C = new float[n * c];
+        for (int s = 0; s < n; s++)
+        {
+            Array.Copy(x, s * width, A, s * a, a);
+            Array.Copy(x, s * width + a, B, s * b, b);
+            Array.Copy(x, s * width + a + b, C, s * c, c);
+        }
+        return (A, B, C);
+    }
+
+    /// <summary>cos/sin [n, d/2] of position·inv_freq (float32 product), times the attention scaling.</summary>
+    private static (float[], float[]) Tables(float[] inv, int n, float scaling)
+    {
+        int half = inv.Length;
+        var cos = new float[n * half];
+        var sin = new float[n * half];
+        for (int p = 0; p < n; p++)
+            for (int i = 0; i < half; i++)
+            {
+                float angle = p * inv[i];
+                cos[p * half + i] = MathF.Cos(angle) * scaling;
+                sin[p * half + i] = MathF.Sin(angle) * scaling;
+            }
+        return (cos, sin);
+    }
+
+    /// <summary>x·cos + rotate_half(x)·sin on the first <paramref name="rotaryDim"/> dims of every head (the rest pass through).</summary>
+    private static void Rope(float[] x, int n, int heads, int headDim, int rotaryDim, float[] cos, float[] sin)
+    {
+        int half = rotaryDim / 2;
+        for (int s = 0; s < n; s++)
+            for (int h = 0; h < heads; h++)
+            {
+                int b = (s * heads + h) * headDim;
+                for (int i = 0; i < half; i++)
+                {
+                    float x1 = x[b + i], x2 = x[b + i + half];
+                    float c = cos[s * half + i], si = sin[s * half + i];
+                    x[b + i] = x1 * c - x2 * si;
+                    x[b + i + half] = x2 * c + x1 * si;
+                }
+            }
+    }
+
+    /// <summary>
+    /// Causal attention; query i sees key j when j ≤ i and, with a window, i − j &lt; window (transformers'
+    /// sliding mask); optional soft-capping c·tanh(s/c) of the scaled scores before the softmax.
+    /// </summary>
+    private static float[] Attend(float[] q, float[] k, float[] v, int n, int heads, int kvHeads, int headDim,
+        float scale, float? softcap, int? window)
+    {
+        var output = new float[n * heads * headDim];
+        var scores = new double[n];
+        for (int h = 0; h < heads; h++)
+        {
+            int kv = h / (heads / kvHeads);
+            for (int i = 0; i < n; i++)
+            {
+                double max = double.NegativeInfinity;
+                for (int j = 0; j < n; j++)
+                {
+                    bool visible = j <= i && (window is null || i - j < window);
+                    if (!visible) { scores[j] = double.NegativeInfinity; continue; }
+                    double dot = 0;
+                    for (int d = 0; d < headDim; d++)
+                        dot += (double)q[(i * heads + h) * headDim + d] * k[(j * kvHeads + kv) * headDim + d];
+                    double s = dot * scale;
+                    if (softcap is { } cap) s = Math.Tanh(s / cap) * cap;
+                    scores[j] = s;
+                    max = Math.Max(max, s);
+                }
+                double total = 0;
+                for (int j = 0; j < n; j++) { scores[j] = Math.Exp(scores[j] - max); total += scores[j]; }
+                for (int d = 0; d < headDim; d++)
+                {
+                    double sum = 0;
+                    for (int j = 0; j <= i; j++) sum += scores[j] / total * v[(j * kvHeads + kv) * headDim + d];
+                    output[(i * heads + h) * headDim + d] = (float)sum;
+                }
+            }
+        }
+        return output;
+    }
+
+    private static void Add(float[] x, float[] y)
+    {
+        for (int i = 0; i < x.Length; i++) x[i] += y[i];
+    }
+
+    /// <summary>gelu_pytorch_tanh: ½x(1 + tanh(√(2/π)(x + 0.044715x³))).</summary>
+    private static float GeluTanh(float x) =>
+        0.5f * x * (1f + MathF.Tanh(MathF.Sqrt(2f / MathF.PI) * (x + 0.044715f * x * x * x)));
+}
