@@ -28,6 +28,9 @@ public sealed class LanguageModel : IDisposable
         options.Validate();
         var config = ModelConfig.Load(directory);
         var session = SessionFactory.Create(Path.Combine(directory, config.ModelFile), options);
+        if (session.ModelMetadata.CustomMetadataMap.TryGetValue("owonnx.rope_switch_length", out var text)
+            && int.TryParse(text, out int switchLength))
+            config = config with { RopeSwitchLength = switchLength };
         return new LanguageModel(config, options, session);
     }
 

@@ -67,6 +67,9 @@ public sealed class TokenStream
         // Keep at least the last prompt token to recompute: its logits choose the first new token.
         int reuse = 0;
         int limit = Math.Min(_cached.Count, prompt.Length - 1);
+        // Keys cached after a LongRoPE switch were rotated with the long factors; a shorter sequence needs the short ones.
+        if (_decoder.Config.RopeSwitchLength is { } switchLength && _cached.Count > switchLength && prompt.Length <= switchLength)
+            limit = 0;
         while (reuse < limit && _cached[reuse] == prompt[reuse]) reuse++;
         _decoder.Rewind(0, reuse);
         _cached.RemoveRange(reuse, _cached.Count - reuse);
@@ -103,9 +106,20 @@ public sealed class TokenStream
             // Feed the previous token only now: the last token of a sequence is never run.
             long before = Stopwatch.GetTimestamp();
             _stepToken[0] = Current;
-            logits = _decoder.Step(_stepToken, _stepActive);
+            if (_decoder.Config.RopeSwitchLength == _cached.Count)
+            {
+                // LongRoPE crosses from short to long factors: as transformers does, recompute the whole
+                // sequence with the long factors instead of keeping keys rotated by the short ones.
+                _cached.Add(Current);
+                _decoder.Rewind(0, 0);
+                logits = _decoder.Append(0, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_cached));
+            }
+            else
+            {
+                logits = _decoder.Step(_stepToken, _stepActive);
+                _cached.Add(Current);
+            }
             _runTicks += Stopwatch.GetTimestamp() - before;
-            _cached.Add(Current);
         }
         else
         {

@@ -20,6 +20,11 @@ public sealed record ModelConfig
     public required int BosTokenId { get; init; }
     public required int[] EosTokenIds { get; init; }
     public required int PadTokenId { get; init; }
+    /// <summary>
+    /// LongRoPE models switch from short to long rotary factors once a sequence exceeds this length; keys
+    /// cached before the switch must then be recomputed (owonnx.rope_switch_length in model.onnx metadata).
+    /// </summary>
+    public int? RopeSwitchLength { get; init; }
     public string PastKeyFormat { get; init; } = "past_key_values.%d.key";
     public string PastValueFormat { get; init; } = "past_key_values.%d.value";
     public string PresentKeyFormat { get; init; } = "present.%d.key";

@@ -187,6 +187,27 @@ public sealed class LongRopeTests
     }
 
     [TestMethod]
+    [DataRow("full")]
+    [DataRow("window")]
+    public void OurTokenStreamRecomputesAtTheSwitchAndFollowsTransformers(string variant)
+    {
+        var (c, _, model) = Models[variant].Value;
+        var prompt = new TinyCheckpoint(new JsonObject(), 7).Tokens(12, c.Int("vocab_size"));
+        var (ids, _) = ReferenceGreedy(c, prompt, 22);
+
+        using var lm = LanguageModel.Load(model);
+        Assert.AreEqual(Original, lm.Config.RopeSwitchLength);
+        using var decoder = lm.CreateDecoder(1);
+        var stream = new OpenWeights.Onnx.Generation.TokenStream(decoder, []);
+        stream.Start(prompt.Select(t => (int)t).ToArray(),
+            new OpenWeights.Onnx.Generation.GenerationOptions { MaxNewTokens = ids.Length - prompt.Length, StopAtEos = false });
+        var produced = new List<long>();
+        while (stream.MoveNext())
+            produced.Add(stream.Current);
+        CollectionAssert.AreEqual(ids[prompt.Length..], produced.ToArray(), $"{variant}: greedy ids across the switch");
+    }
+
+    [TestMethod]
     public void Fp16SelectsTheSameTables()
     {
         var (c, directory, _) = Models["full"].Value;
