@@ -77,6 +77,14 @@ Task("Bench").IsDependentOn("Sample").Does(() =>
     Run(Owonnx(), $"bench \"{model}\" --prompt-tokens 128 --gen-tokens 64 --repeat 5 --json --output \"{artifacts.Combine("bench/fortune-llama-int4.json")}\"");
 });
 
+// Conversion throughput and peak anonymous memory on a synthetic ~1 GB checkpoint (report in artifacts/bench).
+Task("BenchConvert").IsDependentOn("Build").Does(() =>
+{
+    var work = artifacts.Combine("bench/convert");
+    EnsureDirectoryExists(work);
+    Run("dotnet", $"run -c {configuration} --no-build --project tests/OpenWeights.Onnx.Benchmarks -- \"{MakeAbsolute(File(Owonnx()))}\" \"{work}\"");
+});
+
 Task("CI").IsDependentOn("Test").IsDependentOn("Pack").IsDependentOn("Sample");
 
 RunTarget(target);

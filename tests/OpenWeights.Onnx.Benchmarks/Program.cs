@@ -1,0 +1,100 @@
+using System.Diagnostics;
+using System.Text.Json;
+using OpenWeights.Onnx.Benchmarks;
+
+// Conversion benchmark (issues 2 and 4): converts a synthetic ~1 GB BF16 checkpoint with the real owonnx
+// binary for each precision and reports, against baselines measured in the same run:
+//   - throughput in MB/s of input, and as a fraction of a plain file copy of the same checkpoint;
+//   - peak anonymous memory (RssAnon, polled from /proc), as a multiple of the largest tensor.
+// Usage: dotnet run -c Release --project tests/OpenWeights.Onnx.Benchmarks -- [owonnx-binary] [work-dir] [precisions...]
+
+string owonnx = args.Length > 0 ? args[0] : FindOwonnx();
+string work = args.Length > 1 ? args[1] : Path.Combine(Path.GetTempPath(), "owonnx-bench-convert");
+string[] precisions = args.Length > 2 ? args[2..] : ["fp32", "fp16", "int8", "int4"];
+
+string checkpoint = Path.Combine(work, "checkpoint");
+Console.Error.WriteLine($"writing synthetic checkpoint to {checkpoint} …");
+var (bytes, largest) = SyntheticCheckpoint.Write(checkpoint, SyntheticCheckpoint.OneGigabyte);
+double mb = bytes / 1e6;
+
+// Baseline: copy the checkpoint (read + write, same disk) — what "disk speed" means for a converter.
+string copy = Path.Combine(work, "copy.safetensors");
+var clock = Stopwatch.StartNew();
+File.Copy(Path.Combine(checkpoint, "model.safetensors"), copy, overwrite: true);
+using (var f = new FileStream(copy, FileMode.Open)) f.Flush(flushToDisk: true);
+double copySeconds = clock.Elapsed.TotalSeconds;
+File.Delete(copy);
+
+var results = new List<object>();
+Console.WriteLine($"checkpoint {mb:F0} MB, largest tensor {largest / 1e6:F0} MB; file copy {mb / copySeconds:F0} MB/s");
+Console.WriteLine($"{"precision",-10}{"seconds",9}{"MB/s",8}{"vs copy",9}{"peak anon MB",14}{"× largest",11}{"output MB",11}{"bits/weight",13}");
+foreach (var precision in precisions)
+{
+    string output = Path.Combine(work, "out-" + precision);
+    if (Directory.Exists(output)) Directory.Delete(output, recursive: true);
+    var (seconds, peakAnon) = Measure(owonnx, ["convert", checkpoint, "--output", output, "--precision", precision]);
+    long outBytes = Directory.GetFiles(output).Sum(f => new FileInfo(f).Length);
+    double parameters = bytes / 2.0;
+    var row = new
+    {
+        precision,
+        seconds,
+        mb_per_second = mb / seconds,
+        fraction_of_copy_speed = copySeconds / seconds,
+        peak_anon_mb = peakAnon / 1e6,
+        peak_anon_over_largest_tensor = (double)peakAnon / largest,
+        output_mb = outBytes / 1e6,
+        bits_per_weight = outBytes * 8 / parameters,
+    };
+    results.Add(row);
+    Console.WriteLine($"{precision,-10}{seconds,9:F1}{row.mb_per_second,8:F0}{row.fraction_of_copy_speed,9:P0}{row.peak_anon_mb,14:F0}{row.peak_anon_over_largest_tensor,11:F2}{row.output_mb,11:F0}{row.bits_per_weight,13:F2}");
+    Directory.Delete(output, recursive: true);
+}
+File.WriteAllText(Path.Combine(work, "convert-bench.json"), JsonSerializer.Serialize(new
+{
+    checkpoint_mb = mb, largest_tensor_mb = largest / 1e6, copy_mb_per_second = mb / copySeconds, results,
+}, new JsonSerializerOptions { WriteIndented = true }));
+Directory.Delete(checkpoint, recursive: true);
+return 0;
+
+static (double Seconds, long PeakAnon) Measure(string program, string[] arguments)
+{
+    var info = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
+    foreach (var a in arguments) info.ArgumentList.Add(a);
+    var clock = Stopwatch.StartNew();
+    using var process = Process.Start(info)!;
+    var stdout = process.StandardOutput.ReadToEndAsync();
+    var stderr = process.StandardError.ReadToEndAsync();
+    long peak = 0;
+    while (!process.HasExited)
+    {
+        peak = Math.Max(peak, RssAnon(process.Id));
+        Thread.Sleep(5);
+    }
+    process.WaitForExit();
+    double seconds = clock.Elapsed.TotalSeconds;
+    if (process.ExitCode != 0)
+        throw new InvalidOperationException($"owonnx {string.Join(' ', arguments)} failed: {stderr.Result}");
+    Console.Error.WriteLine(stdout.Result.Trim());
+    return (seconds, peak);
+}
+
+static long RssAnon(int pid)
+{
+    try
+    {
+        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+            if (line.StartsWith("RssAnon:", StringComparison.Ordinal))
+                return long.Parse(line[8..].Trim().Split(' ')[0]) * 1024;
+    }
+    catch (IOException) { }
+    return 0;
+}
+
+static string FindOwonnx()
+{
+    var bin = new DirectoryInfo(AppContext.BaseDirectory);
+    string rid = bin.Name, framework = bin.Parent!.Name, configuration = bin.Parent.Parent!.Name;
+    var repo = bin.Parent.Parent.Parent!.Parent!.Parent!.Parent!;
+    return Path.Combine(repo.FullName, "src", "owonnx", "bin", configuration, framework, rid, "owonnx");
+}
