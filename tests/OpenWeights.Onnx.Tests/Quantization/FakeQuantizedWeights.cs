@@ -1,0 +1,60 @@
+using OpenWeights.Onnx.Families;
+using OpenWeights.Onnx.Graph;
+using OpenWeights.Onnx.Quantization;
+
+namespace OpenWeights.Onnx.Tests.Quantization;
+
+/// <summary>
+/// The float graph of what <see cref="QuantizedWeights"/> computes: the same choices of bits per weight, each
+/// weight quantized and dequantized here (<see cref="BlockQuantizer.Dequantize(QuantizedMatrix)"/>) and used by
+/// plain MatMul/Gather. With accuracy_level 0 the two graphs must agree to float rounding.
+/// </summary>
+internal sealed class FakeQuantizedWeights(InitializerStore store, QuantizationOptions options) : IWeightFormat
+{
+    private string? _table;
+    private WeightRef? _tableRef;
+
+    public string Linear(string input, LinearWeights w, string name, int outFeatures, int inFeatures)
+    {
+        int? bits = name == QuantizedWeights.LmHeadName ? options.LmHeadBits : options.Bits;
+        string weight = bits is { } b
+            ? Transposed(name + ".weight", RoundTrip(w.Weight, b, outFeatures, inFeatures), outFeatures, inFeatures)
+            : store.Matrix(w.Weight, name + ".weight", outFeatures, inFeatures, inputMajor: true);
+        string y = store.Graph.Op("MatMul", name + "/MatMul", [input, weight]);
+        return w.Bias is null ? y : store.Graph.Op("Add", name + "/Add", [y, store.Vector(w.Bias, name + ".bias", outFeatures)]);
+    }
+
+    public string Embed(string ids, WeightRef table, string name, int vocab, int hidden)
+    {
+        _tableRef = table;
+        _table = options.EmbeddingBits is { } b
+            ? store.Floats(name + ".weight", RoundTrip(table, b, vocab, hidden), vocab, hidden)
+            : store.Matrix(table, name + ".weight", vocab, hidden, inputMajor: false);
+        return store.Graph.Op("Gather", name + "/Gather", [_table, ids]);
+    }
+
+    public string TiedHead(string input, string name, int vocab, int hidden)
+    {
+        var g = store.Graph;
+        string table = options.EmbeddingBits is null && options.LmHeadBits is { } b
+            ? Transposed(name + ".weight", RoundTrip(_tableRef!, b, vocab, hidden), vocab, hidden)
+            : g.Op("Transpose", name + "/Transpose", [_table!], Attr.Ints("perm", 1, 0));
+        return g.Op("MatMul", name + "/MatMul", [input, table]);
+    }
+
+    private float[] RoundTrip(WeightRef w, int bits, int rows, int columns)
+    {
+        var values = store.Reader.Matrix(w, inputMajor: false, rows, columns);
+        return BlockQuantizer.Dequantize(options.Quantizer(bits).Quantize(values, rows, columns));
+    }
+
+    /// <summary>[out, in] values written as MatMul's [in, out].</summary>
+    private string Transposed(string name, float[] outMajor, int rows, int columns)
+    {
+        var t = new float[outMajor.Length];
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < columns; c++)
+                t[c * rows + r] = outMajor[r * columns + c];
+        return store.Floats(name, t, columns, rows);
+    }
+}
