@@ -5,6 +5,7 @@ using OpenWeights.Onnx.Families;
 using OpenWeights.Onnx.Graph;
 using OpenWeights.Onnx.Models;
 using OpenWeights.Onnx.Onnx.Proto;
+using OpenWeights.Onnx.Quantization;
 using DataType = OpenWeights.Onnx.Onnx.Proto.TensorProto.Types.DataType;
 
 namespace OpenWeights.Onnx.Conversion;
@@ -26,7 +27,18 @@ public sealed class ModelConverter(ModelFamilies families)
     ];
 
     public ConversionResult Convert(string checkpointDirectory, string outputDirectory, ConversionOptions options,
-        IProgress<ConversionProgress>? progress = null, CancellationToken cancellationToken = default)
+        IProgress<ConversionProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        Convert(checkpointDirectory, outputDirectory, options, WeightFormatFor(options), progress, cancellationToken);
+
+    private static Func<InitializerStore, IWeightFormat> WeightFormatFor(ConversionOptions options) =>
+        options.EffectiveQuantization is { } quantization
+            ? store => new QuantizedWeights(store, quantization)
+            : store => new FloatWeights(store);
+
+    /// <summary>With an explicit weight format: tests use it to build reference graphs through the same pipeline.</summary>
+    internal ConversionResult Convert(string checkpointDirectory, string outputDirectory, ConversionOptions options,
+        Func<InitializerStore, IWeightFormat> weightFormat, IProgress<ConversionProgress>? progress = null,
+        CancellationToken cancellationToken = default)
     {
         options.Validate();
         var clock = Stopwatch.StartNew();
@@ -47,14 +59,14 @@ public sealed class ModelConverter(ModelFamilies families)
             var store = new InitializerStore(graph, reader, data, StorageType(options), ComputeType(options), cancellable);
             store.Progress.ExpectedTensors = CountWeights(weights)
                 + (model.Rotary is null ? 0 : model.Rotary.SwitchLength is null ? 2 : 4);
-            new DecoderGraph(model, weights, store, new FloatWeights(store)).Build();
+            new DecoderGraph(model, weights, store, weightFormat(store)).Build();
             data.Flush();
             totals = store.Progress;
             dataBytes = data.Length;
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        WriteModel(Path.Combine(output.Staging, ModelFile), graph, model, options);
+        WriteModel(Path.Combine(output.Staging, ModelFile), graph, model, options, totals.Parameters);
         GenAiConfigWriter.Write(Path.Combine(output.Staging, GenAiConfigWriter.FileName),
             GenAiConfigWriter.Build(model, checkpoint.Generation, options.Target, ModelFile));
         foreach (var name in CopiedFiles)
@@ -72,7 +84,7 @@ public sealed class ModelConverter(ModelFamilies families)
     /// <summary>CPU computes in float32 (its fp16 kernels are few and slow); fp16 weights are cast at load.</summary>
     private static DataType ComputeType(ConversionOptions o) => DataType.Float;
 
-    private static void WriteModel(string path, GraphBuilder graph, ModelDescription model, ConversionOptions options)
+    private static void WriteModel(string path, GraphBuilder graph, ModelDescription model, ConversionOptions options, long parameters)
     {
         var proto = new ModelProto
         {
@@ -86,6 +98,15 @@ public sealed class ModelConverter(ModelFamilies families)
         proto.MetadataProps.Add(new StringStringEntryProto { Key = "owonnx.architecture", Value = model.Architecture });
         proto.MetadataProps.Add(new StringStringEntryProto { Key = "owonnx.precision", Value = options.Precision.ToString().ToLowerInvariant() });
         proto.MetadataProps.Add(new StringStringEntryProto { Key = "owonnx.target", Value = options.Target.ToString().ToLowerInvariant() });
+        proto.MetadataProps.Add(new StringStringEntryProto { Key = "owonnx.parameters", Value = parameters.ToString() });
+        if (options.EffectiveQuantization is { } q)
+            proto.MetadataProps.Add(new StringStringEntryProto
+            {
+                Key = "owonnx.quantization",
+                Value = $"bits={q.Bits} block_size={q.BlockSize} symmetric={q.Symmetric.ToString().ToLowerInvariant()} " +
+                        $"method={q.Method.ToString().ToLowerInvariant()} accuracy_level={q.AccuracyLevel} " +
+                        $"lm_head={(q.LmHeadBits is { } h ? $"int{h}" : "float")} embedding={q.Embedding.ToString().ToLowerInvariant()}",
+            });
         // LongRoPE: past this total length the graph switches to the long tables; a runtime reproducing
         // transformers re-runs the whole sequence when it crosses it (the cached keys used the short ones).
         if (model.Rotary?.SwitchLength is { } switchLength)

@@ -1,16 +1,67 @@
 using Cocona;
 using OpenWeights.Onnx.Conversion;
 using OpenWeights.Onnx.Converters;
+using OpenWeights.Onnx.Quantization;
 
 namespace OpenWeights.Onnx.Cli.Commands;
+
+/// <summary>Block quantization options of convert; all optional, defaults in ConversionOptions.DefaultQuantization.</summary>
+public sealed record QuantizationParameters(
+    [property: Option("block-size", Description = "int8/int4: weights per scale along K, a power of two from 16 to 256 (default 32)")] int? BlockSize = null,
+    [property: Option(Description = "int8/int4: store a zero point per block (default symmetric)")] bool Asymmetric = false,
+    [property: Option("accuracy-level", Description = "int8/int4: MatMulNBits accuracy_level 0-4 (default 4: int8 activations, the fast CPU path)")] int? AccuracyLevel = null,
+    [property: Option("quant-method", Description = "int8/int4: rtn (round to nearest) or mse (per-block scale search, default)")] string? QuantMethod = null,
+    [property: Option("lm-head", Description = "int8/int4: LM head precision: float, int8 (default) or int4")] string? LmHead = null,
+    [property: Option(Description = "int8/int4: token table precision: float, int8 (default on CPU) or int4")] string? Embedding = null) : ICommandParameterSet
+{
+    private bool Any => BlockSize is not null || Asymmetric || AccuracyLevel is not null || QuantMethod is not null
+                        || LmHead is not null || Embedding is not null;
+
+    /// <summary>Null when no option was given (the conversion's defaults apply).</summary>
+    public QuantizationOptions? ToOptions(ConversionOptions conversion)
+    {
+        if (!Any)
+            return null;
+        var d = conversion.DefaultQuantization;
+        return d with
+        {
+            BlockSize = BlockSize ?? d.BlockSize,
+            Symmetric = !Asymmetric,
+            AccuracyLevel = AccuracyLevel ?? d.AccuracyLevel,
+            Method = QuantMethod switch
+            {
+                null => d.Method,
+                "rtn" => QuantizationMethod.Rtn,
+                "mse" => QuantizationMethod.MseSearch,
+                _ => throw new ArgumentException($"--quant-method '{QuantMethod}' is not one of: rtn, mse."),
+            },
+            LmHeadBits = LmHead is null ? d.LmHeadBits : Bits("--lm-head", LmHead),
+            Embedding = Embedding is null ? d.Embedding : Bits("--embedding", Embedding) switch
+            {
+                8 => EmbeddingPrecision.Int8,
+                4 => EmbeddingPrecision.Int4,
+                _ => EmbeddingPrecision.Float,
+            },
+        };
+    }
+
+    private static int? Bits(string option, string value) => value switch
+    {
+        "float" => null,
+        "int8" => 8,
+        "int4" => 4,
+        _ => throw new ArgumentException($"{option} '{value}' is not one of: float, int8, int4."),
+    };
+}
 
 public sealed class ConvertCommand
 {
     [Command("convert", Description = "Convert a Hugging Face checkpoint folder (config.json + *.safetensors) to an ONNX model folder.")]
     public int Convert(
         [Option('o', Description = "Output folder (written atomically)")] string output,
+        QuantizationParameters quantization,
         [Argument(Description = "Checkpoint folder")] string? checkpoint = null,
-        [Option(Description = "Weight precision: fp32, fp16")] string precision = "fp32",
+        [Option(Description = "Weight precision: fp32, fp16, int8, int4")] string precision = "fp32",
         [Option(Description = "Execution provider the model is built for: cpu, cuda, tensorrt")] string ep = "cpu",
         [Option(Description = "Replace an existing output folder")] bool overwrite = false,
         [Option(Description = "Convert the built-in sample model (fortune-llama) instead of a folder")] bool sample = false,
@@ -24,14 +75,16 @@ public sealed class ConvertCommand
                 Target = CliParse.Target(ep),
                 Overwrite = overwrite,
             };
+            options = options with { Quantization = quantization.ToOptions(options) };
             options.Validate();
+            string source = Sample.ResolveCheckpoint(checkpoint, sample);
 
             using var line = new ProgressLine();
             // Progress<T> would post to the thread pool; a synchronous reporter keeps the line in order.
-            var result = new ModelConverter(KnownFamilies.All).Convert(Sample.ResolveCheckpoint(checkpoint, sample), output, options,
+            var result = new ModelConverter(KnownFamilies.All).Convert(source, output, options,
                 new SyncProgress<ConversionProgress>(p => line.Update(
                     $"converting {ProgressLine.Bar(p.ExpectedTensors == 0 ? 0 : (double)p.Tensors / p.ExpectedTensors)} " +
-                    $"{p.Tensors}/{p.ExpectedTensors} tensors, {p.Bytes / 1048576.0:F1} MiB")),
+                    $"{p.Tensors} tensors, {p.Bytes / 1048576.0:F1} MiB")),
                 context?.CancellationToken ?? default);
             line.Dispose();
             Console.WriteLine(result.Summary);
