@@ -15,7 +15,9 @@ public sealed record OnnxModelSummary(
     long InitializerElements,
     long ExternalDataBytes,
     long ModelFileBytes,
-    IReadOnlyDictionary<string, string> Metadata)
+    IReadOnlyDictionary<string, string> Metadata,
+    IReadOnlyDictionary<string, long> BytesByComponent,
+    double? BitsPerWeight)
 {
     public static OnnxModelSummary Read(string directory, string modelFile = "model.onnx")
     {
@@ -37,9 +39,35 @@ public sealed record OnnxModelSummary(
             .GroupBy(n => string.IsNullOrEmpty(n.Domain) ? n.OpType : $"{n.Domain}.{n.OpType}")
             .OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.Count());
-        long externalBytes = graph.Initializer
-            .Where(t => t.DataLocation == TensorProto.Types.DataLocation.External)
-            .Sum(t => long.Parse(t.ExternalData.First(e => e.Key == "length").Value));
+        // A tied, quantized table is one span of bytes named twice (Gather and LM head): count spans once.
+        var spans = new Dictionary<(long Offset, long Length), string>();
+        var byComponent = new Dictionary<string, long>();
+        long rotaryElements = 0;
+        foreach (var t in graph.Initializer)
+        {
+            string component = Component(t.Name);
+            if (component == "rotary tables")
+                rotaryElements += t.Dims.Aggregate(1L, (a, b) => a * b);
+            long length;
+            if (t.DataLocation == TensorProto.Types.DataLocation.External)
+            {
+                long offset = long.Parse(t.ExternalData.First(e => e.Key == "offset").Value);
+                length = long.Parse(t.ExternalData.First(e => e.Key == "length").Value);
+                if (!spans.TryAdd((offset, length), t.Name))
+                    continue;
+            }
+            else
+            {
+                length = t.RawData.Length + 4L * t.FloatData.Count + 8L * t.Int64Data.Count + 4L * t.Int32Data.Count;
+            }
+            byComponent[component] = byComponent.GetValueOrDefault(component) + length;
+        }
+        long externalBytes = spans.Keys.Sum(s => s.Length);
+        long weightBytes = byComponent.Where(kv => kv.Key is not ("rotary tables" or "constants")).Sum(kv => kv.Value);
+        double? bitsPerWeight = model.MetadataProps.FirstOrDefault(p => p.Key == "owonnx.parameters") is { } p
+                                && long.TryParse(p.Value, out long parameters) && parameters > rotaryElements
+            ? weightBytes * 8.0 / (parameters - rotaryElements)
+            : null;
 
         return new OnnxModelSummary(
             directory,
@@ -50,8 +78,23 @@ public sealed record OnnxModelSummary(
             graph.Initializer.Sum(t => t.Dims.Aggregate(1L, (a, b) => a * b)),
             externalBytes,
             new FileInfo(path).Length,
-            model.MetadataProps.ToDictionary(p => p.Key, p => p.Value));
+            model.MetadataProps.ToDictionary(p => p.Key, p => p.Value),
+            byComponent.OrderByDescending(kv => kv.Value).ToDictionary(kv => kv.Key, kv => kv.Value),
+            bitsPerWeight);
     }
+
+    /// <summary>Which part of the model an initializer belongs to, from the names DecoderGraph gives.</summary>
+    private static string Component(string name) => name switch
+    {
+        _ when name.StartsWith("const/", StringComparison.Ordinal) => "constants",
+        _ when name.StartsWith("rotary", StringComparison.Ordinal) => "rotary tables",
+        _ when name.StartsWith("embed_", StringComparison.Ordinal) => "embeddings",
+        _ when name.StartsWith("lm_head", StringComparison.Ordinal) => "lm head",
+        _ when name.Contains("norm", StringComparison.Ordinal) => "norms",
+        _ when name.Contains(".attn.", StringComparison.Ordinal) => "attention",
+        _ when name.Contains(".mlp.", StringComparison.Ordinal) => "mlp",
+        _ => "other",
+    };
 
     private static TensorSignature Signature(ValueInfoProto v)
     {

@@ -36,8 +36,14 @@ public sealed class InspectCommand
         Console.WriteLine($"model         {s.Directory}");
         foreach (var (key, value) in s.Metadata)
             Console.WriteLine($"  {key,-26}{value}");
-        Console.WriteLine($"weights       {s.InitializerElements:N0} elements in {s.Initializers} initializers; " +
+        Console.WriteLine($"weights       {s.Initializers} initializers; " +
                           $"external data {s.ExternalDataBytes / 1048576.0:F2} MiB; model.onnx {s.ModelFileBytes / 1024.0:F0} KiB");
+        if (s.BitsPerWeight is { } bits)
+            Console.WriteLine($"bits/weight   {bits:F2}");
+        Console.WriteLine("size by component");
+        long total = s.BytesByComponent.Values.Sum();
+        foreach (var (component, bytes) in s.BytesByComponent)
+            Console.WriteLine($"  {component,-26}{bytes / 1048576.0,9:F2} MiB {(double)bytes / total,7:P1}");
         Console.WriteLine("inputs");
         foreach (var t in s.Inputs)
             Console.WriteLine($"  {t.Name,-32}{t.ElementType,-9}{t.Shape}");

@@ -40,6 +40,22 @@ public sealed class CliTests
         StringAssert.Contains(checkpoint.StandardOutput, "BF16");
     }
 
+    [TestMethod]
+    public async Task InspectReportsBitsPerWeightAndSizeByComponentOfAQuantizedModel()
+    {
+        string model = ConvertedFixtures.Get(SharedFixtures.FortuneLlama, OpenWeights.Onnx.Conversion.Precision.Int4);
+        var inspect = await OwonnxCli.RunAsync("inspect", model);
+        Assert.AreEqual(0, inspect.ExitCode, inspect.StandardError);
+        var bits = System.Text.RegularExpressions.Regex.Match(inspect.StandardOutput, @"bits/weight\s+([0-9.]+)");
+        Assert.IsTrue(bits.Success, inspect.StandardOutput);
+        double value = double.Parse(bits.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        // 4-bit body + float32 scale per 32 weights = 5 bits; INT8 head and table lift the average a little.
+        Assert.IsTrue(value is > 4.5 and < 6.5, $"bits/weight {value}");
+        foreach (var component in new[] { "mlp", "attention", "embeddings", "lm head", "norms" })
+            StringAssert.Contains(inspect.StandardOutput, component);
+        StringAssert.Contains(inspect.StandardOutput, "bits=4 block_size=32");
+    }
+
     public static IEnumerable<object[]> BadInvocations =>
     [
         [new[] { "run", "{tmp}", "--prompt", "x" }, "not a converted model folder"],
@@ -51,6 +67,10 @@ public sealed class CliTests
         [new[] { "convert", "{tmp}", "--output", "{tmp}/out" }, "config.json not found"],
         [new[] { "convert", "{tmp}", "--output", "{tmp}/out", "--precision", "fp8" }, "--precision 'fp8' is not one of"],
         [new[] { "inspect", "{tmp}" }, "neither a converted model"],
+        [new[] { "convert", "--sample", "--output", "{tmp}/out", "--precision", "int4", "--block-size", "48" }, "power of two"],
+        [new[] { "convert", "--sample", "--output", "{tmp}/out", "--asymmetric" }, "apply to int8 and int4"],
+        [new[] { "convert", "--sample", "--output", "{tmp}/out", "--precision", "int8", "--accuracy-level", "7" }, "accuracy level"],
+        [new[] { "eval", "{model}", "--text", "{tmp}/missing.txt" }, "text file not found"],
     ];
 
     [TestMethod]
