@@ -1,10 +1,10 @@
 namespace OpenWeights.Onnx.Tests.Support;
 
 /// <summary>
-/// The forward pass of Phi-3 (with LongRoPE and partial rotary) and Gemma 2 as transformers computes it
-/// (modeling_phi3 / modeling_gemma2, eager attention, float32, one sequence, no cache), in plain C# over the
-/// checkpoint's own tensor names. It shares no code with the converter, so a test comparing the two checks
-/// the converter against transformers' semantics rather than against itself.
+/// The forward pass of Phi-3 (with LongRoPE and partial rotary), Gemma 2 and Llama/Qwen2/Qwen3 as transformers
+/// computes it (modeling_phi3 / modeling_gemma2 / modeling_llama, _qwen2, _qwen3; eager attention, float32, one
+/// sequence, no cache), in plain C# over the checkpoint's own tensor names. It shares no code with the converter,
+/// so a test comparing the two checks the converter against transformers' semantics rather than against itself.
 /// </summary>
 public static class ReferenceDecoder
 {
@@ -128,6 +128,58 @@ public static class ReferenceDecoder
         return logits;
     }
 
+    /// <summary>
+    /// Logits [ids.Length, vocab] of LlamaForCausalLM, Qwen2ForCausalLM or Qwen3ForCausalLM (modeling_llama /
+    /// modeling_qwen2 / modeling_qwen3, eager attention, float32, one sequence, no cache) with the rotary
+    /// embedding given by the caller: <paramref name="invFreq"/> [rotary_dim/2] and the attention scaling that
+    /// multiplies cos and sin (see <see cref="RopeReference"/>). q/k/v and o biases apply where the checkpoint
+    /// has them (Qwen2: q/k/v). Qwen3: where <c>self_attn.q_norm</c>/<c>k_norm</c> exist, each head's query and
+    /// key vector is RMS-normalised over head_dim (eps = rms_norm_eps) BEFORE rotary, as Qwen3Attention does;
+    /// <paramref name="skipQNorm"/>/<paramref name="skipKNorm"/> leave one out (a mutation for tests).
+    /// head_dim is the config's, else hidden_size / num_attention_heads; scores are scaled by head_dim^-½.
+    /// </summary>
+    public static float[] LlamaStyle(TinyCheckpoint c, long[] ids, float[] invFreq, float attentionScaling = 1f,
+        bool skipQNorm = false, bool skipKNorm = false)
+    {
+        var t = c.Tensors;
+        int n = ids.Length, hidden = c.Int("hidden_size"), heads = c.Int("num_attention_heads");
+        int kvHeads = c.Config["num_key_value_heads"] is null ? heads : c.Int("num_key_value_heads");
+        int inter = c.Int("intermediate_size"), vocab = c.Int("vocab_size");
+        int headDim = c.Config["head_dim"] is null ? hidden / heads : c.Int("head_dim");
+        int rotaryDim = 2 * invFreq.Length;
+        float eps = (float)Num(c.Config["rms_norm_eps"])!.Value;
+        var (cos, sin) = Tables(invFreq, n, attentionScaling);
+        float[]? Bias(string name) => t.TryGetValue(name, out var b) ? b : null;
+
+        var x = Embed(t["model.embed_tokens.weight"], ids, hidden, 1f);
+        for (int l = 0; l < c.Int("num_hidden_layers"); l++)
+        {
+            string p = $"model.layers.{l}";
+            var h = RmsNorm(x, t[$"{p}.input_layernorm.weight"], hidden, eps, plusOne: false);
+            var q = Linear(h, t[$"{p}.self_attn.q_proj.weight"], hidden, heads * headDim, Bias($"{p}.self_attn.q_proj.bias"));
+            var k = Linear(h, t[$"{p}.self_attn.k_proj.weight"], hidden, kvHeads * headDim, Bias($"{p}.self_attn.k_proj.bias"));
+            var v = Linear(h, t[$"{p}.self_attn.v_proj.weight"], hidden, kvHeads * headDim, Bias($"{p}.self_attn.v_proj.bias"));
+            // q_norm(q_proj(x).view(..., -1, head_dim)): RMSNorm over each head's head_dim values.
+            if (t.TryGetValue($"{p}.self_attn.q_norm.weight", out var qNorm) && !skipQNorm)
+                q = RmsNorm(q, qNorm, headDim, eps, plusOne: false);
+            if (t.TryGetValue($"{p}.self_attn.k_norm.weight", out var kNorm) && !skipKNorm)
+                k = RmsNorm(k, kNorm, headDim, eps, plusOne: false);
+            Rope(q, n, heads, headDim, rotaryDim, cos, sin);
+            Rope(k, n, kvHeads, headDim, rotaryDim, cos, sin);
+            var a = Attend(q, k, v, n, heads, kvHeads, headDim, 1f / MathF.Sqrt(headDim), null, null);
+            Add(x, Linear(a, t[$"{p}.self_attn.o_proj.weight"], heads * headDim, hidden, Bias($"{p}.self_attn.o_proj.bias")));
+
+            h = RmsNorm(x, t[$"{p}.post_attention_layernorm.weight"], hidden, eps, plusOne: false);
+            var gate = Linear(h, t[$"{p}.mlp.gate_proj.weight"], hidden, inter);
+            var up = Linear(h, t[$"{p}.mlp.up_proj.weight"], hidden, inter);
+            for (int i = 0; i < gate.Length; i++) gate[i] = gate[i] / (1f + MathF.Exp(-gate[i])) * up[i];
+            Add(x, Linear(gate, t[$"{p}.mlp.down_proj.weight"], inter, hidden));
+        }
+        var final = RmsNorm(x, t["model.norm.weight"], hidden, eps, plusOne: false);
+        var head = t.TryGetValue("lm_head.weight", out var lm) ? lm : t["model.embed_tokens.weight"];
+        return Linear(final, head, hidden, vocab);
+    }
+
     /// <summary>A JSON number as double, whether parsed (1e-5) or built in memory (an int 24).</summary>
     private static double? Num(System.Text.Json.Nodes.JsonNode? node) =>
         node is null ? null : double.Parse(node.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture);
@@ -142,14 +194,14 @@ public static class ReferenceDecoder
     }
 
     /// <summary>y = x·Wᵀ with W [out, in] as nn.Linear stores it.</summary>
-    private static float[] Linear(float[] x, float[] w, int inFeatures, int outFeatures)
+    private static float[] Linear(float[] x, float[] w, int inFeatures, int outFeatures, float[]? bias = null)
     {
         int n = x.Length / inFeatures;
         var y = new float[n * outFeatures];
         for (int s = 0; s < n; s++)
             for (int o = 0; o < outFeatures; o++)
             {
-                double sum = 0;
+                double sum = bias?[o] ?? 0;
                 for (int i = 0; i < inFeatures; i++) sum += (double)x[s * inFeatures + i] * w[o * inFeatures + i];
                 y[s * outFeatures + o] = (float)sum;
             }
