@@ -59,9 +59,24 @@ Task("Publish").IsDependentOn("Restore").Does(() =>
             OutputDirectory = artifacts.Combine($"publish/{rid}"),
             MSBuildSettings = new DotNetMSBuildSettings()
                 .WithProperty("IncludeNativeLibrariesForSelfExtract", "false")
+                .WithProperty("EnableCompressionInSingleFile", "true")
                 .WithProperty("DebugType", "none"),
         });
+
+    // The linux-x64 binary must run on its own: convert and generate with the sample it carries.
+    if (System.Runtime.InteropServices.RuntimeInformation.OSArchitecture == System.Runtime.InteropServices.Architecture.X64)
+    {
+        var binary = artifacts.CombineWithFilePath("publish/linux-x64/owonnx").FullPath;
+        var model = artifacts.Combine("publish-check/fortune-int4");
+        Run(binary, $"convert --sample --output \"{model}\" --precision int4 --overwrite");
+        Run(binary, $"run \"{model}\" --prompt \"A fool and his money\" --max-new-tokens 20");
+    }
+    foreach (var rid in rids)
+        Information($"{rid}: {DirectorySize(artifacts.Combine($"publish/{rid}")) / 1048576.0:F0} MiB");
 });
+
+long DirectorySize(DirectoryPath path) =>
+    System.IO.Directory.GetFiles(path.FullPath, "*", System.IO.SearchOption.AllDirectories).Sum(f => new System.IO.FileInfo(f).Length);
 
 Task("Sample").IsDependentOn("Build").Does(() =>
 {

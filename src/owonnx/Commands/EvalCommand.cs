@@ -10,12 +10,11 @@ public sealed class EvalCommand
 {
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
-    [Command("eval", Description = "Perplexity of a converted model on a text, and with --compare the KL divergence and top-1 agreement " +
-                                   "against a reference model. Protocol: " + PerplexityEvaluator.Protocol)]
+    [Command("eval", Description = "Perplexity of a converted model on a text; with --compare, KL divergence and top-1 agreement against a reference model.")]
     public int Eval(
         [Argument(Description = "Converted model folder")] string model,
         [Option(Description = "UTF-8 text file to score")] string text,
-        [Option(Description = "Tokens per independent window")] int window = 256,
+        [Option(Description = "Tokens per independent window. Protocol: " + PerplexityEvaluator.Protocol)] int window = 256,
         [Option(Description = "Reference model folder (e.g. the FP32 conversion) for KL and top-1 agreement")] string? compare = null,
         [Option(Description = "Print the report as JSON")] bool json = false,
         [Option(Description = "Intra-op threads (default: one per core)")] int? threads = null,
