@@ -100,6 +100,47 @@ Task("BenchConvert").IsDependentOn("Build").Does(() =>
     Run("dotnet", $"run -c {configuration} --no-build --project tests/OpenWeights.Onnx.Benchmarks -- \"{MakeAbsolute(File(Owonnx()))}\" \"{work}\"");
 });
 
+// Regenerates the quality table in README.md (between the quality-table markers) from the project's own
+// commands: convert the sample to every precision, inspect it, eval it against the FP32 conversion.
+Task("QualityTable").IsDependentOn("Build").Does(() =>
+{
+    var models = artifacts.Combine("models");
+    var text = "src/owonnx/sample/fortune-llama/heldout.txt";
+    string Capture(string arguments)
+    {
+        Information($"> owonnx {arguments}");
+        IEnumerable<string> lines;
+        var exit = StartProcess(Owonnx(), new ProcessSettings { Arguments = arguments, RedirectStandardOutput = true }, out lines);
+        if (exit != 0) throw new CakeException($"owonnx {arguments} exited with {exit}");
+        return string.Join("\n", lines);
+    }
+    var rows = new List<string>
+    {
+        "| precision | size (MB) | bits/weight | perplexity | vs transformers FP32 (86.1035) | KL vs FP32 | top-1 vs FP32 |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    };
+    foreach (var precision in new[] { "fp32", "fp16", "int8", "int4" })
+    {
+        var dir = models.Combine($"fortune-llama-{precision}");
+        Run(Owonnx(), $"convert --sample --output \"{dir}\" --precision {precision} --overwrite");
+        var inspect = System.Text.Json.JsonDocument.Parse(Capture($"inspect \"{dir}\" --json")).RootElement;
+        var eval = System.Text.Json.JsonDocument.Parse(Capture(
+            $"eval \"{dir}\" --text {text} --window 256 --compare \"{models.Combine("fortune-llama-fp32")}\" --json")).RootElement;
+        double mb = (inspect.GetProperty("external_data_bytes").GetInt64() + inspect.GetProperty("model_file_bytes").GetInt64()) / 1e6;
+        double ppl = eval.GetProperty("perplexity").GetDouble();
+        rows.Add($"| {precision} | {mb:F2} | {inspect.GetProperty("bits_per_weight").GetDouble():F2} | {ppl:F4} | {Signed((ppl / 86.1035 - 1) * 100)} % | " +
+                 $"{eval.GetProperty("mean_kl_divergence").GetDouble():F6} | {eval.GetProperty("top1_agreement").GetDouble() * 100:F2} % |");
+    }
+    string Signed(double x) => (x >= 0 ? "+" : "−") + Math.Abs(x).ToString("F3");
+    var readme = System.IO.File.ReadAllText("README.md");
+    const string start = "<!-- quality-table:start -->", end = "<!-- quality-table:end -->";
+    int a = readme.IndexOf(start), b = readme.IndexOf(end);
+    if (a < 0 || b < a) throw new CakeException("README.md lacks the quality-table markers");
+    readme = readme.Substring(0, a + start.Length) + "\n" + string.Join("\n", rows) + "\n" + readme.Substring(b);
+    System.IO.File.WriteAllText("README.md", readme);
+    Information(string.Join("\n", rows));
+});
+
 Task("CI").IsDependentOn("Test").IsDependentOn("Pack").IsDependentOn("Sample");
 
 RunTarget(target);

@@ -6,14 +6,30 @@ namespace OpenWeights.Onnx.Cli.Commands;
 public sealed class InspectCommand
 {
     [Command("inspect", Description = "Describe a checkpoint folder or a converted model folder.")]
-    public int Inspect([Argument(Description = "Checkpoint or converted model folder")] string path)
+    public int Inspect(
+        [Argument(Description = "Checkpoint or converted model folder")] string path,
+        [Option(Description = "Print the summary as JSON")] bool json = false)
     {
         return CliErrors.Run(() =>
         {
+            var options = new System.Text.Json.JsonSerializerOptions
+            {
+                WriteIndented = true,
+                PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower,
+                Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
+            };
             if (File.Exists(Path.Combine(path, "model.onnx")))
-                PrintModel(OnnxModelSummary.Read(path));
+            {
+                var summary = OnnxModelSummary.Read(path);
+                if (json) Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(summary, options));
+                else PrintModel(summary);
+            }
             else if (File.Exists(Path.Combine(path, "config.json")))
-                PrintCheckpoint(CheckpointSummary.Read(path));
+            {
+                var summary = CheckpointSummary.Read(path);
+                if (json) Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(summary, options));
+                else PrintCheckpoint(summary);
+            }
             else
                 throw new IOException($"{path}: neither a converted model (model.onnx) nor a checkpoint (config.json).");
             return 0;
