@@ -40,12 +40,19 @@ Task("Test").IsDependentOn("Build").Does(() =>
     }));
 
 Task("Pack").IsDependentOn("Build").Does(() =>
+{
     DotNetPack(cli, new DotNetPackSettings
     {
         Configuration = configuration,
         NoBuild = true,
         OutputDirectory = artifacts.Combine("packages"),
-    }));
+    });
+    // The package must install and run as a .NET tool: install it into a throw-away tool path.
+    var toolPath = artifacts.Combine("tool-check");
+    CleanDirectory(toolPath);
+    Run("dotnet", $"tool install owonnx --tool-path \"{toolPath}\" --add-source \"{artifacts.Combine("packages")}\" --ignore-failed-sources");
+    Run(toolPath.CombineWithFilePath("owonnx").FullPath, "--help");
+});
 
 Task("Publish").IsDependentOn("Restore").Does(() =>
 {

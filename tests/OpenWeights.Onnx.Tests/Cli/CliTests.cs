@@ -1,3 +1,4 @@
+using CliWrap.Buffered;
 using OpenWeights.Onnx.Tests.Support;
 
 namespace OpenWeights.Onnx.Tests.Cli;
@@ -17,6 +18,22 @@ public sealed class CliTests
             Assert.AreEqual(reference.TextUntilEos + "\n", result.StandardOutput, $"stdout for '{reference.Prompt}'");
             StringAssert.Contains(result.StandardError, "tokens/s");
         }
+    }
+
+    [TestMethod]
+    public async Task ChatHoldsAConversationFromStandardInput()
+    {
+        var result = await CliWrap.Cli.Wrap(OwonnxCli.Path)
+            .WithArguments(["chat", FortuneReference.ConvertedFp32, "--max-new-tokens", "12"])
+            .WithStandardInputPipe(CliWrap.PipeSource.FromString("Tell me a fortune.\nAnother one.\n\n"))
+            .WithValidation(CliWrap.CommandResultValidation.None)
+            .ExecuteBufferedAsync();
+        Assert.AreEqual(0, result.ExitCode, result.StandardError);
+        var stats = result.StandardError.Split('\n').Where(l => l.Contains("tokens/s")).ToList();
+        Assert.HasCount(2, stats, result.StandardError);
+        StringAssert.Contains(stats[0], "(0 cached)");
+        Assert.DoesNotContain("(0 cached)", stats[1], "turn 2 must reuse turn 1's cache");
+        Assert.IsFalse(string.IsNullOrWhiteSpace(result.StandardOutput));
     }
 
     [TestMethod]
