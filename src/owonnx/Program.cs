@@ -16,4 +16,7 @@ app.AddCommands<ChatCommand>();
 app.AddCommands<BenchCommand>();
 app.AddCommands<EvalCommand>();
 app.Run();
-return Environment.ExitCode;
+// Cocona exits with 129 after printing help for --help; asking for help is not a failure.
+const int CoconaHelpExitCode = 129;
+bool helpRequested = args.Any(a => a is "-h" or "--help");
+return helpRequested && Environment.ExitCode == CoconaHelpExitCode ? 0 : Environment.ExitCode;
