@@ -25,9 +25,21 @@ using (var f = new FileStream(copy, FileMode.Open)) f.Flush(flushToDisk: true);
 double copySeconds = clock.Elapsed.TotalSeconds;
 File.Delete(copy);
 
+// Second baseline: sequential write of 1 GB with fsync — a converter's floor is writing its own output.
+clock.Restart();
+using (var f = new FileStream(copy, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+{
+    var block = new byte[1 << 20];
+    new Random(1).NextBytes(block);
+    for (int i = 0; i < 1000; i++) f.Write(block);
+    f.Flush(flushToDisk: true);
+}
+double writeMbPerSecond = 1000 * 1.048576 / clock.Elapsed.TotalSeconds;
+File.Delete(copy);
+
 var results = new List<object>();
-Console.WriteLine($"checkpoint {mb:F0} MB, largest tensor {largest / 1e6:F0} MB; file copy {mb / copySeconds:F0} MB/s");
-Console.WriteLine($"{"precision",-10}{"seconds",9}{"MB/s",8}{"vs copy",9}{"peak anon MB",14}{"× largest",11}{"output MB",11}{"bits/weight",13}");
+Console.WriteLine($"checkpoint {mb:F0} MB, largest tensor {largest / 1e6:F0} MB; file copy {mb / copySeconds:F0} MB/s, sequential write {writeMbPerSecond:F0} MB/s");
+Console.WriteLine($"{"precision",-10}{"seconds",9}{"MB/s",8}{"vs copy",9}{"vs write",10}{"peak anon MB",14}{"× largest",11}{"output MB",11}{"bits/weight",13}");
 foreach (var precision in precisions)
 {
     string output = Path.Combine(work, "out-" + precision);
@@ -41,18 +53,20 @@ foreach (var precision in precisions)
         seconds,
         mb_per_second = mb / seconds,
         fraction_of_copy_speed = copySeconds / seconds,
+        fraction_of_output_write_speed = outBytes / 1e6 / writeMbPerSecond / seconds,
         peak_anon_mb = peakAnon / 1e6,
         peak_anon_over_largest_tensor = (double)peakAnon / largest,
         output_mb = outBytes / 1e6,
         bits_per_weight = outBytes * 8 / parameters,
     };
     results.Add(row);
-    Console.WriteLine($"{precision,-10}{seconds,9:F1}{row.mb_per_second,8:F0}{row.fraction_of_copy_speed,9:P0}{row.peak_anon_mb,14:F0}{row.peak_anon_over_largest_tensor,11:F2}{row.output_mb,11:F0}{row.bits_per_weight,13:F2}");
+    Console.WriteLine($"{precision,-10}{seconds,9:F1}{row.mb_per_second,8:F0}{row.fraction_of_copy_speed,9:P0}{row.fraction_of_output_write_speed,10:P0}{row.peak_anon_mb,14:F0}{row.peak_anon_over_largest_tensor,11:F2}{row.output_mb,11:F0}{row.bits_per_weight,13:F2}");
     Directory.Delete(output, recursive: true);
 }
 File.WriteAllText(Path.Combine(work, "convert-bench.json"), JsonSerializer.Serialize(new
 {
-    checkpoint_mb = mb, largest_tensor_mb = largest / 1e6, copy_mb_per_second = mb / copySeconds, results,
+    checkpoint_mb = mb, largest_tensor_mb = largest / 1e6, copy_mb_per_second = mb / copySeconds,
+    write_mb_per_second = writeMbPerSecond, results,
 }, new JsonSerializerOptions { WriteIndented = true }));
 Directory.Delete(checkpoint, recursive: true);
 return 0;
