@@ -14,5 +14,6 @@ app.AddCommands<InspectCommand>();
 app.AddCommands<RunCommand>();
 app.AddCommands<ChatCommand>();
 app.AddCommands<BenchCommand>();
+app.AddCommands<ServeCommand>();
 app.Run();
 return Environment.ExitCode;

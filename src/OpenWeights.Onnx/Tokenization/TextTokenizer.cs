@@ -205,6 +205,12 @@ public sealed class TextTokenizer
     /// <summary>The vocabulary string of an id (byte-level tokens in GPT-2's alphabet, e.g. "Ġthe"), or null.</summary>
     public string? IdToToken(int id) => _idToToken.GetValueOrDefault(id);
 
+    /// <summary>
+    /// The UTF-8 bytes one token contributes to decoded text (special tokens included; empty for an unknown id). A
+    /// token may hold part of a character, as OpenAI's <c>logprobs[].bytes</c> reports.
+    /// </summary>
+    public ReadOnlySpan<byte> TokenBytes(int id) => Bytes.BytesOf(id, skipSpecialTokens: false);
+
     // ---- byte-level BPE ----------------------------------------------------------------------------------------
 
     private static bool IsByteLevel(TokenizerJson json) =>
