@@ -24,6 +24,8 @@ internal sealed class SseWriter(HttpResponse response, CancellationToken cancell
         response.Headers["X-Accel-Buffering"] = "no";
         response.HttpContext.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
         await response.StartAsync(cancellationToken);
+        // Send the headers now: a request waiting in the queue is accepted, and its client should know.
+        await FlushAsync();
     }
 
     public void Write<T>(T payload)
