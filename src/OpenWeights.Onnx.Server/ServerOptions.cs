@@ -25,7 +25,13 @@ public sealed record ServerOptions
     /// <summary>KV cache length per sequence (prompt + completion); default as the runtime's.</summary>
     public int? MaxLength { get; init; }
     public ExecutionTarget ExecutionProvider { get; init; } = ExecutionTarget.Cpu;
+    /// <summary>
+    /// ONNX Runtime intra-op threads; default: one per core but one. The spare core serves HTTP: ORT's threads spin
+    /// while they wait, and with every core theirs the request threads starve (half the throughput on two cores).
+    /// </summary>
     public int? Threads { get; init; }
+
+    public int EffectiveThreads => Threads ?? Math.Max(1, Environment.ProcessorCount - 1);
     /// <summary>Request bodies larger than this are refused with 413.</summary>
     public long MaxBodyBytes { get; init; } = 4 * 1024 * 1024;
     /// <summary>On shutdown, in-flight requests may finish for this long; then they are cancelled.</summary>
@@ -50,7 +56,7 @@ public sealed record ServerOptions
         ExecutionProvider = ExecutionProvider,
         MaxLength = MaxLength,
         MaxBatch = MaxBatch,
-        Threads = Threads,
+        Threads = EffectiveThreads,
     };
 
     public void Validate()

@@ -71,8 +71,9 @@ public sealed class ModelHost(ServerOptions options, ServerMetrics metrics, IHos
                 _error = e.Message;
             logger.LogError("Loading {Model} failed: {Message}", options.ModelDirectory, e.Message);
             _ready.TrySetException(e);
+            // Stopping while the host is still starting would surface as a cancelled start, not as this error.
             if (options.StopOnLoadFailure)
-                lifetime.StopApplication();
+                lifetime.ApplicationStarted.Register(lifetime.StopApplication);
         }
     }
 

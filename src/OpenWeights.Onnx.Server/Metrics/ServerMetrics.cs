@@ -33,6 +33,10 @@ public sealed class ServerMetrics
     public long Requests(string endpoint, int status) =>
         _requests.TryGetValue((endpoint, status), out var box) ? Interlocked.Read(ref box.Value) : 0;
 
+    /// <summary>Requests to <paramref name="endpoint"/> that have ended, whatever their status.</summary>
+    public long Requests(string endpoint) =>
+        _requests.Where(e => e.Key.Endpoint == endpoint).Sum(e => Interlocked.Read(ref e.Value.Value));
+
     public void CountRequest(string endpoint, int status) =>
         Interlocked.Increment(ref _requests.GetOrAdd((endpoint, status), _ => new StrongBox()).Value);
 
