@@ -170,6 +170,30 @@ public sealed class ServerErrorTests
         Assert.AreEqual(HttpStatusCode.OK, health);
     }
 
+    [TestMethod]
+    public async Task AModelThatFailedToLoadIsReportedByHealthAndThe503s()
+    {
+        var options = new OpenWeights.Onnx.Server.ServerOptions
+        {
+            ModelDirectory = SharedFixtures.Scratch("not-a-model"), Port = 0, HandleSignals = false, ConsoleLogging = false,
+            StopOnLoadFailure = false,
+        };
+        await using var server = OpenWeights.Onnx.Server.OpenAiServer.Create(options);
+        await server.StartAsync();
+        await Assert.ThrowsAsync<OpenWeights.Onnx.Runtime.ModelLoadException>(() => server.Model.Ready);
+        using var http = new HttpClient { BaseAddress = server.BaseAddress };
+
+        using var health = await http.GetAsync("/health");
+        Assert.AreEqual(HttpStatusCode.ServiceUnavailable, health.StatusCode);
+        var body = await TestServer.ReadJsonAsync(health);
+        Assert.AreEqual("failed", body.GetProperty("status").GetString());
+        StringAssert.Contains(body.GetProperty("error").GetString(), "genai_config.json not found");
+
+        using var chat = await http.PostAsync(Chat, new StringContent($$"""{"model":"x",{{Messages}}}"""));
+        AssertError(await TestServer.ReadJsonAsync(chat), HttpStatusCode.ServiceUnavailable, chat.StatusCode, null, "service_unavailable");
+        await server.StopAsync();
+    }
+
     private static void AssertError(JsonElement body, HttpStatusCode expected, HttpStatusCode actual, string? param, string code)
     {
         Assert.AreEqual(expected, actual, body.ToString());
