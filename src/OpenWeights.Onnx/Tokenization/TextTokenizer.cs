@@ -225,6 +225,12 @@ public sealed class TextTokenizer
         return (new Regex(string.Join("|", alternatives), RegexOptions.Compiled | RegexOptions.CultureInvariant), groupIds);
     }
 
+    /// <summary>
+    /// The UTF-8 bytes one token contributes to decoded text (special tokens included; empty for an unknown id). A
+    /// token may hold part of a character, as OpenAI's <c>logprobs[].bytes</c> reports.
+    /// </summary>
+    public ReadOnlySpan<byte> TokenBytes(int id) => Bytes.BytesOf(id, skipSpecialTokens: false);
+
     // ---- byte-level BPE ----------------------------------------------------------------------------------------
 
     private static bool IsByteLevel(TokenizerJson json) =>

@@ -1,0 +1,83 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using OpenWeights.Onnx.Generation;
+using OpenWeights.Onnx.Server.Hosting;
+using OpenWeights.Onnx.Server.Requests;
+using OpenWeights.Onnx.Server.Responses;
+using OpenWeights.Onnx.Server.Scheduling;
+
+namespace OpenWeights.Onnx.Server.Endpoints;
+
+/// <summary>POST /v1/chat/completions: the messages through the model's chat template, answered whole or streamed.</summary>
+internal static class ChatCompletionsEndpoint
+{
+    public static async Task HandleAsync(HttpContext http)
+    {
+        var options = http.RequestServices.GetRequiredService<ServerOptions>();
+        var host = http.RequestServices.GetRequiredService<ModelHost>();
+        ChatCompletionRequest request;
+        using (var body = await RequestBody.ReadJsonAsync(http, options.MaxBodyBytes))
+            request = ChatCompletionRequest.Parse(body.RootElement);
+
+        var model = host.RequireReady();
+        model.EnsureId(request.Parameters.Model);
+        int[] prompt = model.EncodeChat(request.Messages);
+        var generation = GenerationOptionsMapper.Map(request.Parameters, model.DefaultSampling, prompt.Length,
+            model.MaxLength, defaultMaxTokens: int.MaxValue, promptParam: "messages");
+        var handle = model.Submit(prompt, generation, request.Parameters.LogProbs, http.RequestAborted);
+
+        string id = ResponseIds.Chat();
+        long created = ResponseIds.Now();
+        var logProbs = request.Parameters.LogProbs ? new LogProbFormatter(model.Tokenizer) : null;
+        if (request.Parameters.Stream)
+        {
+            await StreamAsync(http, handle, id, created, model.Id, logProbs, request.Parameters.IncludeUsage);
+            return;
+        }
+        var result = await SequenceCollector.CollectAsync(handle, http.RequestAborted);
+        var completion = new ChatCompletion(id, created, model.Id,
+            [new ChatChoice(0, new ChatResponseMessage("assistant", result.Text), logProbs?.Chat(result.Tokens),
+                ResponseIds.FinishReason(result.Reason))],
+            new Usage(result.PromptTokens, result.CompletionTokens));
+        await http.Response.WriteAsJsonAsync(completion, ServerJson.Options, http.RequestAborted);
+    }
+
+    private static async Task StreamAsync(HttpContext http, SequenceHandle handle, string id, long created, string model,
+        LogProbFormatter? logProbs, bool includeUsage)
+    {
+        var sse = new SseWriter(http.Response, http.RequestAborted);
+        await sse.StartAsync();
+        sse.Write(new ChatCompletionChunk(id, created, model, [new ChatChunkChoice(0, new ChatDelta("assistant", ""), null, null)]));
+        await sse.FlushAsync();
+
+        var events = handle.Events;
+        while (await events.WaitToReadAsync(http.RequestAborted))
+        {
+            while (events.TryRead(out var e))
+            {
+                switch (e)
+                {
+                    case TokenGenerated t when t.Text.Length > 0 || (logProbs is not null && t.TokenId >= 0):
+                        var lp = logProbs is not null && t.TokenId >= 0 ? new ChatLogProbs([logProbs.Chat(t)]) : null;
+                        sse.Write(new ChatCompletionChunk(id, created, model, [new ChatChunkChoice(0, new ChatDelta(Content: t.Text), lp, null)]));
+                        break;
+                    case SequenceFinished { Reason: FinishReason.Cancelled }:
+                        return;
+                    case SequenceFinished f:
+                        sse.Write(new ChatCompletionChunk(id, created, model,
+                            [new ChatChunkChoice(0, new ChatDelta(), null, ResponseIds.FinishReason(f.Reason))]));
+                        if (includeUsage)
+                            sse.Write(new ChatCompletionChunk(id, created, model, [], new Usage(f.PromptTokens, f.CompletionTokens)));
+                        sse.WriteDone();
+                        await sse.FlushAsync();
+                        return;
+                    case SequenceFailed f:
+                        sse.WriteError(SequenceCollector.ToException(f));
+                        await sse.FlushAsync();
+                        return;
+                }
+            }
+            await sse.FlushAsync();
+        }
+    }
+}

@@ -1,0 +1,44 @@
+using System.Text;
+using OpenWeights.Onnx.Generation;
+using OpenWeights.Onnx.Server.Errors;
+using OpenWeights.Onnx.Server.Scheduling;
+
+namespace OpenWeights.Onnx.Server.Endpoints;
+
+/// <summary>A whole generation, gathered for a non-streamed response.</summary>
+internal sealed record CollectedSequence(string Text, IReadOnlyList<TokenGenerated> Tokens, FinishReason Reason,
+    int PromptTokens, int CompletionTokens);
+
+/// <summary>Reads a sequence's events to the end: its text and tokens, or the error it failed with.</summary>
+internal static class SequenceCollector
+{
+    public static async Task<CollectedSequence> CollectAsync(SequenceHandle handle, CancellationToken cancellationToken)
+    {
+        var text = new StringBuilder();
+        var tokens = new List<TokenGenerated>();
+        await foreach (var e in handle.Events.ReadAllAsync(cancellationToken))
+        {
+            switch (e)
+            {
+                case TokenGenerated t:
+                    text.Append(t.Text);
+                    if (t.TokenId >= 0)
+                        tokens.Add(t);
+                    break;
+                case SequenceFinished { Reason: FinishReason.Cancelled }:
+                    throw new OperationCanceledException(cancellationToken);
+                case SequenceFinished f:
+                    return new CollectedSequence(text.ToString(), tokens, f.Reason, f.PromptTokens, f.CompletionTokens);
+                case SequenceFailed f:
+                    throw ToException(f);
+            }
+        }
+        throw OpenAiException.Internal();
+    }
+
+    public static OpenAiException ToException(SequenceFailed failure) => failure.Failure switch
+    {
+        SequenceFailure.ShuttingDown => OpenAiException.Unavailable($"The server is shutting down: {failure.Message}"),
+        _ => OpenAiException.Internal(),
+    };
+}

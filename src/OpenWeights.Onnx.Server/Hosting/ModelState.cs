@@ -1,0 +1,9 @@
+namespace OpenWeights.Onnx.Server.Hosting;
+
+public enum ModelState
+{
+    Loading,
+    Ready,
+    Failed,
+    ShuttingDown,
+}

@@ -1,0 +1,137 @@
+using Microsoft.Extensions.Logging;
+using OpenWeights.Onnx.Generation;
+using OpenWeights.Onnx.Generation.Sampling;
+using OpenWeights.Onnx.Models;
+using OpenWeights.Onnx.Server.Errors;
+using OpenWeights.Onnx.Server.Metrics;
+using OpenWeights.Onnx.Server.Requests;
+using OpenWeights.Onnx.Server.Scheduling;
+using OpenWeights.Onnx.Tokenization;
+
+namespace OpenWeights.Onnx.Server.Hosting;
+
+/// <summary>
+/// The loaded model as the API sees it: its id, tokenizer, chat template, sampling defaults (generation_config.json)
+/// and the scheduler that runs its one batch decoder. Turns requests into prompt ids and scheduled sequences.
+/// </summary>
+public sealed class ServedModel : IDisposable
+{
+    private readonly Lock _templateLock = new();
+    private readonly LanguageModel _model;
+    private readonly ChatTemplate? _template;
+
+    private ServedModel(string id, LanguageModel model, TextTokenizer tokenizer, ChatTemplate? template,
+        SamplingOptions defaults, Scheduler scheduler)
+    {
+        Id = id;
+        _model = model;
+        Tokenizer = tokenizer;
+        _template = template;
+        DefaultSampling = defaults;
+        Scheduler = scheduler;
+        Created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+    }
+
+    public string Id { get; }
+    /// <summary>Unix time the model was loaded (<c>created</c> in /v1/models).</summary>
+    public long Created { get; }
+    public TextTokenizer Tokenizer { get; }
+    public SamplingOptions DefaultSampling { get; }
+    public Scheduler Scheduler { get; }
+    public int MaxLength => Scheduler.MaxLength;
+    public int VocabSize => _model.Config.VocabSize;
+
+    public static ServedModel Load(ServerOptions options, ServerMetrics metrics, ILogger logger)
+    {
+        string dir = options.ModelDirectory;
+        var model = LanguageModel.Load(dir, options.ToRuntimeOptions());
+        ChatTemplate? template = null;
+        try
+        {
+            var tokenizer = TextTokenizer.FromFolder(dir);
+            template = string.IsNullOrEmpty(tokenizer.ChatTemplate) ? null : new ChatTemplate(dir, tokenizer.ChatTemplate);
+            var defaults = SamplingOptions.FromGenerationConfig(GenerationConfig.Load(Path.Combine(dir, "generation_config.json")));
+            var eos = model.Config.EosTokenIds.Union(tokenizer.EosTokenIds).ToArray();
+            var scheduler = new Scheduler(model.CreateDecoder(options.MaxBatch), tokenizer, eos, options.MaxQueue, metrics, logger);
+            scheduler.Start();
+            return new ServedModel(options.EffectiveModelName, model, tokenizer, template, defaults, scheduler);
+        }
+        catch
+        {
+            template?.Dispose();
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>404 model_not_found unless <paramref name="model"/> is this model's id.</summary>
+    public void EnsureId(string model)
+    {
+        if (!string.Equals(model, Id, StringComparison.Ordinal))
+            throw OpenAiException.ModelNotFound(model);
+    }
+
+    /// <summary>The conversation rendered by the model's own chat template, as token ids (the template writes any BOS).</summary>
+    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages)
+    {
+        if (_template is null)
+            throw OpenAiException.BadRequest(
+                $"The model '{Id}' has no chat template (tokenizer_config.json); use /v1/completions with a raw prompt.",
+                "messages", "chat_template_missing");
+        string prompt;
+        try
+        {
+            lock (_templateLock)
+                prompt = _template.Render(messages, addGenerationPrompt: true);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Templates reject conversations they do not accept (e.g. roles that must alternate) by raising.
+            throw OpenAiException.BadRequest($"The model's chat template could not render these messages: {e.Message}",
+                "messages", "invalid_value");
+        }
+        return Tokenizer.Encode(prompt, addSpecialTokens: false);
+    }
+
+    /// <summary>A raw prompt as ids: text with the tokenizer's special tokens (as <c>owonnx run</c>), or ids checked against the vocabulary.</summary>
+    internal int[] EncodeCompletion(CompletionRequest request)
+    {
+        int[] ids = request.PromptIds ?? Tokenizer.Encode(request.PromptText ?? "", addSpecialTokens: true);
+        if (ids.Length == 0)
+            throw OpenAiException.BadRequest("The prompt is empty (it encodes to no tokens).", "prompt", "empty_prompt");
+        foreach (int id in ids)
+            if (id >= VocabSize)
+                throw OpenAiException.InvalidValue("prompt", $"token id {id} is outside the vocabulary [0, {VocabSize}).");
+        return ids;
+    }
+
+    /// <summary>Queues a sequence; 429 (with Retry-After) when at capacity, 503 when shutting down.</summary>
+    public SequenceHandle Submit(int[] promptIds, GenerationOptions options, bool logProbs, CancellationToken cancellation)
+    {
+        try
+        {
+            return Scheduler.Submit(new SequenceRequest
+            {
+                PromptIds = promptIds,
+                Options = options,
+                LogProbs = logProbs,
+                Cancellation = cancellation,
+            });
+        }
+        catch (SchedulerRejectedException e) when (e.Reason == SchedulerRejection.QueueFull)
+        {
+            throw OpenAiException.QueueFull(retryAfterSeconds: 1);
+        }
+        catch (SchedulerRejectedException e)
+        {
+            throw OpenAiException.Unavailable($"The server is shutting down: {e.Message}");
+        }
+    }
+
+    public void Dispose()
+    {
+        Scheduler.Dispose();
+        _template?.Dispose();
+        _model.Dispose();
+    }
+}

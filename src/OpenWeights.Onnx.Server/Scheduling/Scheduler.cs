@@ -1,0 +1,332 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using OpenWeights.Onnx.Generation;
+using OpenWeights.Onnx.Runtime;
+using OpenWeights.Onnx.Server.Metrics;
+using OpenWeights.Onnx.Tokenization;
+
+namespace OpenWeights.Onnx.Server.Scheduling;
+
+/// <summary>
+/// Continuous batching over one <see cref="BatchDecoder"/>, on a dedicated thread. Requests wait in a FIFO queue;
+/// between steps a waiting request takes a free slot and its prompt is prefilled alone (<see cref="BatchDecoder.Append"/>
+/// on a view of that slot), then every occupied slot decodes together in one <see cref="BatchDecoder.Step"/>. A
+/// finished or cancelled sequence frees its slot before the next step. Each slot decodes exactly as it would alone, so
+/// a request's greedy output does not depend on what else is running.
+/// </summary>
+/// <remarks>
+/// Admission control: at most <c>slots + maxQueue</c> requests are in flight (decoding or waiting); beyond that
+/// <see cref="Submit"/> throws <see cref="SchedulerRejectedException"/>. Shutdown: <see cref="BeginDrain"/> stops
+/// accepting and lets in-flight work finish until a deadline, when the rest is failed; <see cref="Stop"/> ends the thread.
+/// </remarks>
+public sealed class Scheduler : IDisposable
+{
+    private static readonly TimeSpan IdleWait = TimeSpan.FromMilliseconds(250);
+
+    private readonly BatchDecoder _decoder;
+    private readonly TextTokenizer _tokenizer;
+    private readonly int[] _eos;
+    private readonly ServerMetrics _metrics;
+    private readonly ILogger _logger;
+    private readonly int _capacity;
+    private readonly Sequence?[] _slots;
+    private readonly int[] _stepTokens;
+    private readonly bool[] _stepActive;
+    private readonly LinkedList<Sequence> _waiting = new(); // guarded by itself
+    private readonly AutoResetEvent _wake = new(false);
+    private readonly Thread _thread;
+    private int _inFlight;      // waiting + decoding; Interlocked
+    private int _active;        // occupied slots; scheduler thread only (published through metrics)
+    private bool _accepting = true; // guarded by _waiting
+    private long _cancelAllAt = long.MaxValue;
+    private volatile bool _stopRequested;
+    private long _steps;
+    private bool _started;
+
+    public Scheduler(BatchDecoder decoder, TextTokenizer tokenizer, IReadOnlyList<int> eosTokenIds, int maxQueue,
+        ServerMetrics? metrics = null, ILogger? logger = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxQueue);
+        _decoder = decoder;
+        _tokenizer = tokenizer;
+        _eos = eosTokenIds.ToArray();
+        _metrics = metrics ?? new ServerMetrics();
+        _logger = logger ?? NullLogger.Instance;
+        MaxQueue = maxQueue;
+        _capacity = decoder.Slots + maxQueue;
+        _slots = new Sequence?[decoder.Slots];
+        _stepTokens = new int[decoder.Slots];
+        _stepActive = new bool[decoder.Slots];
+        _thread = new Thread(Run) { IsBackground = true, Name = "owonnx scheduler" };
+        PublishGauges();
+    }
+
+    public int Slots => _slots.Length;
+    public int MaxQueue { get; }
+    public int MaxLength => _decoder.MaxLength;
+    /// <summary>Decode steps run so far (each one Run over every slot).</summary>
+    public long Steps => Interlocked.Read(ref _steps);
+    /// <summary>Requests decoding or waiting.</summary>
+    public int InFlight => Volatile.Read(ref _inFlight);
+    public bool IsAccepting { get { lock (_waiting) return _accepting; } }
+
+    public void Start()
+    {
+        if (_started)
+            throw new InvalidOperationException("the scheduler has already started.");
+        _started = true;
+        _thread.Start();
+    }
+
+    /// <summary>
+    /// Queues a generation and returns its event stream. The prompt plus max new tokens must fit the cache (callers
+    /// check it first, to answer with a clear error).
+    /// </summary>
+    public SequenceHandle Submit(SequenceRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        request.Options.Validate();
+        if (request.PromptIds.Length == 0)
+            throw new ArgumentException("the prompt is empty.");
+        if (request.PromptIds.Length + request.Options.MaxNewTokens > _decoder.MaxLength)
+            throw new ContextOverflowException(request.PromptIds.Length + request.Options.MaxNewTokens, _decoder.MaxLength);
+        foreach (int id in request.PromptIds)
+            if ((uint)id >= (uint)_decoder.VocabSize)
+                throw new ArgumentException($"prompt token id {id} is outside the vocabulary [0, {_decoder.VocabSize}).");
+
+        var sequence = new Sequence(request, Stopwatch.GetTimestamp());
+        lock (_waiting)
+        {
+            if (!_accepting)
+                throw new SchedulerRejectedException(SchedulerRejection.ShuttingDown, "the server is shutting down.");
+            if (Interlocked.Increment(ref _inFlight) > _capacity)
+            {
+                Interlocked.Decrement(ref _inFlight);
+                _metrics.CountRejected();
+                throw new SchedulerRejectedException(SchedulerRejection.QueueFull,
+                    $"all {Slots} slots are busy and {MaxQueue} requests are waiting.");
+            }
+            // A cancelled request that is still waiting should not hold its place until the next step.
+            if (request.Cancellation.CanBeCanceled)
+                sequence.WakeRegistration = request.Cancellation.UnsafeRegister(static s => Wake((AutoResetEvent)s!), _wake);
+            _waiting.AddLast(sequence);
+            _metrics.SetScheduler(_waiting.Count, Volatile.Read(ref _active), Slots);
+        }
+        _wake.Set();
+        return sequence.Handle;
+    }
+
+    /// <summary>Stops accepting requests; what is in flight may finish until <paramref name="deadline"/> from now.</summary>
+    public void BeginDrain(TimeSpan deadline)
+    {
+        lock (_waiting)
+            _accepting = false;
+        long ticks = deadline >= TimeSpan.FromDays(1) ? long.MaxValue - Stopwatch.GetTimestamp()
+            : (long)(deadline.TotalSeconds * Stopwatch.Frequency);
+        Interlocked.Exchange(ref _cancelAllAt, Stopwatch.GetTimestamp() + Math.Max(0, ticks));
+        _wake.Set();
+    }
+
+    /// <summary>Waits until nothing is in flight, or the token is cancelled.</summary>
+    public async Task WaitIdleAsync(CancellationToken cancellationToken)
+    {
+        while (InFlight > 0)
+            await Task.Delay(20, cancellationToken);
+    }
+
+    /// <summary>Ends the scheduler thread; anything still in flight fails with "shutting down".</summary>
+    public void Stop()
+    {
+        lock (_waiting)
+            _accepting = false;
+        _stopRequested = true;
+        _wake.Set();
+        if (_started)
+            _thread.Join();
+        for (int s = 0; s < _slots.Length; s++)
+            if (_slots[s] is { } sequence)
+            {
+                sequence.Fail(SequenceFailure.ShuttingDown, "the server shut down before the request finished.");
+                Release(s);
+            }
+        lock (_waiting)
+        {
+            foreach (var sequence in _waiting)
+            {
+                sequence.Fail(SequenceFailure.ShuttingDown, "the server shut down before the request started.");
+                Interlocked.Decrement(ref _inFlight);
+            }
+            _waiting.Clear();
+        }
+        PublishGauges();
+    }
+
+    private static void Wake(AutoResetEvent wake)
+    {
+        try
+        {
+            wake.Set();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The scheduler is gone; nothing to wake.
+        }
+    }
+
+    private void Run()
+    {
+        while (!_stopRequested)
+        {
+            try
+            {
+                bool cancelAll = Stopwatch.GetTimestamp() >= Interlocked.Read(ref _cancelAllAt);
+                Sweep(cancelAll);
+                Admit();
+                PublishGauges();
+                if (_active == 0)
+                {
+                    _wake.WaitOne(IdleWait);
+                    continue;
+                }
+                DecodeStep();
+            }
+            catch (Exception e)
+            {
+                // The runtime failed on a step: those sequences cannot go on, but the server can.
+                _logger.LogError(e, "Decode step failed; failing {Count} active sequences.", _active);
+                for (int s = 0; s < _slots.Length; s++)
+                    if (_slots[s] is { } sequence)
+                    {
+                        sequence.Fail(SequenceFailure.Internal, "the model failed while generating.");
+                        Release(s);
+                    }
+            }
+        }
+    }
+
+    /// <summary>Ends cancelled sequences (waiting or decoding), or all of them once the drain deadline has passed.</summary>
+    private void Sweep(bool cancelAll)
+    {
+        lock (_waiting)
+        {
+            for (var node = _waiting.First; node is not null;)
+            {
+                var next = node.Next;
+                var sequence = node.Value;
+                if (sequence.IsCancelled || cancelAll)
+                {
+                    _waiting.Remove(node);
+                    Interlocked.Decrement(ref _inFlight);
+                    if (sequence.IsCancelled)
+                        sequence.Finish(FinishReason.Cancelled);
+                    else
+                        sequence.Fail(SequenceFailure.ShuttingDown, "the server shut down before the request started.");
+                }
+                node = next;
+            }
+        }
+        for (int s = 0; s < _slots.Length; s++)
+        {
+            if (_slots[s] is not { } sequence)
+                continue;
+            if (sequence.IsCancelled)
+                sequence.Finish(FinishReason.Cancelled);
+            else if (cancelAll)
+                sequence.Fail(SequenceFailure.ShuttingDown, "the server shut down before the request finished.");
+            else
+                continue;
+            Release(s);
+        }
+    }
+
+    /// <summary>Gives free slots to waiting requests, oldest first: each prompt is prefilled alone, its first token sampled.</summary>
+    private void Admit()
+    {
+        for (int slot = 0; slot < _slots.Length; slot++)
+        {
+            if (_slots[slot] is not null)
+                continue;
+            Sequence sequence;
+            lock (_waiting)
+            {
+                if (_waiting.First is null)
+                    return;
+                sequence = _waiting.First.Value;
+                _waiting.RemoveFirst();
+            }
+            _slots[slot] = sequence;
+            _active++;
+            try
+            {
+                sequence.Begin(_tokenizer, _decoder.VocabSize, _eos);
+                _decoder.Rewind(slot, 0);
+                var logits = _decoder.Append(slot, sequence.Request.PromptIds);
+                _metrics.AddPromptTokens(sequence.Request.PromptIds.Length);
+                Advance(slot, sequence, logits);
+            }
+            catch (Exception e)
+            {
+                _logger.LogError(e, "Prefill failed for a prompt of {Tokens} tokens.", sequence.Request.PromptIds.Length);
+                sequence.Fail(SequenceFailure.Internal, "the model failed while reading the prompt.");
+                Release(slot);
+            }
+        }
+    }
+
+    private void DecodeStep()
+    {
+        for (int s = 0; s < _slots.Length; s++)
+        {
+            var sequence = _slots[s];
+            _stepActive[s] = sequence is not null;
+            _stepTokens[s] = sequence?.PendingToken ?? 0;
+        }
+        var logits = _decoder.Step(_stepTokens, _stepActive);
+        Interlocked.Increment(ref _steps);
+        int vocab = _decoder.VocabSize;
+        for (int s = 0; s < _slots.Length; s++)
+            if (_slots[s] is { } sequence)
+                Advance(s, sequence, logits.Slice(s * vocab, vocab));
+    }
+
+    private void Advance(int slot, Sequence sequence, Span<float> logits)
+    {
+        int before = sequence.Generated;
+        long previous = sequence.LastTokenAt;
+        bool goesOn = sequence.Advance(logits, Stopwatch.GetTimestamp());
+        if (sequence.Generated > before)
+        {
+            _metrics.AddCompletionToken();
+            if (before == 0)
+                _metrics.TimeToFirstToken.Observe(Stopwatch.GetElapsedTime(sequence.EnqueuedAt, sequence.LastTokenAt).TotalSeconds);
+            else
+                _metrics.TimePerOutputToken.Observe(Stopwatch.GetElapsedTime(previous, sequence.LastTokenAt).TotalSeconds);
+        }
+        if (!goesOn)
+            Release(slot);
+    }
+
+    private void Release(int slot)
+    {
+        _slots[slot] = null;
+        _active--;
+        Interlocked.Decrement(ref _inFlight);
+    }
+
+    private void PublishGauges()
+    {
+        int waiting;
+        lock (_waiting)
+            waiting = _waiting.Count;
+        _metrics.SetScheduler(waiting, _active, Slots);
+    }
+
+    public void Dispose()
+    {
+        if (!_stopRequested)
+            Stop();
+        _wake.Dispose();
+        _decoder.Dispose();
+    }
+}

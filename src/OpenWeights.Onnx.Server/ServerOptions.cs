@@ -1,0 +1,79 @@
+using System.Net;
+using OpenWeights.Onnx.Runtime;
+
+namespace OpenWeights.Onnx.Server;
+
+/// <summary>What <c>owonnx serve</c> serves and how: model, address, key, batch and queue sizes, limits.</summary>
+public sealed record ServerOptions
+{
+    public const string ApiKeyEnvironmentVariable = "OWONNX_API_KEY";
+
+    /// <summary>Converted model folder.</summary>
+    public required string ModelDirectory { get; init; }
+    /// <summary>The id clients name in <c>model</c>; default: the folder's name.</summary>
+    public string? ModelName { get; init; }
+    /// <summary>An IP address, or "localhost" (the IPv4 loopback).</summary>
+    public string Host { get; init; } = "127.0.0.1";
+    /// <summary>TCP port; 0 picks a free one (see <see cref="OpenAiServer.BaseAddress"/>).</summary>
+    public int Port { get; init; } = 8080;
+    /// <summary>When set, /v1 requests need <c>Authorization: Bearer ApiKey</c>.</summary>
+    public string? ApiKey { get; init; }
+    /// <summary>Sequences decoded together (slots of the one batch decoder).</summary>
+    public int MaxBatch { get; init; } = 8;
+    /// <summary>Requests that may wait for a slot; beyond this the server answers 429.</summary>
+    public int MaxQueue { get; init; } = 64;
+    /// <summary>KV cache length per sequence (prompt + completion); default as the runtime's.</summary>
+    public int? MaxLength { get; init; }
+    public ExecutionTarget ExecutionProvider { get; init; } = ExecutionTarget.Cpu;
+    /// <summary>
+    /// ONNX Runtime intra-op threads; default: one per core but one. The spare core serves HTTP: ORT's threads spin
+    /// while they wait, and with every core theirs the request threads starve (half the throughput on two cores).
+    /// </summary>
+    public int? Threads { get; init; }
+
+    public int EffectiveThreads => Threads ?? Math.Max(1, Environment.ProcessorCount - 1);
+    /// <summary>Request bodies larger than this are refused with 413.</summary>
+    public long MaxBodyBytes { get; init; } = 4 * 1024 * 1024;
+    /// <summary>On shutdown, in-flight requests may finish for this long; then they are cancelled.</summary>
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>Stop on SIGTERM/Ctrl-C (the command line); off for servers hosted inside another process.</summary>
+    public bool HandleSignals { get; init; } = true;
+    /// <summary>Write warnings and errors to the console.</summary>
+    public bool ConsoleLogging { get; init; } = true;
+    /// <summary>Stop the server when the model fails to load (the command line); otherwise /health reports it.</summary>
+    public bool StopOnLoadFailure { get; init; } = true;
+
+    public string EffectiveModelName =>
+        ModelName is { Length: > 0 } name ? name : Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(ModelDirectory)));
+
+    public IPAddress ListenAddress =>
+        Host.Equals("localhost", StringComparison.OrdinalIgnoreCase) ? IPAddress.Loopback
+        : IPAddress.TryParse(Host, out var address) ? address
+        : throw new ArgumentException($"--host '{Host}' must be an IP address (e.g. 127.0.0.1, 0.0.0.0, ::1) or localhost.");
+
+    public RuntimeOptions ToRuntimeOptions() => new()
+    {
+        ExecutionProvider = ExecutionProvider,
+        MaxLength = MaxLength,
+        MaxBatch = MaxBatch,
+        Threads = EffectiveThreads,
+    };
+
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(ModelDirectory))
+            throw new ArgumentException("a model folder is required.");
+        _ = ListenAddress;
+        if (Port is < 0 or > 65535)
+            throw new ArgumentException($"--port {Port} must be between 0 and 65535.");
+        if (MaxBatch is < 1 or > 256)
+            throw new ArgumentException($"--max-batch {MaxBatch} must be between 1 and 256.");
+        if (MaxQueue < 0)
+            throw new ArgumentException($"--max-queue {MaxQueue} must be at least 0.");
+        if (MaxBodyBytes < 1024)
+            throw new ArgumentException($"--max-body-bytes {MaxBodyBytes} must be at least 1024.");
+        if (ShutdownTimeout < TimeSpan.Zero)
+            throw new ArgumentException("--shutdown-timeout must not be negative.");
+        ToRuntimeOptions().Validate();
+    }
+}
