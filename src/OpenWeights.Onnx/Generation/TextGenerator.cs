@@ -15,14 +15,17 @@ public readonly record struct TextChunk(string Text, int TokenId, float LogProb)
 public sealed class TextGenerator : IDisposable
 {
     private readonly BatchDecoder _decoder;
+    private readonly bool _ownsModel;
 
     public LanguageModel Model { get; }
     public TextTokenizer Tokenizer { get; }
     public TokenStream Tokens { get; }
 
-    public TextGenerator(LanguageModel model, TextTokenizer tokenizer)
+    /// <param name="ownsModel">Dispose <paramref name="model"/> with this generator (one generator, one model).</param>
+    public TextGenerator(LanguageModel model, TextTokenizer tokenizer, bool ownsModel = false)
     {
         Model = model;
+        _ownsModel = ownsModel;
         Tokenizer = tokenizer;
         _decoder = model.CreateDecoder(1);
         var eos = model.Config.EosTokenIds.Union(tokenizer.EosTokenIds).ToArray();
@@ -78,5 +81,10 @@ public sealed class TextGenerator : IDisposable
         return new GenerationResult(text.ToString(), ids, Tokens.Finish ?? FinishReason.Length, Tokens.Stats);
     }
 
-    public void Dispose() => _decoder.Dispose();
+    public void Dispose()
+    {
+        _decoder.Dispose();
+        if (_ownsModel)
+            Model.Dispose();
+    }
 }

@@ -11,6 +11,7 @@ public sealed class BenchCommand
 
     [Command("bench", Description = "Measure prefill and decode speed on random token ids (median and range over repeats, after a warm-up).")]
     public int Bench(
+        [FromService] CoconaAppContext context,
         [Argument(Description = "Converted model folder")] string model,
         [Option("prompt-tokens")] int promptTokens = 128,
         [Option("gen-tokens")] int genTokens = 64,
@@ -19,8 +20,7 @@ public sealed class BenchCommand
         [Option(Description = "Print the report as JSON")] bool json = false,
         [Option(Description = "Also write the JSON report to this file")] string? output = null,
         [Option(Description = "Execution provider: cpu, cuda, tensorrt")] string ep = "cpu",
-        [Option(Description = "Intra-op threads (default: one per core)")] int? threads = null,
-        CoconaAppContext? context = null)
+        [Option(Description = "Intra-op threads (default: one per core)")] int? threads = null)
     {
         return CliErrors.Run(() =>
         {
@@ -37,7 +37,7 @@ public sealed class BenchCommand
             using var line = new ProgressLine();
             var report = DecodeBenchmark.Run(model, lm, settings,
                 new SyncProgress<(int Done, int Total)>(p => line.Update($"bench {ProgressLine.Bar((double)p.Done / p.Total)} {p.Done}/{p.Total}", force: true)),
-                context?.CancellationToken ?? default);
+                context.CancellationToken);
             line.Dispose();
 
             string text = JsonSerializer.Serialize(report, Json);

@@ -8,22 +8,17 @@ public sealed class ChatCommand
 {
     [Command("chat", Description = "Talk to a converted model through its chat template. Empty line or Ctrl-D ends.")]
     public int Chat(
+        [FromService] CoconaAppContext context,
         [Argument(Description = "Converted model folder")] string model,
         [Option(Description = "System prompt")] string? system,
-        GenerationParameters parameters,
-        CoconaAppContext? context = null)
+        GenerationParameters parameters)
     {
         return CliErrors.Run(() =>
         {
-            var options = parameters.ToGenerationOptions();
-            options.Validate();
-            var runtime = parameters.ToRuntimeOptions();
-            runtime.Validate();
-            using var lm = LanguageModel.Load(model, runtime);
-            var tokenizer = TextTokenizer.FromFolder(model);
-            using var generator = new TextGenerator(lm, tokenizer);
-            using var session = new ChatSession(generator, ChatTemplate.ForModel(model, tokenizer.ChatTemplate), system);
-            var cancel = context?.CancellationToken ?? default;
+            var (generator, options) = parameters.Load(model);
+            using var _ = generator;
+            using var session = new ChatSession(generator, ChatTemplate.ForModel(model, generator.Tokenizer.ChatTemplate), system);
+            var cancel = context.CancellationToken;
 
             while (!cancel.IsCancellationRequested)
             {

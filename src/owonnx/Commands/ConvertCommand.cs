@@ -7,12 +7,12 @@ namespace OpenWeights.Onnx.Cli.Commands;
 
 /// <summary>Block quantization options of convert; all optional, defaults in ConversionOptions.DefaultQuantization.</summary>
 public sealed record QuantizationParameters(
-    [property: Option("block-size", Description = "int8/int4: weights per scale along K, a power of two from 16 to 256 (default 32)")] int? BlockSize = null,
-    [property: Option(Description = "int8/int4: store a zero point per block (default symmetric)")] bool Asymmetric = false,
-    [property: Option("accuracy-level", Description = "int8/int4: MatMulNBits accuracy_level 0-4 (default 4: int8 activations, the fast CPU path)")] int? AccuracyLevel = null,
-    [property: Option("quant-method", Description = "int8/int4: rtn (round to nearest) or mse (per-block scale search, default)")] string? QuantMethod = null,
-    [property: Option("lm-head", Description = "int8/int4: LM head precision: float, int8 (default) or int4")] string? LmHead = null,
-    [property: Option(Description = "int8/int4: token table precision: float, int8 (default on CPU) or int4")] string? Embedding = null) : ICommandParameterSet
+    [Option("block-size", Description = "int8/int4: weights per scale along K, a power of two from 16 to 256 (default 32)")] int? BlockSize = null,
+    [Option(Description = "int8/int4: store a zero point per block (default symmetric)")] bool Asymmetric = false,
+    [Option("accuracy-level", Description = "int8/int4: MatMulNBits accuracy_level 0-4 (default 4: int8 activations, the fast CPU path)")] int? AccuracyLevel = null,
+    [Option("quant-method", Description = "int8/int4: rtn (round to nearest) or mse (per-block scale search, default)")] string? QuantMethod = null,
+    [Option("lm-head", Description = "int8/int4: LM head precision: float, int8 (default) or int4")] string? LmHead = null,
+    [Option(Description = "int8/int4: token table precision: float, int8 (default on CPU) or int4")] string? Embedding = null) : ICommandParameterSet
 {
     private bool Any => BlockSize is not null || Asymmetric || AccuracyLevel is not null || QuantMethod is not null
                         || LmHead is not null || Embedding is not null;
@@ -58,14 +58,14 @@ public sealed class ConvertCommand
 {
     [Command("convert", Description = "Convert a Hugging Face checkpoint folder (config.json + *.safetensors) to an ONNX model folder.")]
     public int Convert(
+        [FromService] CoconaAppContext context,
         [Option('o', Description = "Output folder (written atomically)")] string output,
         QuantizationParameters quantization,
         [Argument(Description = "Checkpoint folder")] string? checkpoint = null,
         [Option(Description = "Weight precision: fp32, fp16, int8, int4")] string precision = "fp32",
         [Option(Description = "Execution provider the model is built for: cpu, cuda, tensorrt")] string ep = "cpu",
         [Option(Description = "Replace an existing output folder")] bool overwrite = false,
-        [Option(Description = "Convert the built-in sample model (fortune-llama) instead of a folder")] bool sample = false,
-        CoconaAppContext? context = null)
+        [Option(Description = "Convert the built-in sample model (fortune-llama) instead of a folder")] bool sample = false)
     {
         return CliErrors.Run(() =>
         {
@@ -85,7 +85,7 @@ public sealed class ConvertCommand
                 new SyncProgress<ConversionProgress>(p => line.Update(
                     $"converting {ProgressLine.Bar(p.ExpectedTensors == 0 ? 0 : (double)p.Tensors / p.ExpectedTensors)} " +
                     $"{p.Tensors} tensors, {p.Bytes / 1048576.0:F1} MiB")),
-                context?.CancellationToken ?? default);
+                context.CancellationToken);
             line.Dispose();
             Console.WriteLine(result.Summary);
             return 0;

@@ -12,13 +12,13 @@ public sealed class EvalCommand
 
     [Command("eval", Description = "Perplexity of a converted model on a text; with --compare, KL divergence and top-1 agreement against a reference model.")]
     public int Eval(
+        [FromService] CoconaAppContext context,
         [Argument(Description = "Converted model folder")] string model,
         [Option(Description = "UTF-8 text file to score")] string text,
         [Option(Description = "Tokens per independent window. Protocol: " + PerplexityEvaluator.Protocol)] int window = 256,
         [Option(Description = "Reference model folder (e.g. the FP32 conversion) for KL and top-1 agreement")] string? compare = null,
         [Option(Description = "Print the report as JSON")] bool json = false,
-        [Option(Description = "Intra-op threads (default: one per core)")] int? threads = null,
-        CoconaAppContext? context = null)
+        [Option(Description = "Intra-op threads (default: one per core)")] int? threads = null)
     {
         return CliErrors.Run(() =>
         {
@@ -31,7 +31,7 @@ public sealed class EvalCommand
             using var line = new ProgressLine();
             var report = PerplexityEvaluator.Run(lm, tokenizer, File.ReadAllText(text), window, reference,
                 new SyncProgress<(int Done, int Total)>(p => line.Update($"eval {ProgressLine.Bar((double)p.Done / p.Total)} {p.Done}/{p.Total} windows")),
-                context?.CancellationToken ?? default);
+                context.CancellationToken);
             line.Dispose();
             if (json)
             {

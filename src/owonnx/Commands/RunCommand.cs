@@ -8,19 +8,19 @@ namespace OpenWeights.Onnx.Cli.Commands;
 
 /// <summary>Sampling and runtime options shared by run, chat and serve.</summary>
 public sealed record GenerationParameters(
-    [property: Option("max-new-tokens", Description = "Tokens to generate at most")] int MaxNewTokens = 128,
-    [property: Option(Description = "Sampling temperature; 0 = greedy")] float Temperature = 0f,
-    [property: Option("top-k", Description = "Keep the k most likely tokens; 0 = off")] int TopK = 0,
-    [property: Option("top-p", Description = "Nucleus sampling mass in (0, 1]; 1 = off")] float TopP = 1f,
-    [property: Option("min-p", Description = "Drop tokens below min-p × the top probability; 0 = off")] float MinP = 0f,
-    [property: Option("repetition-penalty", Description = "Hugging Face repetition penalty; 1 = off")] float RepetitionPenalty = 1f,
-    [property: Option("presence-penalty", Description = "OpenAI presence penalty; 0 = off")] float PresencePenalty = 0f,
-    [property: Option("frequency-penalty", Description = "OpenAI frequency penalty; 0 = off")] float FrequencyPenalty = 0f,
-    [property: Option(Description = "Random seed: the same seed gives the same text")] long? Seed = null,
-    [property: Option(Description = "Stop before this string (repeatable)")] string[]? Stop = null,
-    [property: Option("max-length", Description = "KV cache length in tokens (prompt + generated)")] int? MaxLength = null,
-    [property: Option(Description = "Execution provider: cpu, cuda, tensorrt")] string Ep = "cpu",
-    [property: Option(Description = "Intra-op threads (default: one per core)")] int? Threads = null) : ICommandParameterSet
+    [Option("max-new-tokens", Description = "Tokens to generate at most")] int MaxNewTokens = 128,
+    [Option(Description = "Sampling temperature; 0 = greedy")] float Temperature = 0f,
+    [Option("top-k", Description = "Keep the k most likely tokens; 0 = off")] int TopK = 0,
+    [Option("top-p", Description = "Nucleus sampling mass in (0, 1]; 1 = off")] float TopP = 1f,
+    [Option("min-p", Description = "Drop tokens below min-p × the top probability; 0 = off")] float MinP = 0f,
+    [Option("repetition-penalty", Description = "Hugging Face repetition penalty; 1 = off")] float RepetitionPenalty = 1f,
+    [Option("presence-penalty", Description = "OpenAI presence penalty; 0 = off")] float PresencePenalty = 0f,
+    [Option("frequency-penalty", Description = "OpenAI frequency penalty; 0 = off")] float FrequencyPenalty = 0f,
+    [Option(Description = "Random seed: the same seed gives the same text")] long? Seed = null,
+    [Option(Description = "Stop before this string (repeatable)")] string[]? Stop = null,
+    [Option("max-length", Description = "KV cache length in tokens (prompt + generated)")] int? MaxLength = null,
+    [Option(Description = "Execution provider: cpu, cuda, tensorrt")] string Ep = "cpu",
+    [Option(Description = "Intra-op threads (default: one per core)")] int? Threads = null) : ICommandParameterSet
 {
     public GenerationOptions ToGenerationOptions() => new()
     {
@@ -45,38 +45,53 @@ public sealed record GenerationParameters(
         MaxLength = MaxLength,
         Threads = Threads,
     };
+
+    /// <summary>Validates every option, then loads the model and its tokenizer into a generator.</summary>
+    public (TextGenerator Generator, GenerationOptions Options) Load(string model)
+    {
+        var options = ToGenerationOptions();
+        options.Validate();
+        var runtime = ToRuntimeOptions();
+        runtime.Validate();
+        var lm = LanguageModel.Load(model, runtime);
+        try
+        {
+            return (new TextGenerator(lm, TextTokenizer.FromFolder(model), ownsModel: true), options);
+        }
+        catch
+        {
+            lm.Dispose();
+            throw;
+        }
+    }
 }
 
 public sealed class RunCommand
 {
     [Command("run", Description = "Generate text from a converted model. The text goes to stdout, statistics to stderr.")]
     public int Run(
+        [FromService] CoconaAppContext context,
         [Argument(Description = "Converted model folder")] string model,
         [Option('p', Description = "Prompt text")] string prompt,
         [Option(Description = "Render the prompt as a user message through the model's chat template")] bool chat,
-        GenerationParameters parameters,
-        CoconaAppContext? context = null)
+        GenerationParameters parameters)
     {
         return CliErrors.Run(() =>
         {
-            var options = parameters.ToGenerationOptions();
-            options.Validate();
-            var runtime = parameters.ToRuntimeOptions();
-            runtime.Validate();
-            using var lm = LanguageModel.Load(model, runtime);
-            var tokenizer = TextTokenizer.FromFolder(model);
-            using var generator = new TextGenerator(lm, tokenizer);
+            var (generator, options) = parameters.Load(model);
+            using var _ = generator;
+            var tokenizer = generator.Tokenizer;
 
             IEnumerable<TextChunk> chunks;
             ChatSession? session = null;
             if (chat)
             {
                 session = new ChatSession(generator, ChatTemplate.ForModel(model, tokenizer.ChatTemplate));
-                chunks = session.Send(prompt, options, context?.CancellationToken ?? default);
+                chunks = session.Send(prompt, options, context.CancellationToken);
             }
             else
             {
-                chunks = generator.Stream(prompt, options, context?.CancellationToken ?? default);
+                chunks = generator.Stream(prompt, options, context.CancellationToken);
             }
             using (session)
             {

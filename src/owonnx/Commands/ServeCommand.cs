@@ -8,6 +8,7 @@ public sealed class ServeCommand
     [Command("serve", Description = "Serve a converted model over an OpenAI-compatible HTTP API: /v1/chat/completions, " +
                                     "/v1/completions, /v1/models, /health, /metrics. SIGTERM or Ctrl-C stops it gracefully.")]
     public Task<int> Serve(
+        [FromService] CoconaAppContext context,
         [Argument(Description = "Converted model folder")] string model,
         [Option(Description = "Address to listen on: an IP address or localhost")] string host = "127.0.0.1",
         [Option(Description = "TCP port (0 picks a free one)")] int port = 8080,
@@ -19,8 +20,7 @@ public sealed class ServeCommand
         [Option(Description = "Intra-op threads (default: one per core but one, which serves HTTP)")] int? threads = null,
         [Option("model-name", Description = "Model id clients name in 'model' (default: the folder's name)")] string? modelName = null,
         [Option("shutdown-timeout", Description = "Seconds in-flight requests may take to finish on shutdown")] double shutdownTimeout = 30,
-        [Option("max-body-bytes", Description = "Largest request body accepted (larger: 413)")] long maxBodyBytes = 4 * 1024 * 1024,
-        CoconaAppContext? context = null)
+        [Option("max-body-bytes", Description = "Largest request body accepted (larger: 413)")] long maxBodyBytes = 4 * 1024 * 1024)
     {
         return CliErrors.RunAsync(async () =>
         {
@@ -45,7 +45,7 @@ public sealed class ServeCommand
             if (!Directory.Exists(model))
                 throw new ArgumentException($"{model}: model folder not found.");
             await using var server = OpenAiServer.Create(options);
-            await server.StartAsync(context?.CancellationToken ?? default);
+            await server.StartAsync(context.CancellationToken);
             Console.Error.WriteLine(
                 $"owonnx: serving {options.EffectiveModelName} on {server.BaseAddress} (max batch {maxBatch}, max queue {maxQueue}" +
                 $"{(string.IsNullOrEmpty(options.ApiKey) ? ", no API key" : ", API key required")}); loading the model…");
@@ -54,7 +54,7 @@ public sealed class ServeCommand
                 if (t.IsCompletedSuccessfully)
                     Console.Error.WriteLine($"owonnx: model loaded; ready (max length {t.Result.MaxLength} tokens).");
             }, TaskScheduler.Default);
-            await server.WaitForShutdownAsync(context?.CancellationToken ?? default);
+            await server.WaitForShutdownAsync(context.CancellationToken);
             if (server.Model.LoadError is { } error && server.Model.Ready.IsFaulted)
             {
                 Console.Error.WriteLine($"owonnx: {error}");
