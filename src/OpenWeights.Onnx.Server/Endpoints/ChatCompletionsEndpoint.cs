@@ -50,34 +50,18 @@ internal static class ChatCompletionsEndpoint
         sse.Write(new ChatCompletionChunk(id, created, model, [new ChatChunkChoice(0, new ChatDelta("assistant", ""), null, null)]));
         await sse.FlushAsync();
 
-        var events = handle.Events;
-        while (await events.WaitToReadAsync(http.RequestAborted))
-        {
-            while (events.TryRead(out var e))
+        await SequenceStreamer.PumpAsync(http, sse, handle, logProbs is not null,
+            t =>
             {
-                switch (e)
-                {
-                    case TokenGenerated t when t.Text.Length > 0 || (logProbs is not null && t.TokenId >= 0):
-                        var lp = logProbs is not null && t.TokenId >= 0 ? new ChatLogProbs([logProbs.Chat(t)]) : null;
-                        sse.Write(new ChatCompletionChunk(id, created, model, [new ChatChunkChoice(0, new ChatDelta(Content: t.Text), lp, null)]));
-                        break;
-                    case SequenceFinished { Reason: FinishReason.Cancelled }:
-                        return;
-                    case SequenceFinished f:
-                        sse.Write(new ChatCompletionChunk(id, created, model,
-                            [new ChatChunkChoice(0, new ChatDelta(), null, ResponseIds.FinishReason(f.Reason))]));
-                        if (includeUsage)
-                            sse.Write(new ChatCompletionChunk(id, created, model, [], new Usage(f.PromptTokens, f.CompletionTokens)));
-                        sse.WriteDone();
-                        await sse.FlushAsync();
-                        return;
-                    case SequenceFailed f:
-                        sse.WriteError(SequenceCollector.ToException(f));
-                        await sse.FlushAsync();
-                        return;
-                }
-            }
-            await sse.FlushAsync();
-        }
+                var lp = logProbs is not null && t.TokenId >= 0 ? new ChatLogProbs([logProbs.Chat(t)]) : null;
+                sse.Write(new ChatCompletionChunk(id, created, model, [new ChatChunkChoice(0, new ChatDelta(Content: t.Text), lp, null)]));
+            },
+            f =>
+            {
+                sse.Write(new ChatCompletionChunk(id, created, model,
+                    [new ChatChunkChoice(0, new ChatDelta(), null, ResponseIds.FinishReason(f.Reason))]));
+                if (includeUsage)
+                    sse.Write(new ChatCompletionChunk(id, created, model, [], new Usage(f.PromptTokens, f.CompletionTokens)));
+            });
     }
 }

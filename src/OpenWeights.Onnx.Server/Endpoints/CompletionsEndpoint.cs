@@ -47,34 +47,18 @@ internal static class CompletionsEndpoint
         var sse = new SseWriter(http.Response, http.RequestAborted);
         await sse.StartAsync();
         int offset = 0;
-        var events = handle.Events;
-        while (await events.WaitToReadAsync(http.RequestAborted))
-        {
-            while (events.TryRead(out var e))
+        await SequenceStreamer.PumpAsync(http, sse, handle, logProbs is not null,
+            t =>
             {
-                switch (e)
-                {
-                    case TokenGenerated t when t.Text.Length > 0 || (logProbs is not null && t.TokenId >= 0):
-                        var lp = logProbs is not null && t.TokenId >= 0 ? logProbs.Completion([t], offset) : null;
-                        offset += t.Text.Length;
-                        sse.Write(new TextCompletion(id, created, model, [new TextChoice(t.Text, 0, lp, null)]));
-                        break;
-                    case SequenceFinished { Reason: FinishReason.Cancelled }:
-                        return;
-                    case SequenceFinished f:
-                        sse.Write(new TextCompletion(id, created, model, [new TextChoice("", 0, null, ResponseIds.FinishReason(f.Reason))]));
-                        if (includeUsage)
-                            sse.Write(new TextCompletion(id, created, model, [], new Usage(f.PromptTokens, f.CompletionTokens)));
-                        sse.WriteDone();
-                        await sse.FlushAsync();
-                        return;
-                    case SequenceFailed f:
-                        sse.WriteError(SequenceCollector.ToException(f));
-                        await sse.FlushAsync();
-                        return;
-                }
-            }
-            await sse.FlushAsync();
-        }
+                var lp = logProbs is not null && t.TokenId >= 0 ? logProbs.Completion([t], offset) : null;
+                offset += t.Text.Length;
+                sse.Write(new TextCompletion(id, created, model, [new TextChoice(t.Text, 0, lp, null)]));
+            },
+            f =>
+            {
+                sse.Write(new TextCompletion(id, created, model, [new TextChoice("", 0, null, ResponseIds.FinishReason(f.Reason))]));
+                if (includeUsage)
+                    sse.Write(new TextCompletion(id, created, model, [], new Usage(f.PromptTokens, f.CompletionTokens)));
+            });
     }
 }

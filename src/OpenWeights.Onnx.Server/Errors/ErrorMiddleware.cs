@@ -76,6 +76,10 @@ public sealed class ErrorMiddleware(RequestDelegate next, ILogger<ErrorMiddlewar
             http.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (e.StatusCode == 401)
             http.Response.Headers.WWWAuthenticate = "Bearer";
+        // The unread rest of an oversized body leaves the connection unusable: tell the client not to reuse it,
+        // or its next request on this connection meets a closed socket.
+        if (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            http.Response.Headers.Connection = "close";
         await http.Response.WriteAsJsonAsync(ErrorResponse.From(e), ServerJson.Options, http.RequestAborted);
     }
 }
