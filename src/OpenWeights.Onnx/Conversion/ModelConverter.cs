@@ -57,8 +57,7 @@ public sealed class ModelConverter(ModelFamilies families)
         {
             var cancellable = new CancellingProgress(progress, cancellationToken);
             var store = new InitializerStore(graph, reader, data, StorageType(options), ComputeType(options), cancellable);
-            store.Progress.ExpectedTensors = CountWeights(weights)
-                + (model.Rotary is null ? 0 : model.Rotary.SwitchLength is null ? 2 : 4);
+            store.Progress.ExpectedElements = AllWeights(weights).Sum(reader.Elements);
             new DecoderGraph(model, weights, store, weightFormat(store)).Build();
             data.Flush();
             totals = store.Progress;
@@ -121,8 +120,6 @@ public sealed class ModelConverter(ModelFamilies families)
         foreach (var w in AllWeights(weights))
             checkpoint.Get(w.Tensor);
     }
-
-    private static int CountWeights(DecoderWeights w) => AllWeights(w).Count();
 
     private static IEnumerable<WeightRef> AllWeights(DecoderWeights w)
     {

@@ -18,6 +18,21 @@ public sealed unsafe class WeightReader(Checkpoint checkpoint) : IDisposable
 
     public Checkpoint Checkpoint => checkpoint;
 
+    /// <summary>Weight elements read from the checkpoint so far (progress reporting).</summary>
+    public long ElementsRead { get; private set; }
+
+    /// <summary>Elements a weight reference covers (a slice of a fused tensor counts only its rows).</summary>
+    public long Elements(WeightRef w)
+    {
+        var info = checkpoint.Get(w.Tensor);
+        if (info.Shape.Length == 2)
+        {
+            var (rows, cols) = MatrixShape(w);
+            return (long)rows * cols;
+        }
+        return w.OutputCount ?? info.ElementCount - w.OutputStart;
+    }
+
     /// <summary>The logical [out, in] shape of a matrix weight, after slicing.</summary>
     public (int Out, int In) MatrixShape(WeightRef w)
     {
@@ -44,6 +59,7 @@ public sealed unsafe class WeightReader(Checkpoint checkpoint) : IDisposable
                 $"{checkpoint.Directory}: tensor '{w}' is [{rows} out, {cols} in] but the config implies [{expectedOut}, {expectedIn}].");
         var info = checkpoint.Get(w.Tensor);
         var dst = Buffer((long)rows * cols);
+        ElementsRead += (long)rows * cols;
         bool transpose = inputMajor != w.StoredInputMajor;
         if (w.StoredInputMajor)
             ReadColumns(info, w.OutputStart, rows, cols, dst, transpose);
@@ -62,6 +78,7 @@ public sealed unsafe class WeightReader(Checkpoint checkpoint) : IDisposable
         if (count != expectedLength || w.OutputStart + count > info.Shape[0])
             throw new CheckpointException($"{checkpoint.Directory}: tensor '{w}' has {count} elements but the config implies {expectedLength}.");
         var dst = Buffer(count);
+        ElementsRead += count;
         checkpoint.ReadSingles(info, w.OutputStart, dst);
         return dst;
     }

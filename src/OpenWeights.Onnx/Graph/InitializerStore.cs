@@ -58,6 +58,7 @@ public sealed class InitializerStore(GraphBuilder graph, WeightReader reader, Ex
         _progress.Tensors++;
         _progress.Parameters += parameters;
         _progress.Bytes += bytes;
+        _progress.ElementsRead = reader.ElementsRead;
         progress?.Report(_progress);
     }
 }

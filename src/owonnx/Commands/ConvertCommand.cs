@@ -83,7 +83,7 @@ public sealed class ConvertCommand
             // Progress<T> would post to the thread pool; a synchronous reporter keeps the line in order.
             var result = new ModelConverter(KnownFamilies.All).Convert(source, output, options,
                 new SyncProgress<ConversionProgress>(p => line.Update(
-                    $"converting {ProgressLine.Bar(p.ExpectedTensors == 0 ? 0 : (double)p.Tensors / p.ExpectedTensors)} " +
+                    $"converting {ProgressLine.Bar(p.Fraction)} {p.Fraction,4:P0} " +
                     $"{p.Tensors} tensors, {p.Bytes / 1048576.0:F1} MiB")),
                 context.CancellationToken);
             line.Dispose();
