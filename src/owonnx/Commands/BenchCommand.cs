@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Cocona;
 using OpenWeights.Onnx.Benchmarking;
 using OpenWeights.Onnx.Runtime;
@@ -7,8 +6,6 @@ namespace OpenWeights.Onnx.Cli.Commands;
 
 public sealed class BenchCommand
 {
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
-
     [Command("bench", Description = "Measure prefill and decode speed on random token ids (median and range over repeats, after a warm-up).")]
     public int Bench(
         [FromService] CoconaAppContext context,
@@ -40,7 +37,7 @@ public sealed class BenchCommand
                 context.CancellationToken);
             line.Dispose();
 
-            string text = JsonSerializer.Serialize(report, Json);
+            string text = CliJson.Serialize(report);
             if (output is not null)
                 File.WriteAllText(output, text);
             if (json)

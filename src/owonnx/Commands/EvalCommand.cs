@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Cocona;
 using OpenWeights.Onnx.Evaluation;
 using OpenWeights.Onnx.Runtime;
@@ -8,8 +7,6 @@ namespace OpenWeights.Onnx.Cli.Commands;
 
 public sealed class EvalCommand
 {
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
-
     [Command("eval", Description = "Perplexity of a converted model on a text; with --compare, KL divergence and top-1 agreement against a reference model.")]
     public int Eval(
         [FromService] CoconaAppContext context,
@@ -35,7 +32,7 @@ public sealed class EvalCommand
             line.Dispose();
             if (json)
             {
-                Console.WriteLine(JsonSerializer.Serialize(report, Json));
+                Console.WriteLine(CliJson.Serialize(report));
                 return 0;
             }
             Console.WriteLine($"model        {report.Model}");

@@ -12,22 +12,16 @@ public sealed class InspectCommand
     {
         return CliErrors.Run(() =>
         {
-            var options = new System.Text.Json.JsonSerializerOptions
-            {
-                WriteIndented = true,
-                PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower,
-                Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
-            };
             if (File.Exists(Path.Combine(path, "model.onnx")))
             {
                 var summary = OnnxModelSummary.Read(path);
-                if (json) Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(summary, options));
+                if (json) Console.WriteLine(CliJson.Serialize(summary));
                 else PrintModel(summary);
             }
             else if (File.Exists(Path.Combine(path, "config.json")))
             {
                 var summary = CheckpointSummary.Read(path);
-                if (json) Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(summary, options));
+                if (json) Console.WriteLine(CliJson.Serialize(summary));
                 else PrintCheckpoint(summary);
             }
             else

@@ -58,20 +58,8 @@ public sealed class Gemma2Tests
 
     private static long[] Prompt => new TinyCheckpoint(new JsonObject(), 11).Tokens(12, 128);
 
-    private static (long[] Ids, List<float[]> Steps) ReferenceGreedy(TinyCheckpoint c, long[] prompt, int total)
-    {
-        int vocab = c.Int("vocab_size");
-        var ids = prompt.ToList();
-        var steps = new List<float[]>();
-        while (true)
-        {
-            var logits = ReferenceDecoder.Gemma2(c, ids.ToArray());
-            steps.Add(logits.AsSpan(logits.Length - vocab).ToArray());
-            if (ids.Count == total) break;
-            ids.Add(Logits.ArgMax(steps[^1]));
-        }
-        return (ids.ToArray(), steps);
-    }
+    private static (long[] Ids, List<float[]> Steps) ReferenceGreedy(TinyCheckpoint c, long[] prompt, int total) =>
+        ReferenceDecoder.Greedy(ids => ReferenceDecoder.Gemma2(c, ids), prompt, total, c.Int("vocab_size"));
 
     [TestMethod]
     public void EveryGemma2FeatureChangesTheReference()

@@ -68,21 +68,8 @@ public sealed class LongRopeTests
     }
 
     /// <summary>What transformers' generate() produces: each step's logits equal a full forward over the sequence so far.</summary>
-    private static (long[] Ids, List<float[]> StepLogits) ReferenceGreedy(TinyCheckpoint c, long[] prompt, int totalLength)
-    {
-        int vocab = c.Int("vocab_size");
-        var ids = prompt.ToList();
-        var steps = new List<float[]>();
-        while (true)
-        {
-            var logits = ReferenceDecoder.Phi3(c, ids.ToArray());
-            var last = logits.AsSpan(logits.Length - vocab).ToArray();
-            steps.Add(last);
-            if (ids.Count == totalLength) break;
-            ids.Add(Logits.ArgMax(last));
-        }
-        return (ids.ToArray(), steps);
-    }
+    private static (long[] Ids, List<float[]> Steps) ReferenceGreedy(TinyCheckpoint c, long[] prompt, int totalLength) =>
+        ReferenceDecoder.Greedy(ids => ReferenceDecoder.Phi3(c, ids), prompt, totalLength, c.Int("vocab_size"));
 
     /// <summary>
     /// Runs the converted graph token by token. With <paramref name="recomputeAtSwitch"/>, it does what a runtime

@@ -67,19 +67,8 @@ public sealed class Qwen3Tests
     private static float[] Reference(TinyCheckpoint c, long[] ids, bool skipQNorm = false, bool skipKNorm = false) =>
         ReferenceDecoder.LlamaStyle(c, ids, InvFreq(c), 1f, skipQNorm, skipKNorm);
 
-    private static (long[] Ids, List<float[]> Steps) ReferenceGreedy(TinyCheckpoint c, long[] prompt, int total)
-    {
-        var ids = prompt.ToList();
-        var steps = new List<float[]>();
-        while (true)
-        {
-            var logits = Reference(c, ids.ToArray());
-            steps.Add(logits.AsSpan(logits.Length - Vocab).ToArray());
-            if (ids.Count == total) break;
-            ids.Add(Logits.ArgMax(steps[^1]));
-        }
-        return (ids.ToArray(), steps);
-    }
+    private static (long[] Ids, List<float[]> Steps) ReferenceGreedy(TinyCheckpoint c, long[] prompt, int total) =>
+        ReferenceDecoder.Greedy(ids => Reference(c, ids), prompt, total, Vocab);
 
     /// <summary>
     /// The reference's Llama/Qwen2 path (everything Qwen3 shares with them) reproduces transformers 4.46 on the

@@ -153,19 +153,8 @@ public sealed class RopeScalingTests
         return ReferenceDecoder.LlamaStyle(c, ids, inv, scaling);
     }
 
-    private static (long[] Ids, List<float[]> Steps) ReferenceGreedy(TinyCheckpoint c, long[] prompt, int total)
-    {
-        var ids = prompt.ToList();
-        var steps = new List<float[]>();
-        while (true)
-        {
-            var logits = Reference(c, ids.ToArray());
-            steps.Add(logits.AsSpan(logits.Length - Vocab).ToArray());
-            if (ids.Count == total) break;
-            ids.Add(Logits.ArgMax(steps[^1]));
-        }
-        return (ids.ToArray(), steps);
-    }
+    private static (long[] Ids, List<float[]> Steps) ReferenceGreedy(TinyCheckpoint c, long[] prompt, int total) =>
+        ReferenceDecoder.Greedy(ids => Reference(c, ids), prompt, total, Vocab);
 
     [TestMethod]
     [DataRow("linear")]

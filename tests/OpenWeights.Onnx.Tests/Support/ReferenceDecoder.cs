@@ -8,6 +8,24 @@ namespace OpenWeights.Onnx.Tests.Support;
 /// </summary>
 public static class ReferenceDecoder
 {
+    /// <summary>
+    /// Greedy decoding by full recomputation with a reference forward: the ids up to <paramref name="total"/> and,
+    /// per step, the last position's logits (what each incremental step of a converted model must reproduce).
+    /// </summary>
+    public static (long[] Ids, List<float[]> Steps) Greedy(Func<long[], float[]> forward, long[] prompt, int total, int vocab)
+    {
+        var ids = prompt.ToList();
+        var steps = new List<float[]>();
+        while (true)
+        {
+            var logits = forward(ids.ToArray());
+            steps.Add(logits.AsSpan(logits.Length - vocab).ToArray());
+            if (ids.Count == total) break;
+            ids.Add(Logits.ArgMax(steps[^1]));
+        }
+        return (ids.ToArray(), steps);
+    }
+
     /// <summary>Logits [ids.Length, vocab] of Phi3ForCausalLM.</summary>
     public static float[] Phi3(TinyCheckpoint c, long[] ids)
     {
