@@ -10,7 +10,7 @@ public sealed class SafeTensorsValidationTests
     private string _dir = "";
 
     [TestInitialize]
-    public void Init() => _dir = SharedFixtures.Scratch("safetensors");
+    public void Init() => _dir = TestFixtures.Scratch("safetensors");
 
     [TestCleanup]
     public void Cleanup() => Directory.Delete(_dir, recursive: true);

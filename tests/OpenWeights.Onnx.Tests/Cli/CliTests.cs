@@ -39,8 +39,8 @@ public sealed class CliTests
     [TestMethod]
     public async Task ConvertThenInspectDescribesTheModel()
     {
-        string output = Path.Combine(SharedFixtures.Scratch("cli"), "qwen2");
-        var convert = await OwonnxCli.RunAsync("convert", SharedFixtures.Hf("qwen2"), "--output", output, "--precision", "fp16");
+        string output = Path.Combine(TestFixtures.Scratch("cli"), "qwen2");
+        var convert = await OwonnxCli.RunAsync("convert", TestFixtures.Hf("qwen2"), "--output", output, "--precision", "fp16");
         Assert.AreEqual(0, convert.ExitCode, convert.StandardError);
         StringAssert.Contains(convert.StandardOutput, "Qwen2ForCausalLM");
         StringAssert.Contains(convert.StandardOutput, "tensors");
@@ -51,7 +51,7 @@ public sealed class CliTests
         StringAssert.Contains(inspect.StandardOutput, "past_key_values.1.value");
         StringAssert.Contains(inspect.StandardOutput, "fp16");
 
-        var checkpoint = await OwonnxCli.RunAsync("inspect", SharedFixtures.Hf("llama_bf16"));
+        var checkpoint = await OwonnxCli.RunAsync("inspect", TestFixtures.Hf("llama_bf16"));
         Assert.AreEqual(0, checkpoint.ExitCode, checkpoint.StandardError);
         StringAssert.Contains(checkpoint.StandardOutput, "LlamaForCausalLM");
         StringAssert.Contains(checkpoint.StandardOutput, "BF16");
@@ -60,7 +60,7 @@ public sealed class CliTests
     [TestMethod]
     public async Task InspectReportsBitsPerWeightAndSizeByComponentOfAQuantizedModel()
     {
-        string model = ConvertedFixtures.Get(SharedFixtures.FortuneLlama, OpenWeights.Onnx.Conversion.Precision.Int4);
+        string model = ConvertedFixtures.Get(TestFixtures.FortuneLlama, OpenWeights.Onnx.Conversion.Precision.Int4);
         var inspect = await OwonnxCli.RunAsync("inspect", model);
         Assert.AreEqual(0, inspect.ExitCode, inspect.StandardError);
         var bits = System.Text.RegularExpressions.Regex.Match(inspect.StandardOutput, @"bits/weight\s+([0-9.]+)");
@@ -94,7 +94,7 @@ public sealed class CliTests
     [DynamicData(nameof(BadInvocations))]
     public async Task BadInputGivesOneClearLineAndANonZeroExit(string[] arguments, string expected)
     {
-        string tmp = SharedFixtures.Scratch("bad");
+        string tmp = TestFixtures.Scratch("bad");
         var args = arguments.Select(a => a.Replace("{tmp}", tmp).Replace("{model}", FortuneReference.ConvertedFp32)).ToArray();
         var result = await OwonnxCli.RunAsync(args);
         Assert.AreNotEqual(0, result.ExitCode, $"owonnx {string.Join(' ', args)} must fail");

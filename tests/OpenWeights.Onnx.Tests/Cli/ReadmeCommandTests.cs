@@ -32,7 +32,7 @@ public sealed class ReadmeCommandTests
     {
         var commands = QuickTourCommands();
         Assert.IsGreaterThanOrEqualTo(5, commands.Count);
-        string work = SharedFixtures.Scratch("readme");
+        string work = TestFixtures.Scratch("readme");
         foreach (var command in commands)
         {
             var args = Split(command)[1..]

@@ -22,8 +22,8 @@ public sealed class ConversionProgressTests
     public void ProgressRisesMonotonicallyToCompletion(string fixture, Precision precision)
     {
         var recorder = new Recorder();
-        string output = Path.Combine(SharedFixtures.Scratch("progress"), fixture);
-        var result = new ModelConverter(KnownFamilies.All).Convert(SharedFixtures.Hf(fixture), output,
+        string output = Path.Combine(TestFixtures.Scratch("progress"), fixture);
+        var result = new ModelConverter(KnownFamilies.All).Convert(TestFixtures.Hf(fixture), output,
             new ConversionOptions { Precision = precision }, recorder);
         Assert.IsGreaterThan(5, recorder.Fractions.Count);
         for (int i = 1; i < recorder.Fractions.Count; i++)

@@ -13,8 +13,8 @@ public sealed class ConverterErrorTests
 
     private static string CopyFixture(string fixture)
     {
-        string dir = SharedFixtures.Scratch(fixture);
-        foreach (var f in Directory.GetFiles(SharedFixtures.Hf(fixture)))
+        string dir = TestFixtures.Scratch(fixture);
+        foreach (var f in Directory.GetFiles(TestFixtures.Hf(fixture)))
             File.Copy(f, Path.Combine(dir, Path.GetFileName(f)));
         foreach (var f in Directory.GetFiles(dir))
             File.SetAttributes(f, FileAttributes.Normal);
@@ -27,7 +27,7 @@ public sealed class ConverterErrorTests
         string dir = CopyFixture("llama");
         File.WriteAllText(Path.Combine(dir, "config.json"),
             File.ReadAllText(Path.Combine(dir, "config.json")).Replace("LlamaForCausalLM", "FalconForCausalLM"));
-        string output = Path.Combine(SharedFixtures.Scratch("out"), "model");
+        string output = Path.Combine(TestFixtures.Scratch("out"), "model");
         var e = Assert.ThrowsExactly<CheckpointException>(() => Converter.Convert(dir, output, new ConversionOptions()));
         StringAssert.Contains(e.Message, "FalconForCausalLM");
         StringAssert.Contains(e.Message, "LlamaForCausalLM");
@@ -42,7 +42,7 @@ public sealed class ConverterErrorTests
         File.WriteAllText(Path.Combine(dir, "config.json"),
             File.ReadAllText(Path.Combine(dir, "config.json")).Replace("\"rope_scaling\": null", "\"rope_scaling\": {\"rope_type\": \"dynamic\", \"factor\": 2.0}"));
         var e = Assert.ThrowsExactly<CheckpointException>(() =>
-            Converter.Convert(dir, Path.Combine(SharedFixtures.Scratch("out"), "model"), new ConversionOptions()));
+            Converter.Convert(dir, Path.Combine(TestFixtures.Scratch("out"), "model"), new ConversionOptions()));
         StringAssert.Contains(e.Message, "dynamic");
         StringAssert.Contains(e.Message, "llama3");
         StringAssert.Contains(e.Message, "yarn");
@@ -59,7 +59,7 @@ public sealed class ConverterErrorTests
         text = text.Replace("model.layers.1.mlp.up_proj.weight", "model.layers.1.mlp.UP_proj.weight");
         File.WriteAllBytes(model, System.Text.Encoding.Latin1.GetBytes(text));
 
-        string parent = SharedFixtures.Scratch("out");
+        string parent = TestFixtures.Scratch("out");
         string output = Path.Combine(parent, "model");
         var e = Assert.ThrowsExactly<CheckpointException>(() => Converter.Convert(dir, output, new ConversionOptions()));
         StringAssert.Contains(e.Message, "model.layers.1.mlp.up_proj.weight");
@@ -72,7 +72,7 @@ public sealed class ConverterErrorTests
         string dir = CopyFixture("llama");
         File.WriteAllText(Path.Combine(dir, "config.json"),
             File.ReadAllText(Path.Combine(dir, "config.json")).Replace("\"intermediate_size\": 160", "\"intermediate_size\": 128"));
-        string parent = SharedFixtures.Scratch("out");
+        string parent = TestFixtures.Scratch("out");
         var e = Assert.ThrowsExactly<CheckpointException>(() =>
             Converter.Convert(dir, Path.Combine(parent, "model"), new ConversionOptions()));
         StringAssert.Contains(e.Message, "mlp");
@@ -83,20 +83,20 @@ public sealed class ConverterErrorTests
     [TestMethod]
     public void CancellationLeavesNoOutputAndExistingOutputSurvivesWithoutOverwrite()
     {
-        string parent = SharedFixtures.Scratch("out");
+        string parent = TestFixtures.Scratch("out");
         string output = Path.Combine(parent, "model");
         using var cts = new CancellationTokenSource();
         cts.Cancel();
         Assert.ThrowsExactly<OperationCanceledException>(() =>
-            Converter.Convert(SharedFixtures.Hf("llama"), output, new ConversionOptions(), null, cts.Token));
+            Converter.Convert(TestFixtures.Hf("llama"), output, new ConversionOptions(), null, cts.Token));
         Assert.AreEqual(0, Directory.GetFileSystemEntries(parent).Length);
 
         Directory.CreateDirectory(output);
         File.WriteAllText(Path.Combine(output, "keep.txt"), "mine");
-        Assert.ThrowsExactly<IOException>(() => Converter.Convert(SharedFixtures.Hf("llama"), output, new ConversionOptions()));
+        Assert.ThrowsExactly<IOException>(() => Converter.Convert(TestFixtures.Hf("llama"), output, new ConversionOptions()));
         Assert.AreEqual("mine", File.ReadAllText(Path.Combine(output, "keep.txt")));
 
-        Converter.Convert(SharedFixtures.Hf("llama"), output, new ConversionOptions { Overwrite = true });
+        Converter.Convert(TestFixtures.Hf("llama"), output, new ConversionOptions { Overwrite = true });
         Assert.IsFalse(File.Exists(Path.Combine(output, "keep.txt")));
         Assert.IsTrue(File.Exists(Path.Combine(output, ModelConverter.ModelFile)));
         Assert.AreEqual(1, Directory.GetFileSystemEntries(parent).Length, "no staging or backup folder may remain");

@@ -21,7 +21,7 @@ public sealed class Fp16ParityTests
     [DynamicData(nameof(Fixtures))]
     public void Fp16LogitsStayWithinRoundingBoundAndGreedyIdsMatch(string fixture)
     {
-        using var reference = ReferenceTensors.For(SharedFixtures.Hf(fixture));
+        using var reference = ReferenceTensors.For(TestFixtures.Hf(fixture));
         using var session = new OrtDecoderSession(ConvertedFixtures.Hf(fixture, Precision.Fp16));
         var logits = session.Forward(reference.Longs("input_ids"));
         float diff = Logits.MaxAbsDiff(logits, reference.Floats("full_logits"));

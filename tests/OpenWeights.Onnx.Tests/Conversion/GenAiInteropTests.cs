@@ -16,7 +16,7 @@ public sealed class GenAiInteropTests
     [DynamicData(nameof(Fixtures))]
     public void GenAiGreedyGenerationGivesReferenceIds(string fixture)
     {
-        using var reference = ReferenceTensors.For(SharedFixtures.Hf(fixture));
+        using var reference = ReferenceTensors.For(TestFixtures.Hf(fixture));
         var prompt = reference.Longs("input_ids").Select(x => (int)x).ToArray();
         var expected = reference.Longs("generated_ids").Select(x => (int)x).ToArray();
 
@@ -42,7 +42,7 @@ public sealed class GenAiInteropTests
     [DynamicData(nameof(Fixtures))]
     public void GenAiRightPaddedBatchGivesReferenceIds(string fixture)
     {
-        using var reference = ReferenceTensors.For(SharedFixtures.Hf(fixture));
+        using var reference = ReferenceTensors.For(TestFixtures.Hf(fixture));
         var ids = reference.Longs("batch_input_ids");
         var mask = reference.Longs("batch_attention_mask");
         var expected = reference.Longs("batch_generated_ids").Select(x => (int)x).ToArray();

@@ -18,7 +18,7 @@ public sealed class LlamaFamilyParityTests
     [DynamicData(nameof(Fixtures))]
     public void PromptLogitsMatchTransformers(string fixture)
     {
-        using var reference = ReferenceTensors.For(SharedFixtures.Hf(fixture));
+        using var reference = ReferenceTensors.For(TestFixtures.Hf(fixture));
         using var session = new OrtDecoderSession(ConvertedFixtures.Hf(fixture));
         var logits = session.Forward(reference.Longs("input_ids"));
         float diff = Logits.MaxAbsDiff(logits, reference.Floats("full_logits"));
@@ -30,7 +30,7 @@ public sealed class LlamaFamilyParityTests
     [DynamicData(nameof(Fixtures))]
     public void IncrementalDecodeMatchesTransformersAtEveryStep(string fixture)
     {
-        using var reference = ReferenceTensors.For(SharedFixtures.Hf(fixture));
+        using var reference = ReferenceTensors.For(TestFixtures.Hf(fixture));
         using var session = new OrtDecoderSession(ConvertedFixtures.Hf(fixture));
         var expected = reference.Floats("decode_step_logits");
         var generated = reference.Longs("generated_ids");

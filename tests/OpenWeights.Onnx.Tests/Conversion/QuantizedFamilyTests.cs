@@ -21,7 +21,7 @@ public sealed class QuantizedFamilyTests
     [DynamicData(nameof(Cases))]
     public void QuantizedLogitsFollowTheReference(string fixture, Precision precision)
     {
-        using var reference = ReferenceTensors.For(SharedFixtures.Hf(fixture));
+        using var reference = ReferenceTensors.For(TestFixtures.Hf(fixture));
         using var session = new OrtDecoderSession(ConvertedFixtures.Hf(fixture, precision));
         var logits = session.Forward(reference.Longs("input_ids"));
         var expected = reference.Floats("full_logits");

@@ -4,7 +4,7 @@ using OpenWeights.Onnx.Tests.Support;
 namespace OpenWeights.Onnx.Tests.Evaluation;
 
 /// <summary>
-/// The quality bars of shared/models/README.md on the trained sample, held-out text, all 182 windows, with the
+/// The quality bars of tests/fixtures/models/fortune-llama/README.md on the trained sample, held-out text, all 182 windows, with the
 /// product's default settings (what `owonnx convert --precision int8|int4` produces): INT8 within +0.5 % of
 /// the transformers FP32 perplexity, INT4 (block 32, symmetric) within +0.2 % — llama.cpp's Q4_0 on the same
 /// model and text.
@@ -17,7 +17,7 @@ public sealed class QuantizationQualityBarTests
     [DataRow(Precision.Int4, 0.002)]
     public void DefaultQuantizationStaysWithinTheReadmeBound(Precision precision, double bound)
     {
-        var report = FortuneQuality.Evaluate(ConvertedFixtures.Get(SharedFixtures.FortuneLlama, precision));
+        var report = FortuneQuality.Evaluate(ConvertedFixtures.Get(TestFixtures.FortuneLlama, precision));
         double reference = FortuneQuality.ReferencePerplexity;
         double change = report.Perplexity / reference - 1;
         Console.WriteLine($"{precision}: perplexity {report.Perplexity:F4} vs {reference} ({change:+0.000%;-0.000%})");
@@ -28,8 +28,8 @@ public sealed class QuantizationQualityBarTests
     [TestMethod]
     public void Int4IsSmallerThanLlamaCppQ4_0OnTheSameModel()
     {
-        // llama.cpp's Q4_0 file of this model is 4.8 MB (shared/models/README.md).
-        string dir = ConvertedFixtures.Get(SharedFixtures.FortuneLlama, Precision.Int4);
+        // llama.cpp's Q4_0 file of this model is 4.8 MB (tests/fixtures/models/fortune-llama/README.md).
+        string dir = ConvertedFixtures.Get(TestFixtures.FortuneLlama, Precision.Int4);
         long bytes = new FileInfo(Path.Combine(dir, ModelConverter.DataFile)).Length
                      + new FileInfo(Path.Combine(dir, ModelConverter.ModelFile)).Length;
         Assert.IsLessThan(4_800_000L, bytes, $"int4 model is {bytes} bytes");

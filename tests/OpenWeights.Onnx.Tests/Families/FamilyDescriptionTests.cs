@@ -111,7 +111,7 @@ public sealed class FamilyDescriptionTests
         c.Normal("model.layers.0.mlp.down_proj.weight", 0.15f, hidden, inter);
         c.Uniform("model.norm.weight", 0.5f, 1.5f, hidden);
         c.Normal("lm_head.weight", 0.15f, vocab, hidden);
-        string parent = SharedFixtures.Scratch("out");
+        string parent = TestFixtures.Scratch("out");
         var e = Assert.ThrowsExactly<CheckpointException>(() =>
             new ModelConverter(KnownFamilies.All).Convert(c.Write("odd-head"), Path.Combine(parent, "model"), new ConversionOptions()));
         StringAssert.Contains(e.Message, $"head_dim {headDim}");

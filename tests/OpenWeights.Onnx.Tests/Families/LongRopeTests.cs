@@ -285,12 +285,12 @@ public sealed class LongRopeTests
 
     private static void ConvertPhi3With(string ropeScaling)
     {
-        string dir = SharedFixtures.Scratch("phi3-rope");
-        foreach (var f in Directory.GetFiles(SharedFixtures.Hf("phi3")))
+        string dir = TestFixtures.Scratch("phi3-rope");
+        foreach (var f in Directory.GetFiles(TestFixtures.Hf("phi3")))
             File.Copy(f, Path.Combine(dir, Path.GetFileName(f)));
         string config = Path.Combine(dir, "config.json");
         File.SetAttributes(config, FileAttributes.Normal);
         File.WriteAllText(config, File.ReadAllText(config).Replace("\"rope_scaling\": null", $"\"rope_scaling\": {ropeScaling}"));
-        new ModelConverter(KnownFamilies.All).Convert(dir, Path.Combine(SharedFixtures.Scratch("out"), "model"), new ConversionOptions());
+        new ModelConverter(KnownFamilies.All).Convert(dir, Path.Combine(TestFixtures.Scratch("out"), "model"), new ConversionOptions());
     }
 }

@@ -79,8 +79,8 @@ public sealed class Qwen3Tests
     [DataRow("llama")]
     public void LlamaStyleReferenceReproducesTransformersFixture(string fixture)
     {
-        var checkpoint = TinyCheckpoint.Load(SharedFixtures.Hf(fixture));
-        using var reference = ReferenceTensors.For(SharedFixtures.Hf(fixture));
+        var checkpoint = TinyCheckpoint.Load(TestFixtures.Hf(fixture));
+        using var reference = ReferenceTensors.For(TestFixtures.Hf(fixture));
         var ids = reference.Longs("input_ids").Concat(reference.Longs("generated_ids")).ToArray();
         int headDim = checkpoint.Int("hidden_size") / checkpoint.Int("num_attention_heads");
         var logits = ReferenceDecoder.LlamaStyle(checkpoint, ids, RopeReference.Default(10000.0, headDim));

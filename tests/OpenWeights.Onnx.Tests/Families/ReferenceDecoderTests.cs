@@ -15,8 +15,8 @@ public sealed class ReferenceDecoderTests
     [DataRow("gemma")]
     public void ReferenceReproducesTransformersFixture(string fixture)
     {
-        var checkpoint = TinyCheckpoint.Load(SharedFixtures.Hf(fixture));
-        using var reference = ReferenceTensors.For(SharedFixtures.Hf(fixture));
+        var checkpoint = TinyCheckpoint.Load(TestFixtures.Hf(fixture));
+        using var reference = ReferenceTensors.For(TestFixtures.Hf(fixture));
         var ids = reference.Longs("input_ids").Concat(reference.Longs("generated_ids")).ToArray();
         var logits = fixture == "phi3" ? ReferenceDecoder.Phi3(checkpoint, ids) : ReferenceDecoder.Gemma2(checkpoint, ids);
         float diff = Logits.MaxAbsDiff(logits, reference.Floats("full_logits_prompt_plus_generated"));

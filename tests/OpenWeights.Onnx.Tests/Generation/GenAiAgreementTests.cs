@@ -18,7 +18,7 @@ public sealed class GenAiAgreementTests
     [DataRow(Precision.Int4)]
     public void OurGreedyTokensEqualGenAisOnTheSampleModel(Precision precision)
     {
-        string dir = ConvertedFixtures.Get(SharedFixtures.FortuneLlama, precision);
+        string dir = ConvertedFixtures.Get(TestFixtures.FortuneLlama, precision);
         using var ours = LanguageModel.Load(dir);
         using var generator = new TextGenerator(ours, TextTokenizer.FromFolder(dir));
         using var model = new Model(dir);

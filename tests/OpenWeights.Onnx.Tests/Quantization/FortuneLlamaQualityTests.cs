@@ -9,7 +9,7 @@ namespace OpenWeights.Onnx.Tests.Quantization;
 /// <summary>
 /// Quantization quality on the trained sample model (fortune-llama), against the float reference: KL
 /// divergence and top-1 agreement on held-out window 0 (always run), and the held-out perplexity protocol of
-/// shared/models/README.md over all 182 windows (a measurement: only with OWONNX_QUALITY=1).
+/// tests/fixtures/models/fortune-llama/README.md over all 182 windows (a measurement: only with OWONNX_QUALITY=1).
 /// </summary>
 [TestClass]
 public sealed class FortuneLlamaQualityTests
@@ -22,10 +22,10 @@ public sealed class FortuneLlamaQualityTests
     public void HeldOutWindow0StaysCloseToFloat(string variant, double maxKl)
     {
         var options = variant == "int8" ? QuantizationOptions.Int8 : QuantizationOptions.Int4;
-        using var reference = ReferenceTensors.For(SharedFixtures.FortuneLlama);
+        using var reference = ReferenceTensors.For(TestFixtures.FortuneLlama);
         var ids = reference.Longs("heldout_window0_input_ids");
         var expected = reference.Floats("heldout_window0_logits");
-        using var runner = new WindowRunner(QuantizedConversion.Convert(SharedFixtures.FortuneLlama, options, variant));
+        using var runner = new WindowRunner(QuantizedConversion.Convert(TestFixtures.FortuneLlama, options, variant));
         var logits = runner.Logits(ids);
         var (kl, top1) = Compare(expected, logits, runner.Vocab);
         Console.WriteLine($"fortune-llama {variant}: window 0 mean KL {kl:G3}, top-1 {top1:P1}");
@@ -58,7 +58,7 @@ public sealed class FortuneLlamaQualityTests
     {
         if (Environment.GetEnvironmentVariable("OWONNX_QUALITY") != "1")
             Assert.Inconclusive("set OWONNX_QUALITY=1 to measure held-out perplexity of every variant");
-        string dir = SharedFixtures.FortuneLlama;
+        string dir = TestFixtures.FortuneLlama;
         // GPT-2 byte-level BPE (the sample's tokenizer.json: ByteLevel pre-tokenizer with its regex, no normalizer).
         var special = new Dictionary<string, int> { ["<|endoftext|>"] = 0, ["<|im_start|>"] = 1, ["<|im_end|>"] = 2 };
         var gpt2 = new Regex(@"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+", RegexOptions.Compiled);

@@ -14,7 +14,7 @@ internal static class QuantizedConversion
 {
     public static string Convert(string checkpointDirectory, QuantizationOptions options, string label, bool fake = false)
     {
-        string output = Path.Combine(SharedFixtures.Scratch($"quant-{Path.GetFileName(checkpointDirectory)}-{label}"), "model");
+        string output = Path.Combine(TestFixtures.Scratch($"quant-{Path.GetFileName(checkpointDirectory)}-{label}"), "model");
         var conversion = new ConversionOptions
         {
             Precision = options.Bits == 8 ? Precision.Int8 : Precision.Int4,

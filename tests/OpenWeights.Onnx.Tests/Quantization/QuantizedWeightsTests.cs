@@ -38,9 +38,9 @@ public sealed class QuantizedWeightsTests
     public void QuantizedDecoderEqualsTheFloatGraphOfItsDequantizedWeights(string fixture, string variant)
     {
         var options = Variants[variant] with { AccuracyLevel = 0 };
-        string quantized = QuantizedConversion.Convert(SharedFixtures.Hf(fixture), options, variant);
-        string fake = QuantizedConversion.Convert(SharedFixtures.Hf(fixture), options, variant + "-fake", fake: true);
-        using var reference = ReferenceTensors.For(SharedFixtures.Hf(fixture));
+        string quantized = QuantizedConversion.Convert(TestFixtures.Hf(fixture), options, variant);
+        string fake = QuantizedConversion.Convert(TestFixtures.Hf(fixture), options, variant + "-fake", fake: true);
+        using var reference = ReferenceTensors.For(TestFixtures.Hf(fixture));
         var ids = reference.Longs("input_ids");
         float[] actual, expected;
         using (var session = new OrtDecoderSession(quantized))
@@ -59,8 +59,8 @@ public sealed class QuantizedWeightsTests
     [DataRow("qwen2")]
     public void Int8DecoderTracksTransformers(string fixture)
     {
-        string model = QuantizedConversion.Convert(SharedFixtures.Hf(fixture), QuantizationOptions.Int8, "int8");
-        using var reference = ReferenceTensors.For(SharedFixtures.Hf(fixture));
+        string model = QuantizedConversion.Convert(TestFixtures.Hf(fixture), QuantizationOptions.Int8, "int8");
+        using var reference = ReferenceTensors.For(TestFixtures.Hf(fixture));
         using var session = new OrtDecoderSession(model);
         var logits = session.Forward(reference.Longs("input_ids"));
         var expected = reference.Floats("full_logits");
@@ -77,7 +77,7 @@ public sealed class QuantizedWeightsTests
     [TestMethod]
     public void EveryLinearLayerIsMatMulNBitsAndTheHeadIsInt8()
     {
-        var proto = QuantizedConversion.Load(QuantizedConversion.Convert(SharedFixtures.Hf("llama"), QuantizationOptions.Int4, "structure"));
+        var proto = QuantizedConversion.Load(QuantizedConversion.Convert(TestFixtures.Hf("llama"), QuantizationOptions.Int4, "structure"));
         var nodes = proto.Graph.Node;
         var quantized = nodes.Where(n => n.OpType == "MatMulNBits").ToList();
         Assert.HasCount(2 * 7 + 1, quantized);
@@ -103,7 +103,7 @@ public sealed class QuantizedWeightsTests
     public void TiedQuantizedTableIsStoredOnceForGatherAndHead()
     {
         var options = QuantizationOptions.Int4 with { Embedding = EmbeddingPrecision.Int8 };
-        var proto = QuantizedConversion.Load(QuantizedConversion.Convert(SharedFixtures.Hf("qwen2"), options, "tied"));
+        var proto = QuantizedConversion.Load(QuantizedConversion.Convert(TestFixtures.Hf("qwen2"), options, "tied"));
         var nodes = proto.Graph.Node;
         var gather = nodes.Single(n => n.OpType == "GatherBlockQuantized");
         var head = nodes.Single(n => n.Name == "lm_head/MatMulNBits");
@@ -125,7 +125,7 @@ public sealed class QuantizedWeightsTests
     [TestMethod]
     public void TiedFloatTableGetsAQuantizedHeadCopy()
     {
-        var proto = QuantizedConversion.Load(QuantizedConversion.Convert(SharedFixtures.Hf("qwen2"), QuantizationOptions.Int4, "tied-float"));
+        var proto = QuantizedConversion.Load(QuantizedConversion.Convert(TestFixtures.Hf("qwen2"), QuantizationOptions.Int4, "tied-float"));
         var nodes = proto.Graph.Node;
         Assert.AreEqual("Gather", nodes.Single(n => n.Name.StartsWith("embed_tokens/", StringComparison.Ordinal)).OpType);
         var head = nodes.Single(n => n.Name == "lm_head/MatMulNBits");

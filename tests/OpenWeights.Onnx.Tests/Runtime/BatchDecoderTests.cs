@@ -20,7 +20,7 @@ public sealed class BatchDecoderTests
     [DynamicData(nameof(Fixtures))]
     public void GreedyDecodeWithSharedCacheMatchesReferenceAtEveryStep(string fixture)
     {
-        using var reference = ReferenceTensors.For(SharedFixtures.Hf(fixture));
+        using var reference = ReferenceTensors.For(TestFixtures.Hf(fixture));
         using var model = LanguageModel.Load(ConvertedFixtures.Hf(fixture));
         using var decoder = model.CreateDecoder(1);
         int vocab = decoder.VocabSize;
@@ -42,7 +42,7 @@ public sealed class BatchDecoderTests
     [DynamicData(nameof(Fixtures))]
     public void BatchOfDifferentLengthsGivesEachRowItsReference(string fixture)
     {
-        using var reference = ReferenceTensors.For(SharedFixtures.Hf(fixture));
+        using var reference = ReferenceTensors.For(TestFixtures.Hf(fixture));
         using var model = LanguageModel.Load(ConvertedFixtures.Hf(fixture));
         using var decoder = model.CreateDecoder(2);
         int vocab = decoder.VocabSize;
@@ -77,7 +77,7 @@ public sealed class BatchDecoderTests
     [DynamicData(nameof(Fixtures))]
     public void ContinuingACachedPrefixEqualsRecomputingFromScratch(string fixture)
     {
-        using var reference = ReferenceTensors.For(SharedFixtures.Hf(fixture));
+        using var reference = ReferenceTensors.For(TestFixtures.Hf(fixture));
         using var model = LanguageModel.Load(ConvertedFixtures.Hf(fixture));
         using var decoder = model.CreateDecoder(1);
         int vocab = decoder.VocabSize;

@@ -85,7 +85,7 @@ public sealed class ServeCommandTests
     [DataRow(new[] { "serve", "{model}", "--ep", "npu" }, "--ep 'npu' is not one of")]
     public async Task BadServeInvocationsGiveOneClearLine(string[] arguments, string expected)
     {
-        string missing = Path.Combine(SharedFixtures.Scratch("serve"), "nothing");
+        string missing = Path.Combine(TestFixtures.Scratch("serve"), "nothing");
         var args = arguments.Select(a => a.Replace("{model}", FortuneReference.ConvertedFp32).Replace("{missing}", missing)).ToArray();
         var result = await OwonnxCli.RunAsync(args);
         Assert.AreEqual(2, result.ExitCode, result.StandardError);
@@ -96,7 +96,7 @@ public sealed class ServeCommandTests
     [TestMethod]
     public async Task AFolderThatIsNotAModelStopsTheServerWithAnError()
     {
-        string notAModel = SharedFixtures.Scratch("serve-empty");
+        string notAModel = TestFixtures.Scratch("serve-empty");
         var result = await OwonnxCli.RunAsync("serve", notAModel, "--port", FreeLoopbackPort().ToString());
         Assert.AreEqual(1, result.ExitCode, result.StandardError);
         StringAssert.Contains(result.StandardError, "genai_config.json not found");

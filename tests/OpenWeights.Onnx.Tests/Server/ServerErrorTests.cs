@@ -175,7 +175,7 @@ public sealed class ServerErrorTests
     {
         var options = new OpenWeights.Onnx.Server.ServerOptions
         {
-            ModelDirectory = SharedFixtures.Scratch("not-a-model"), Port = 0, HandleSignals = false, ConsoleLogging = false,
+            ModelDirectory = TestFixtures.Scratch("not-a-model"), Port = 0, HandleSignals = false, ConsoleLogging = false,
             StopOnLoadFailure = false,
         };
         await using var server = OpenWeights.Onnx.Server.OpenAiServer.Create(options);

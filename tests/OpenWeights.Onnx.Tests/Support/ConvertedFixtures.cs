@@ -12,10 +12,10 @@ public static class ConvertedFixtures
     public static string Get(string checkpointDirectory, Precision precision = Precision.Fp32) =>
         Cache.GetOrAdd($"{checkpointDirectory}|{precision}", _ => new Lazy<string>(() =>
         {
-            string output = Path.Combine(SharedFixtures.Scratch("converted"), Path.GetFileName(checkpointDirectory));
+            string output = Path.Combine(TestFixtures.Scratch("converted"), Path.GetFileName(checkpointDirectory));
             new ModelConverter(KnownFamilies.All).Convert(checkpointDirectory, output, new ConversionOptions { Precision = precision });
             return output;
         })).Value;
 
-    public static string Hf(string fixture, Precision precision = Precision.Fp32) => Get(SharedFixtures.Hf(fixture), precision);
+    public static string Hf(string fixture, Precision precision = Precision.Fp32) => Get(TestFixtures.Hf(fixture), precision);
 }

@@ -11,12 +11,12 @@ public static class FortuneQuality
     {
         get
         {
-            using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(SharedFixtures.FortuneLlama, "reference.json")));
+            using var doc = JsonDocument.Parse(File.ReadAllText(TestFixtures.FortuneLlamaReference));
             return doc.RootElement.GetProperty("heldout_perplexity").GetProperty("ppl").GetDouble();
         }
     }
 
-    public static string HeldOutText => File.ReadAllText(Path.Combine(SharedFixtures.FortuneLlama, "heldout.txt"));
+    public static string HeldOutText => File.ReadAllText(Path.Combine(TestFixtures.FortuneLlama, "heldout.txt"));
 
     public static EvaluationReport Evaluate(string modelDirectory, string? referenceDirectory = null)
     {

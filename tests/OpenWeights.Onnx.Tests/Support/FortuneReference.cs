@@ -9,7 +9,7 @@ public static class FortuneReference
 {
     public static IReadOnlyList<FortuneGreedy> Greedy()
     {
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(SharedFixtures.FortuneLlama, "reference.json")));
+        using var doc = JsonDocument.Parse(File.ReadAllText(TestFixtures.FortuneLlamaReference));
         return doc.RootElement.GetProperty("greedy").GetProperty("results").EnumerateArray()
             .Select(r => new FortuneGreedy(
                 r.GetProperty("prompt").GetString()!,
@@ -19,5 +19,5 @@ public static class FortuneReference
             .ToList();
     }
 
-    public static string ConvertedFp32 => ConvertedFixtures.Get(SharedFixtures.FortuneLlama);
+    public static string ConvertedFp32 => ConvertedFixtures.Get(TestFixtures.FortuneLlama);
 }

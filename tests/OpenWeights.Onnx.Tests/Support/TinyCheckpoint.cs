@@ -69,7 +69,7 @@ public sealed class TinyCheckpoint
     /// <summary>Writes the checkpoint into a fresh scratch folder and returns it.</summary>
     public string Write(string name)
     {
-        string dir = SharedFixtures.Scratch(name);
+        string dir = TestFixtures.Scratch(name);
         File.WriteAllText(Path.Combine(dir, "config.json"), Config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         SafeTensorsWriter.WriteFloats(Path.Combine(dir, "model.safetensors"), _order.ToArray());
         return dir;

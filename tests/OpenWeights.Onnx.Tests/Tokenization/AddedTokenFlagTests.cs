@@ -14,7 +14,7 @@ public sealed class AddedTokenFlagTests
 {
     private static readonly Lazy<TextTokenizer> Tokenizer = new(() =>
     {
-        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(SharedFixtures.FortuneLlama, "tokenizer.json")))!.AsObject();
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(TestFixtures.FortuneLlama, "tokenizer.json")))!.AsObject();
         var added = json["added_tokens"]!.AsArray();
         foreach (JsonNode? a in added)
         {
@@ -26,7 +26,7 @@ public sealed class AddedTokenFlagTests
             ["id"] = 2048, ["content"] = "fool", ["single_word"] = true, ["lstrip"] = false, ["rstrip"] = false,
             ["normalized"] = false, ["special"] = false,
         });
-        string folder = SharedFixtures.Scratch("added-token-flags");
+        string folder = TestFixtures.Scratch("added-token-flags");
         File.WriteAllText(Path.Combine(folder, "tokenizer.json"), json.ToJsonString());
         return TextTokenizer.FromFolder(folder);
     });

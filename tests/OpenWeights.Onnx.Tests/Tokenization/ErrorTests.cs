@@ -10,7 +10,7 @@ public sealed class TokenizerErrorTests
     [TestMethod]
     public void MissingTokenizerJsonNamesTheFolderAndTheFile()
     {
-        string folder = SharedFixtures.Scratch("no-tokenizer");
+        string folder = TestFixtures.Scratch("no-tokenizer");
         var e = Assert.ThrowsExactly<TokenizerException>(() => TextTokenizer.FromFolder(folder));
         StringAssert.Contains(e.Message, folder);
         StringAssert.Contains(e.Message, "tokenizer.json not found");
@@ -19,7 +19,7 @@ public sealed class TokenizerErrorTests
     [TestMethod]
     public void OnlyASentencePieceModelFileIsExplained()
     {
-        string folder = SharedFixtures.Scratch("only-spm");
+        string folder = TestFixtures.Scratch("only-spm");
         File.WriteAllBytes(Path.Combine(folder, "tokenizer.model"), [0x0a, 0x00]);
         var e = Assert.ThrowsExactly<TokenizerException>(() => TextTokenizer.FromFolder(folder));
         StringAssert.Contains(e.Message, "tokenizer.json not found");
@@ -29,7 +29,7 @@ public sealed class TokenizerErrorTests
     [TestMethod]
     public void MissingFolderIsNamed()
     {
-        string folder = Path.Combine(SharedFixtures.Scratch("parent"), "absent");
+        string folder = Path.Combine(TestFixtures.Scratch("parent"), "absent");
         var e = Assert.ThrowsExactly<TokenizerException>(() => TextTokenizer.FromFolder(folder));
         StringAssert.Contains(e.Message, folder);
     }
@@ -37,7 +37,7 @@ public sealed class TokenizerErrorTests
     [TestMethod]
     public void UnsupportedModelTypeNamesTheFileAndTheType()
     {
-        string folder = SharedFixtures.Scratch("wordpiece");
+        string folder = TestFixtures.Scratch("wordpiece");
         string path = Path.Combine(folder, "tokenizer.json");
         File.WriteAllText(path, """{"added_tokens": [], "model": {"type": "WordPiece", "vocab": {"[UNK]": 0}}}""");
         var e = Assert.ThrowsExactly<TokenizerException>(() => TextTokenizer.FromFolder(folder));
@@ -48,7 +48,7 @@ public sealed class TokenizerErrorTests
     [TestMethod]
     public void UnsupportedPreTokenizerNamesTheFileAndTheComponent()
     {
-        string folder = SharedFixtures.Scratch("bert-pre");
+        string folder = TestFixtures.Scratch("bert-pre");
         string path = Path.Combine(folder, "tokenizer.json");
         File.WriteAllText(path, """
             {"added_tokens": [], "normalizer": null,
@@ -64,7 +64,7 @@ public sealed class TokenizerErrorTests
     [TestMethod]
     public void InvalidJsonNamesTheFile()
     {
-        string folder = SharedFixtures.Scratch("bad-json");
+        string folder = TestFixtures.Scratch("bad-json");
         string path = Path.Combine(folder, "tokenizer.json");
         File.WriteAllText(path, "{ not json");
         var e = Assert.ThrowsExactly<TokenizerException>(() => TextTokenizer.FromFolder(folder));

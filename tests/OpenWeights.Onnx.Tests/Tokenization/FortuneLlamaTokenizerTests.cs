@@ -11,9 +11,9 @@ namespace OpenWeights.Onnx.Tests.Tokenization;
 [TestClass]
 public sealed class FortuneLlamaTokenizerTests
 {
-    private static readonly Lazy<TextTokenizer> Tokenizer = new(() => TextTokenizer.FromFolder(SharedFixtures.FortuneLlama));
+    private static readonly Lazy<TextTokenizer> Tokenizer = new(() => TextTokenizer.FromFolder(TestFixtures.FortuneLlama));
     private static readonly Lazy<JsonDocument> Reference = new(() =>
-        JsonDocument.Parse(File.ReadAllText(Path.Combine(SharedFixtures.FortuneLlama, "reference.json"))));
+        JsonDocument.Parse(File.ReadAllText(TestFixtures.FortuneLlamaReference)));
 
     private static IEnumerable<JsonElement> GreedyResults =>
         Reference.Value.RootElement.GetProperty("greedy").GetProperty("results").EnumerateArray();
@@ -67,7 +67,7 @@ public sealed class FortuneLlamaTokenizerTests
     {
         // The perplexity protocol's ids = tokenizer(heldout.txt) without special tokens: 46,683 of them.
         int expected = Reference.Value.RootElement.GetProperty("heldout_perplexity").GetProperty("n_tokens").GetInt32();
-        string text = File.ReadAllText(Path.Combine(SharedFixtures.FortuneLlama, "heldout.txt"));
+        string text = File.ReadAllText(Path.Combine(TestFixtures.FortuneLlama, "heldout.txt"));
         int[] ids = Tokenizer.Value.Encode(text, addSpecialTokens: false);
         Assert.AreEqual(expected, ids.Length);
         Assert.AreEqual(text, Tokenizer.Value.Decode(ids, skipSpecialTokens: false));

@@ -12,7 +12,7 @@ namespace OpenWeights.Onnx.Tests.Tokenization;
 [TestClass]
 public sealed class Qwen3TokenizerTests
 {
-    private static readonly Lazy<TextTokenizer> Tokenizer = new(() => TextTokenizer.FromFolder(SharedFixtures.Tokenizers("qwen3")));
+    private static readonly Lazy<TextTokenizer> Tokenizer = new(() => TextTokenizer.FromFolder(TestFixtures.Tokenizers("qwen3")));
     private static readonly Lazy<ReferenceCase[]> Cases = new(LoadCases);
 
     public TestContext TestContext { get; set; } = null!;
@@ -21,7 +21,7 @@ public sealed class Qwen3TokenizerTests
 
     internal static ReferenceCase[] LoadCases()
     {
-        string path = Path.Combine(SharedFixtures.Tokenizers("qwen3"), "reference.json");
+        string path = Path.Combine(TestFixtures.Tokenizers("qwen3"), "reference.json");
         using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(path));
         return doc.RootElement.GetProperty("cases").EnumerateArray().Select((c, i) => new ReferenceCase(
             i,

@@ -22,7 +22,7 @@ public sealed class UnicodeProbeTests
     [DataRow("fortune-llama")]
     public void EncodeAndDecodeMatchHuggingFaceOnEveryProbeString(string name)
     {
-        TextTokenizer tokenizer = name == "qwen3" ? Qwen3TokenizerTests.Qwen : TextTokenizer.FromFolder(SharedFixtures.FortuneLlama);
+        TextTokenizer tokenizer = name == "qwen3" ? Qwen3TokenizerTests.Qwen : TextTokenizer.FromFolder(TestFixtures.FortuneLlama);
         var failures = new List<string>();
         int total = 0;
         foreach (JsonElement c in Probe.Value.RootElement.GetProperty("tokenizers").GetProperty(name).EnumerateArray())
