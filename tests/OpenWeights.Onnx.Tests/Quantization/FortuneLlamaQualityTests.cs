@@ -22,7 +22,7 @@ public sealed class FortuneLlamaQualityTests
     public void HeldOutWindow0StaysCloseToFloat(string variant, double maxKl)
     {
         var options = variant == "int8" ? QuantizationOptions.Int8 : QuantizationOptions.Int4;
-        using var reference = ReferenceTensors.For(TestFixtures.FortuneLlama);
+        using var reference = ReferenceTensors.For(TestFixtures.FortuneLlamaReferences);
         var ids = reference.Longs("heldout_window0_input_ids");
         var expected = reference.Floats("heldout_window0_logits");
         using var runner = new WindowRunner(QuantizedConversion.Convert(TestFixtures.FortuneLlama, options, variant));

@@ -17,8 +17,11 @@ public static class TestFixtures
     /// <summary>The built-in sample checkpoint (the same files as the shared <c>models/fortune-llama</c>).</summary>
     public static string FortuneLlama => Path.Combine(RepoRoot.Value, "src", "owonnx", "sample", "fortune-llama");
 
-    /// <summary>transformers' reference numbers for the sample (perplexity, greedy texts, logits).</summary>
-    public static string FortuneLlamaReference => Path.Combine(Root, "models", "fortune-llama", "reference.json");
+    /// <summary>The folder with transformers' reference numbers for the sample (<c>reference.json</c>, <c>reference.safetensors</c>).</summary>
+    public static string FortuneLlamaReferences => Path.Combine(Root, "models", "fortune-llama");
+
+    /// <summary>transformers' reference numbers for the sample (perplexity, greedy texts).</summary>
+    public static string FortuneLlamaReference => Path.Combine(FortuneLlamaReferences, "reference.json");
 
     private static string FindRepositoryRoot()
     {
