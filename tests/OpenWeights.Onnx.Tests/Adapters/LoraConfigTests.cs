@@ -7,7 +7,7 @@ namespace OpenWeights.Onnx.Tests.Adapters;
 
 /// <summary>Reading PEFT's adapter_config.json and tensor names: what is applied, and what is refused by name.</summary>
 [TestClass]
-[TestCategory("Unit")]
+[TestCategory(Category.Unit)]
 public sealed class LoraConfigTests
 {
     private const string Base = """{"peft_type":"LORA","r":8,"lora_alpha":16,"target_modules":["q_proj","v_proj"],"bias":"none","use_dora":false,"modules_to_save":null,"rank_pattern":{},"alpha_pattern":{}""";

@@ -10,7 +10,7 @@ namespace OpenWeights.Onnx.Tests.Adapters;
 /// what transformers computes with the adapter's term added by hooks, to 1e-4 at every position and step.
 /// </summary>
 [TestClass]
-[TestCategory("Parity")]
+[TestCategory(Category.Parity)]
 public sealed class LoraMergeTests
 {
     private static readonly Lazy<string> MergedFp32 = new(() => Convert("merged", new ConversionOptions
