@@ -10,7 +10,7 @@ namespace OpenWeights.Onnx.Tests.Hub;
 /// reuse of the cache without requests.
 /// </summary>
 [TestClass]
-[TestCategory("Process")]
+[TestCategory(Category.Process)]
 public sealed class HubPullTests
 {
     private static async Task<HubSnapshot> PullAsync(HubSettings settings, string id, HubFileSelection? selection = null)
