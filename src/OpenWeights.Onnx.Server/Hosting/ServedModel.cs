@@ -52,7 +52,7 @@ public sealed class ServedModel : IDisposable
             template = string.IsNullOrEmpty(tokenizer.ChatTemplate) ? null : new ChatTemplate(dir, tokenizer.ChatTemplate);
             var defaults = SamplingOptions.FromGenerationConfig(GenerationConfig.Load(Path.Combine(dir, "generation_config.json")));
             var eos = model.Config.EosTokenIds.Union(tokenizer.EosTokenIds).ToArray();
-            var scheduler = new Scheduler(model.CreateDecoder(options.MaxBatch), tokenizer, eos, options.MaxQueue, metrics, logger);
+            var scheduler = new Scheduler(model.CreateDecoder(options.MaxBatch), tokenizer, eos, options.MaxQueue, metrics, logger, options.PrefillChunk);
             scheduler.Start();
             return new ServedModel(options.EffectiveModelName, model, tokenizer, template, defaults, scheduler);
         }

@@ -30,6 +30,8 @@ public static class SessionFactory
         };
         try
         {
+            if (options.AllowSpinning is bool spin)
+                so.AddSessionConfigEntry("session.intra_op.allow_spinning", spin ? "1" : "0");
             AppendProvider(so, options.ExecutionProvider, env);
             return new InferenceSession(modelPath, so);
         }
