@@ -18,6 +18,27 @@ public static class WeightGroups
                 yield return w;
     }
 
+    /// <summary>Every group of type <typeparamref name="T"/> nested in <paramref name="group"/> (every linear layer, say), in declaration order.</summary>
+    public static IEnumerable<T> Groups<T>(this IWeightGroup group) where T : IWeightGroup
+    {
+        foreach (var property in group.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance))
+            foreach (var g in Nested(property.GetValue(group)))
+            {
+                if (g is T match)
+                    yield return match;
+                foreach (var inner in g.Groups<T>())
+                    yield return inner;
+            }
+    }
+
+    private static IEnumerable<IWeightGroup> Nested(object? value) => value switch
+    {
+        IWeightGroup g => [g],
+        string => [],
+        IEnumerable items => items.OfType<IWeightGroup>(),
+        _ => [],
+    };
+
     private static IEnumerable<WeightRef> Walk(object? value, Type owner, PropertyInfo property) => value switch
     {
         null => [],

@@ -74,31 +74,31 @@ public sealed class FortuneLlamaQualityTests
         {
             using var options = new SessionOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
             _session = new InferenceSession(Path.Combine(directory, "model.onnx"), options);
-            var past = _session.InputMetadata["past_key_values.0.key"];
+            var past = _session.InputMetadata[DecoderIo.PastKey(0)];
             _kvHeads = past.Dimensions[1];
             _headDim = past.Dimensions[3];
-            _layers = _session.InputMetadata.Keys.Count(k => k.StartsWith("past_key_values.", StringComparison.Ordinal)) / 2;
-            Vocab = _session.OutputMetadata["logits"].Dimensions[2];
+            _layers = Enumerable.Range(0, int.MaxValue).TakeWhile(i => _session.InputMetadata.ContainsKey(DecoderIo.PastKey(i))).Count();
+            Vocab = _session.OutputMetadata[DecoderIo.Logits].Dimensions[2];
         }
 
         public float[] Logits(long[] ids)
         {
-            var names = new List<string> { "input_ids", "attention_mask" };
+            var names = new List<string> { DecoderIo.InputIds, DecoderIo.AttentionMask };
             var values = new List<OrtValue>
             {
                 OrtValue.CreateTensorValueFromMemory(ids, [1, ids.Length]),
                 OrtValue.CreateTensorValueFromMemory(Enumerable.Repeat(1L, ids.Length).ToArray(), [1, ids.Length]),
             };
             for (int i = 0; i < _layers; i++)
-                foreach (var kind in new[] { "key", "value" })
+                foreach (var name in new[] { DecoderIo.PastKey(i), DecoderIo.PastValue(i) })
                 {
-                    names.Add($"past_key_values.{i}.{kind}");
+                    names.Add(name);
                     values.Add(OrtValue.CreateTensorValueFromMemory(Array.Empty<float>(), [1, _kvHeads, 0, _headDim]));
                 }
             try
             {
                 using var run = new RunOptions();
-                using var outputs = _session.Run(run, names, values, ["logits"]);
+                using var outputs = _session.Run(run, names, values, [DecoderIo.Logits]);
                 return outputs[0].GetTensorDataAsSpan<float>().ToArray();
             }
             finally

@@ -44,6 +44,17 @@ public sealed class WeightEnumerationTests
     }
 
     [TestMethod]
+    public void EveryLinearLayerIsFoundInOrder()
+    {
+        var weights = new DecoderWeights
+        {
+            TokenEmbedding = new WeightRef("embed"), Layers = [EveryField(0)], FinalNorm = Norm("final"), LmHead = Linear("head"),
+        };
+        var linears = weights.Groups<LinearWeights>().Select(l => l.Weight.Tensor).ToArray();
+        CollectionAssert.AreEqual(new[] { "l0.q.weight", "l0.k.weight", "l0.v.weight", "l0.o.weight", "l0.gate.weight", "l0.up.weight", "l0.down.weight", "head.weight" }, linears);
+    }
+
+    [TestMethod]
     public void ExpertStacksListEveryExpertSlice()
     {
         var experts = ExpertWeights.Stacked(new WeightRef("experts.w"), 3, new WeightRef("experts.b"));
