@@ -20,8 +20,8 @@ public sealed record TensorRtProfiles(string Min, string Opt, string Max)
         {
             (long[] lo, long[] tuned, long[] hi) = name switch
             {
-                "input_ids" or "position_ids" => Dims([1, 1], [maxBatch, 1], [maxBatch, maxLength]),
-                "attention_mask" => Dims([1, maxLength], [maxBatch, maxLength], [maxBatch, maxLength]),
+                _ when name == config.InputIdsName || name == "position_ids" => Dims([1, 1], [maxBatch, 1], [maxBatch, maxLength]),
+                _ when name == config.AttentionMaskName => Dims([1, maxLength], [maxBatch, maxLength], [maxBatch, maxLength]),
                 _ when pastNames.Contains(name) => Dims(
                     [1, config.NumKvHeads, maxLength, config.HeadSize],
                     [maxBatch, config.NumKvHeads, maxLength, config.HeadSize],

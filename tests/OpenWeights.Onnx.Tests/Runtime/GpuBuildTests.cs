@@ -14,7 +14,7 @@ namespace OpenWeights.Onnx.Tests.Runtime;
 /// without the CUDA libraries gets one line naming the missing library instead of a native stack.
 /// </summary>
 [TestClass]
-[TestCategory("Process")]
+[TestCategory(Category.Process)]
 public sealed class GpuBuildTests
 {
     private const string GpuPackage = "Microsoft.ML.OnnxRuntime.Gpu.Linux";

@@ -7,7 +7,7 @@ namespace OpenWeights.Onnx.Tests.Runtime;
 /// runs of the GPU build here, become a sentence naming the library and what to install.
 /// </summary>
 [TestClass]
-[TestCategory("Unit")]
+[TestCategory(Category.Unit)]
 public sealed class NativeLibraryHintTests
 {
     private const string CudaOptionsError =

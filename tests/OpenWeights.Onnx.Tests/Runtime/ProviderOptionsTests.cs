@@ -7,7 +7,7 @@ namespace OpenWeights.Onnx.Tests.Runtime;
 /// documented ones: onnxruntime/core/providers/cuda/cuda_provider_options.cc, tensorrt_provider_options).
 /// </summary>
 [TestClass]
-[TestCategory("Unit")]
+[TestCategory(Category.Unit)]
 public sealed class ProviderOptionsTests
 {
     private static ModelConfig Config(int layers = 2) => new()
