@@ -10,6 +10,7 @@ public sealed class BenchCommand
     public int Bench(
         [FromService] CoconaAppContext context,
         [Argument(Description = "Converted model folder")] string model,
+        DeviceParameters device,
         [Option("prompt-tokens")] int promptTokens = 128,
         [Option("gen-tokens")] int genTokens = 64,
         [Option] int batch = 1,
@@ -37,6 +38,7 @@ public sealed class BenchCommand
                     "off" => false,
                     _ => throw new ArgumentException($"--spinning '{spinning}' must be on or off."),
                 },
+                Gpu = device.ToGpuOptions(),
             };
             using var lm = LanguageModel.Load(model, runtime);
             using var line = new ProgressLine();
