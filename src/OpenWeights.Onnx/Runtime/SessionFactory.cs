@@ -42,12 +42,8 @@ public static class SessionFactory
         };
         try
         {
-<<<<<<< HEAD
             if (options.AllowSpinning is bool spin)
                 so.AddSessionConfigEntry("session.intra_op.allow_spinning", spin ? "1" : "0");
-            AppendProvider(so, options.ExecutionProvider, env);
-            return new InferenceSession(modelPath, so);
-=======
             switch (options.ExecutionProvider)
             {
                 case ExecutionTarget.Cuda:
@@ -62,7 +58,6 @@ public static class SessionFactory
                     break;
             }
             return CreateSession(modelPath, so, options.ExecutionProvider);
->>>>>>> main
         }
         catch
         {
