@@ -254,4 +254,19 @@ public sealed class HubPullTests
         CollectionAssert.AreEquivalent(new[] { "config.json" }, Directory.GetFiles(snapshot.Folder).Select(Path.GetFileName).ToArray(),
             "*.bin matched a pickle, which is never downloaded");
     }
+
+    [TestMethod]
+    public async Task ARenamedRepoIsFollowedThroughTheHubsRelativeRedirect()
+    {
+        var repo = FakeRepos.Llama(withTokenizer: false);
+        await using var hub = await FakeHub.StartAsync(repo);
+        hub.Renamed["old-org/llama"] = "tiny/llama";
+        var settings = FakeRepos.Settings(hub);
+
+        var snapshot = await PullAsync(settings, "old-org/llama");
+        // Cached under the name asked for, as huggingface_hub does.
+        Assert.AreEqual(Path.Combine(settings.CacheDirectory, "models--old-org--llama", "snapshots", repo.Commit), snapshot.Folder);
+        Assert.AreEqual(repo.Files["model.safetensors"].Sha256, Sha256Of(Path.Combine(snapshot.Folder, "model.safetensors")));
+        Assert.IsTrue(hub.Requests.Any(r => r.Path.StartsWith("/old-org/llama/resolve/")));
+    }
 }
