@@ -60,7 +60,7 @@ public sealed class ModelConverter(ModelFamilies families)
             var cancellable = new CancellingProgress(progress, cancellationToken);
             var store = new InitializerStore(graph, reader, data, StorageType(options), ComputeType(options), cancellable);
             store.Progress.ExpectedElements = AllWeights(weights).Sum(reader.Elements);
-            new DecoderGraph(model, weights, store, weightFormat(store)).Build();
+            new DecoderGraph(model, weights, store, weightFormat(store), new DecoderGraphOptions { Logits = options.Logits }).Build();
             data.Flush();
             totals = store.Progress;
             dataBytes = data.Length;
@@ -121,6 +121,7 @@ public sealed class ModelConverter(ModelFamilies families)
                 Key = "owonnx.merged_adapters",
                 Value = string.Join("; ", options.Adapters.Select(a => $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(a.Directory)))} x{a.Scale}")),
             });
+        proto.MetadataProps.Add(new StringStringEntryProto { Key = DecoderIo.LogitsMetadataKey, Value = options.Logits.ToString().ToLowerInvariant() });
         if (options.EffectiveQuantization is { } q)
             proto.MetadataProps.Add(new StringStringEntryProto
             {
