@@ -10,7 +10,7 @@ namespace OpenWeights.Onnx.Graph;
 /// in, rank] and B [batch or 1, rank, out] graph inputs whose defaults are empty (rank 0: the base model). Scale is
 /// folded into B. A batch dimension lets each row of a batch carry its own adapter (rows without one get zeros,
 /// ranks are zero-padded to the batch's largest), so requests for different adapters can share a Run.
-/// Wraps any <see cref="IWeightFormat"/>; the LM head and the embeddings take no adapter.
+/// Wraps any <see cref="IWeightFormat"/>; the LM head, the embeddings and expert stacks take no run-time adapter.
 /// </summary>
 public sealed class LoraInputs(IWeightFormat inner, InitializerStore store) : IWeightFormat
 {
@@ -58,4 +58,10 @@ public sealed class LoraInputs(IWeightFormat inner, InitializerStore store) : IW
 
     public string LmHead(string input, LinearWeights? untied, string name, int vocab, int hidden) =>
         inner.LmHead(input, untied, name, vocab, hidden);
+
+    public ExpertStack ExpertStack(ExpertWeights experts, string name, int outFeatures, int inFeatures) =>
+        inner.ExpertStack(experts, name, outFeatures, inFeatures);
+
+    public string Adapter(string input, AdapterWeights adapter, string name, int outFeatures, int inFeatures) =>
+        inner.Adapter(input, adapter, name, outFeatures, inFeatures);
 }
