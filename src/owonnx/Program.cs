@@ -16,6 +16,7 @@ app.AddCommands<ChatCommand>();
 app.AddCommands<BenchCommand>();
 app.AddCommands<EvalCommand>();
 app.AddCommands<ServeCommand>();
+app.AddCommands<ProvidersCommand>();
 app.AddCommands<PullCommand>();
 app.AddCommands<AdapterCommand>();
 app.Run();

@@ -41,19 +41,20 @@ public sealed record GenerationParameters(
         },
     };
 
-    public RuntimeOptions ToRuntimeOptions() => new()
+    public RuntimeOptions ToRuntimeOptions(DeviceParameters device) => new()
     {
         ExecutionProvider = CliParse.Target(Ep),
         MaxLength = MaxLength,
         Threads = Threads,
+        Gpu = device.ToGpuOptions(),
     };
 
     /// <summary>Validates every option, then loads the model and its tokenizer into a generator.</summary>
-    public (TextGenerator Generator, GenerationOptions Options) Load(string model)
+    public (TextGenerator Generator, GenerationOptions Options) Load(string model, DeviceParameters device)
     {
         var options = ToGenerationOptions();
         options.Validate();
-        var runtime = ToRuntimeOptions();
+        var runtime = ToRuntimeOptions(device);
         runtime.Validate();
         var adapter = Adapter is null ? null : AdapterFile.Load(Adapter);
         var lm = LanguageModel.Load(model, runtime);
@@ -77,11 +78,12 @@ public sealed class RunCommand
         [Argument(Description = "Converted model folder")] string model,
         [Option('p', Description = "Prompt text")] string prompt,
         [Option(Description = "Render the prompt as a user message through the model's chat template")] bool chat,
-        GenerationParameters parameters)
+        GenerationParameters parameters,
+        DeviceParameters device)
     {
         return CliErrors.Run(() =>
         {
-            var (generator, options) = parameters.Load(model);
+            var (generator, options) = parameters.Load(model, device);
             using var _ = generator;
             var tokenizer = generator.Tokenizer;
 
