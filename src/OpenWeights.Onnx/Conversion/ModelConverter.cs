@@ -43,12 +43,15 @@ public sealed class ModelConverter(ModelFamilies families)
         options.Validate();
         var clock = Stopwatch.StartNew();
         using var checkpoint = Checkpoint.Open(checkpointDirectory);
+        checkpoint.AllowNonFinite = options.AllowNonFinite;
         var family = families.For(checkpoint.Config.Architecture, checkpoint.Config.Path);
-        var model = family.Describe(checkpoint.Config, checkpoint.Generation);
+        var model = CheckpointChecks.TokenIds(family.Describe(checkpoint.Config, checkpoint.Generation), checkpoint);
         var weights = family.MapWeights(model, checkpoint.Config, checkpoint.Contains);
-        CheckWeightsExist(checkpoint, weights);
+        CheckpointChecks.WeightsExist(checkpoint, model, AllWeights(weights));
+        CheckpointChecks.NoUnusedTensors(checkpoint, model, AllWeights(weights),
+            tiedHead: weights.LmHead is null ? "lm_head.weight" : null);
 
-        using var output = new OutputFolder(outputDirectory, options.Overwrite);
+        using var output = new OutputFolder(outputDirectory, options.Overwrite, checkpointDirectory);
         var graph = new GraphBuilder();
         ConversionProgress totals;
         long dataBytes;
@@ -75,7 +78,10 @@ public sealed class ModelConverter(ModelFamilies families)
                 File.Copy(source, Path.Combine(output.Staging, name));
         }
         output.Commit();
-        return new ConversionResult(output.Final, model, totals.Tensors, totals.Parameters, dataBytes, clock.Elapsed);
+        return new ConversionResult(output.Final, model, totals.Tensors, totals.Parameters, dataBytes, clock.Elapsed)
+        {
+            NonFiniteTensors = checkpoint.NonFiniteTensors.ToList(),
+        };
     }
 
     private static DataType StorageType(ConversionOptions o) => o.Precision == Precision.Fp16 ? DataType.Float16 : DataType.Float;
@@ -114,14 +120,7 @@ public sealed class ModelConverter(ModelFamilies families)
         proto.WriteTo(stream);
     }
 
-    /// <summary>Fails before anything is written if the checkpoint lacks a tensor the family expects.</summary>
-    private static void CheckWeightsExist(Checkpoint checkpoint, DecoderWeights weights)
-    {
-        foreach (var w in AllWeights(weights))
-            checkpoint.Get(w.Tensor);
-    }
-
-    private static IEnumerable<WeightRef> AllWeights(DecoderWeights w)
+    internal static IEnumerable<WeightRef> AllWeights(DecoderWeights w)
     {
         IEnumerable<WeightRef?> Linear(LinearWeights? l) => l is null ? [] : [l.Weight, l.Bias];
         IEnumerable<WeightRef?> Norm(NormWeights? n) => n is null ? [] : [n.Weight, n.Bias];
