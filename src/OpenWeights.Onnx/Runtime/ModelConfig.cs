@@ -25,15 +25,21 @@ public sealed record ModelConfig
     /// cached before the switch must then be recomputed (owonnx.rope_switch_length in model.onnx metadata).
     /// </summary>
     public int? RopeSwitchLength { get; init; }
-    public string PastKeyFormat { get; init; } = "past_key_values.%d.key";
-    public string PastValueFormat { get; init; } = "past_key_values.%d.value";
-    public string PresentKeyFormat { get; init; } = "present.%d.key";
-    public string PresentValueFormat { get; init; } = "present.%d.value";
+    // Names as genai_config.json gives them (a folder built by onnxruntime-genai's builder may differ from ours).
+    public string InputIdsName { get; init; } = DecoderIo.InputIds;
+    public string AttentionMaskName { get; init; } = DecoderIo.AttentionMask;
+    public string LogitsName { get; init; } = DecoderIo.Logits;
+    public string PastKeyFormat { get; init; } = DecoderIo.PastKeyFormat;
+    public string PastValueFormat { get; init; } = DecoderIo.PastValueFormat;
+    public string PresentKeyFormat { get; init; } = DecoderIo.PresentKeyFormat;
+    public string PresentValueFormat { get; init; } = DecoderIo.PresentValueFormat;
+    /// <summary>KV element type and logits scope, read from the graph once a session is loaded.</summary>
+    public DecoderIo Io { get; init; } = new();
 
-    public string PastKey(int layer) => PastKeyFormat.Replace("%d", layer.ToString());
-    public string PastValue(int layer) => PastValueFormat.Replace("%d", layer.ToString());
-    public string PresentKey(int layer) => PresentKeyFormat.Replace("%d", layer.ToString());
-    public string PresentValue(int layer) => PresentValueFormat.Replace("%d", layer.ToString());
+    public string PastKey(int layer) => DecoderIo.ForLayer(PastKeyFormat, layer);
+    public string PastValue(int layer) => DecoderIo.ForLayer(PastValueFormat, layer);
+    public string PresentKey(int layer) => DecoderIo.ForLayer(PresentKeyFormat, layer);
+    public string PresentValue(int layer) => DecoderIo.ForLayer(PresentValueFormat, layer);
 
     public static ModelConfig Load(string directory)
     {
@@ -57,9 +63,11 @@ public sealed record ModelConfig
         int? pad = json.OptionalId(model, "model", "pad_token_id", vocab);
         var inputs = json.OptionalObject(decoder, "model.decoder", "inputs");
         var outputs = json.OptionalObject(decoder, "model.decoder", "outputs");
+        string Name(JsonObject? o, string where, string field, string fallback) =>
+            o is null ? fallback : json.OptionalString(o, where, field) ?? fallback;
         string Names(JsonObject? o, string where, string field, string fallback)
         {
-            string value = o is null ? fallback : json.OptionalString(o, where, field) ?? fallback;
+            string value = Name(o, where, field, fallback);
             if (value.Split("%d").Length != 2)
                 throw new ModelLoadException($"{path}: '{where}.{field}' is '{value}'; it must contain '%d' exactly once (the layer number).");
             return value;
@@ -77,10 +85,13 @@ public sealed record ModelConfig
             BosTokenId = bos ?? -1,
             EosTokenIds = eos,
             PadTokenId = pad ?? eos[0],
-            PastKeyFormat = Names(inputs, "model.decoder.inputs", "past_key_names", "past_key_values.%d.key"),
-            PastValueFormat = Names(inputs, "model.decoder.inputs", "past_value_names", "past_key_values.%d.value"),
-            PresentKeyFormat = Names(outputs, "model.decoder.outputs", "present_key_names", "present.%d.key"),
-            PresentValueFormat = Names(outputs, "model.decoder.outputs", "present_value_names", "present.%d.value"),
+            InputIdsName = Name(inputs, "model.decoder.inputs", "input_ids", DecoderIo.InputIds),
+            AttentionMaskName = Name(inputs, "model.decoder.inputs", "attention_mask", DecoderIo.AttentionMask),
+            LogitsName = Name(outputs, "model.decoder.outputs", "logits", DecoderIo.Logits),
+            PastKeyFormat = Names(inputs, "model.decoder.inputs", "past_key_names", DecoderIo.PastKeyFormat),
+            PastValueFormat = Names(inputs, "model.decoder.inputs", "past_value_names", DecoderIo.PastValueFormat),
+            PresentKeyFormat = Names(outputs, "model.decoder.outputs", "present_key_names", DecoderIo.PresentKeyFormat),
+            PresentValueFormat = Names(outputs, "model.decoder.outputs", "present_value_names", DecoderIo.PresentValueFormat),
         };
         if (Path.IsPathRooted(config.ModelFile) || config.ModelFile.Split('/', '\\').Any(p => p is ".." or ""))
             throw new ModelLoadException($"{path}: 'model.decoder.filename' is '{config.ModelFile}'; it must name a file inside the model folder.");
@@ -108,7 +119,7 @@ public sealed record ModelConfig
             }
         if (inputShapes.ContainsKey(PastKey(NumLayers)))
             throw new ModelLoadException($"{file}: num_hidden_layers is {NumLayers} but {ModelFile} has an input for layer {NumLayers} ('{PastKey(NumLayers)}').");
-        if (outputShapes.TryGetValue("logits", out var logits) && logits.Length > 0 && logits[^1] > 0 && logits[^1] != VocabSize)
+        if (outputShapes.TryGetValue(LogitsName, out var logits) && logits.Length > 0 && logits[^1] > 0 && logits[^1] != VocabSize)
             throw new ModelLoadException($"{file}: vocab_size is {VocabSize} but {ModelFile} produces {logits[^1]} logits per token.");
     }
 

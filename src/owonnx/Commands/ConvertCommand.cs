@@ -65,7 +65,9 @@ public sealed class ConvertCommand
         [Option(Description = "Weight precision: fp32, fp16, int8, int4")] string precision = "fp32",
         [Option(Description = "Execution provider the model is built for: cpu, cuda, tensorrt")] string ep = "cpu",
         [Option(Description = "Replace an existing output folder")] bool overwrite = false,
-        [Option(Description = "Convert the built-in sample model (fortune-llama) instead of a folder")] bool sample = false)
+        [Option(Description = "Convert the built-in sample model (fortune-llama) instead of a folder")] bool sample = false,
+        [Option(Description = "PEFT LoRA adapter folder to merge into the weights (repeatable; merged in order)")] string[]? lora = null,
+        [Option("lora-scale", Description = "Multiplier of each --lora's own scale α/r: one for all, or one per --lora (default 1)")] float[]? loraScale = null)
     {
         return CliErrors.Run(() =>
         {
@@ -74,6 +76,7 @@ public sealed class ConvertCommand
                 Precision = CliParse.Enum<Precision>("--precision", precision),
                 Target = CliParse.Target(ep),
                 Overwrite = overwrite,
+                Adapters = Adapters(lora ?? [], loraScale ?? []),
             };
             options = options with { Quantization = quantization.ToOptions(options) };
             options.Validate();
@@ -90,6 +93,15 @@ public sealed class ConvertCommand
             Console.WriteLine(result.Summary);
             return 0;
         });
+    }
+
+    private static List<AdapterMerge> Adapters(string[] folders, float[] scales)
+    {
+        if (scales.Length > 0 && folders.Length == 0)
+            throw new ArgumentException("--lora-scale needs a --lora adapter to scale.");
+        if (scales.Length > 1 && scales.Length != folders.Length)
+            throw new ArgumentException($"--lora-scale was given {scales.Length} times for {folders.Length} --lora adapters; give it once (for all) or once per adapter.");
+        return folders.Select((f, i) => new AdapterMerge(f, scales.Length == 0 ? 1f : scales[Math.Min(i, scales.Length - 1)])).ToList();
     }
 }
 

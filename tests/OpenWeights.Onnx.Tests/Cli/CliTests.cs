@@ -4,6 +4,7 @@ using OpenWeights.Onnx.Tests.Support;
 namespace OpenWeights.Onnx.Tests.Cli;
 
 /// <summary>The owonnx binary end to end: real processes, real exit codes, text on stdout only.</summary>
+[TestCategory(Category.Process)]
 [TestClass]
 public sealed class CliTests
 {
