@@ -56,12 +56,12 @@ public sealed record QuantizationParameters(
 
 public sealed class ConvertCommand
 {
-    [Command("convert", Description = "Convert a Hugging Face checkpoint folder (config.json + *.safetensors) to an ONNX model folder.")]
+    [Command("convert", Description = "Convert a Hugging Face checkpoint folder (config.json + *.safetensors), or a Hub model id org/name[@revision], to an ONNX model folder.")]
     public int Convert(
         [FromService] CoconaAppContext context,
         [Option('o', Description = "Output folder (written atomically)")] string output,
         QuantizationParameters quantization,
-        [Argument(Description = "Checkpoint folder")] string? checkpoint = null,
+        [Argument(Description = "Checkpoint folder, or Hub model id org/name[@revision] (from the cache, else pulled; a folder of that name wins)")] string? checkpoint = null,
         [Option(Description = "Weight precision: fp32, fp16, int8, int4")] string precision = "fp32",
         [Option(Description = "Execution provider the model is built for: cpu, cuda, tensorrt")] string ep = "cpu",
         [Option(Description = "Replace an existing output folder")] bool overwrite = false,
@@ -80,7 +80,7 @@ public sealed class ConvertCommand
             };
             options = options with { Quantization = quantization.ToOptions(options) };
             options.Validate();
-            string source = Sample.ResolveCheckpoint(checkpoint, sample);
+            string source = HubArgument.ResolveCheckpoint(Sample.ResolveCheckpoint(checkpoint, sample), context.CancellationToken);
 
             using var line = new ProgressLine();
             // Progress<T> would post to the thread pool; a synchronous reporter keeps the line in order.
