@@ -48,8 +48,8 @@ public sealed class ModelConverter(ModelFamilies families)
         var family = families.For(checkpoint.Config.Architecture, checkpoint.Config.Path);
         var model = CheckpointChecks.TokenIds(family.Describe(checkpoint.Config, checkpoint.Generation), checkpoint);
         var weights = family.MapWeights(model, checkpoint.Config, checkpoint.Contains);
-        CheckpointChecks.WeightsExist(checkpoint, model, AllWeights(weights));
-        CheckpointChecks.NoUnusedTensors(checkpoint, model, AllWeights(weights),
+        CheckpointChecks.WeightsExist(checkpoint, model, weights.All());
+        CheckpointChecks.NoUnusedTensors(checkpoint, model, weights.All(),
             tiedHead: weights.LmHead is null ? "lm_head.weight" : null);
         var merge = MergedAdapters(options.Adapters, weights, checkpoint);
 
@@ -63,7 +63,7 @@ public sealed class ModelConverter(ModelFamilies families)
         {
             var cancellable = new CancellingProgress(progress, cancellationToken);
             var store = new InitializerStore(graph, reader, data, StorageType(options), ComputeType(options), cancellable);
-            store.Progress.ExpectedElements = AllWeights(weights).Sum(reader.Elements);
+            store.Progress.ExpectedElements = weights.All().Sum(reader.Elements);
             new DecoderGraph(model, weights, store, weightFormat(store)).Build();
             data.Flush();
             totals = store.Progress;
@@ -142,25 +142,6 @@ public sealed class ModelConverter(ModelFamilies families)
             proto.MetadataProps.Add(new StringStringEntryProto { Key = "owonnx.rope_switch_length", Value = switchLength.ToString() });
         using var stream = File.Create(path);
         proto.WriteTo(stream);
-    }
-
-    internal static IEnumerable<WeightRef> AllWeights(DecoderWeights w)
-    {
-        IEnumerable<WeightRef?> Linear(LinearWeights? l) => l is null ? [] : [l.Weight, l.Bias];
-        IEnumerable<WeightRef?> Norm(NormWeights? n) => n is null ? [] : [n.Weight, n.Bias];
-        var all = new List<WeightRef?> { w.TokenEmbedding, w.PositionEmbedding };
-        foreach (var l in w.Layers)
-        {
-            all.AddRange(Norm(l.AttentionNorm));
-            all.AddRange(Linear(l.Q)); all.AddRange(Linear(l.K)); all.AddRange(Linear(l.V)); all.AddRange(Linear(l.O));
-            all.AddRange(Norm(l.QNorm)); all.AddRange(Norm(l.KNorm));
-            all.AddRange(Norm(l.PostAttentionNorm)); all.AddRange(Norm(l.MlpNorm));
-            all.AddRange(Linear(l.Gate)); all.AddRange(Linear(l.Up)); all.AddRange(Linear(l.Down));
-            all.AddRange(Norm(l.PostMlpNorm));
-        }
-        all.AddRange(Norm(w.FinalNorm));
-        all.AddRange(Linear(w.LmHead));
-        return all.OfType<WeightRef>();
     }
 
     /// <summary>Checks for cancellation between tensors, where stopping is cheap and safe.</summary>
