@@ -10,6 +10,7 @@ public sealed class BenchCommand
     public int Bench(
         [FromService] CoconaAppContext context,
         [Argument(Description = "Converted model folder")] string model,
+        DeviceParameters device,
         [Option("prompt-tokens")] int promptTokens = 128,
         [Option("gen-tokens")] int genTokens = 64,
         [Option] int batch = 1,
@@ -29,6 +30,7 @@ public sealed class BenchCommand
                 MaxBatch = batch,
                 MaxLength = promptTokens + genTokens,
                 Threads = threads,
+                Gpu = device.ToGpuOptions(),
             };
             using var lm = LanguageModel.Load(model, runtime);
             using var line = new ProgressLine();

@@ -10,6 +10,7 @@ public sealed class ServeCommand
     public Task<int> Serve(
         [FromService] CoconaAppContext context,
         [Argument(Description = "Converted model folder")] string model,
+        DeviceParameters device,
         [Option(Description = "Address to listen on: an IP address or localhost")] string host = "127.0.0.1",
         [Option(Description = "TCP port (0 picks a free one)")] int port = 8080,
         [Option("api-key", Description = "Require 'Authorization: Bearer KEY' on /v1 (default: $OWONNX_API_KEY; none = open)")] string? apiKey = null,
@@ -35,6 +36,7 @@ public sealed class ServeCommand
                 MaxQueue = maxQueue,
                 MaxLength = maxLength,
                 ExecutionProvider = CliParse.Target(ep),
+                Gpu = device.ToGpuOptions(),
                 Threads = threads,
                 MaxBodyBytes = maxBodyBytes,
                 ShutdownTimeout = double.IsFinite(shutdownTimeout) && shutdownTimeout >= 0
