@@ -15,6 +15,11 @@ public sealed record ConversionOptions
     /// <summary>Replace an existing output folder (atomically, only once the new one is complete).</summary>
     public bool Overwrite { get; init; }
     /// <summary>
+    /// Convert weights holding NaN or ±Inf (reported in <see cref="ConversionResult.NonFiniteTensors"/>) instead of
+    /// refusing them; such a model usually produces garbage, so this is for inspecting broken checkpoints.
+    /// </summary>
+    public bool AllowNonFinite { get; init; }
+    /// <summary>
     /// Block quantization settings for int8/int4; null takes <see cref="DefaultQuantization"/>. Bits always
     /// follow <see cref="Precision"/>.
     /// </summary>
