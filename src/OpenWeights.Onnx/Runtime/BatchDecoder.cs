@@ -35,11 +35,14 @@ public sealed unsafe class BatchDecoder : IDisposable
     public int VocabSize => _config.VocabSize;
     public ModelConfig Config => _config;
     public KvCache Cache => _cache;
+    /// <summary>Per-slot run-time adapters; null when the decoder was made without (the base model only).</summary>
+    public AdapterSlots? Adapters { get; }
 
     /// <summary>Tokens held in the cache for a slot.</summary>
     public int Length(int slot) => _lengths[slot];
 
-    public BatchDecoder(InferenceSession session, ModelConfig config, int slots, int maxLength)
+    /// <param name="adapterRank">Above 0: per-slot adapter buffers of this rank (the model needs adapter inputs).</param>
+    public BatchDecoder(InferenceSession session, ModelConfig config, int slots, int maxLength, int adapterRank = 0)
     {
         _session = session;
         _config = config;
@@ -73,6 +76,11 @@ public sealed unsafe class BatchDecoder : IDisposable
             _stepBinding.BindOutput(config.PresentKey(layer), _cache.Full(layer, false));
             _stepBinding.BindOutput(config.PresentValue(layer), _cache.Full(layer, true));
         }
+        if (adapterRank > 0)
+        {
+            Adapters = new AdapterSlots(session, config.Directory, slots, adapterRank);
+            Adapters.BindAll(_stepBinding);
+        }
     }
 
     private static OrtValue Wrap(void* data, TensorElementType type, long[] shape, int elementSize) =>
@@ -99,6 +107,10 @@ public sealed unsafe class BatchDecoder : IDisposable
     /// </summary>
     public Span<float> Append(int slot, ReadOnlySpan<int> tokens, Span<float> allLogits)
     {
+        if (!allLogits.IsEmpty && _config.Io.LogitsScope == LogitsScope.Last)
+            throw new InvalidOperationException(
+                $"{_config.Directory} was converted with --logits last: it returns only the last position's logits; " +
+                "scoring every position needs a model converted with --logits all.");
         if (!allLogits.IsEmpty && allLogits.Length != tokens.Length * VocabSize)
             throw new ArgumentException($"allLogits must hold {tokens.Length} × {VocabSize} values.", nameof(allLogits));
         if (tokens.Length == 0)
@@ -171,13 +183,16 @@ public sealed unsafe class BatchDecoder : IDisposable
                 binding.BindOutput(_config.PresentKey(layer), k);
                 binding.BindOutput(_config.PresentValue(layer), v);
             }
+            Adapters?.Bind(binding, first, count, views);
             _session.RunWithBinding(_runOptions, binding);
             using var outputs = binding.GetOutputValues();
             var logits = outputs[0].GetTensorDataAsSpan<float>();
             if (!allLogits.IsEmpty)
                 logits.CopyTo(allLogits);
+            // A --logits last graph already picked each row's last real position: [rows, 1, vocab].
+            bool lastOnly = _config.Io.LogitsScope == LogitsScope.Last;
             for (int r = 0; r < count; r++)
-                logits.Slice((r * sequenceLength + lastPositions[r]) * VocabSize, VocabSize)
+                logits.Slice((lastOnly ? r : r * sequenceLength + lastPositions[r]) * VocabSize, VocabSize)
                     .CopyTo(_promptLogits.AsSpan((first + r) * VocabSize, VocabSize));
         }
         finally
@@ -294,6 +309,7 @@ public sealed unsafe class BatchDecoder : IDisposable
         _stepLogitsValue.Dispose();
         _runOptions.Dispose();
         _cache.Dispose();
+        Adapters?.Dispose();
         NativeMemory.Free(_mask);
         NativeMemory.Free(_stepIds);
         NativeMemory.Free(_stepLogits);
