@@ -32,6 +32,13 @@ public sealed record ConversionOptions
     /// </summary>
     public bool AdapterInputs { get; init; }
 
+    /// <summary>
+    /// Prompt positions that get logits: every one (what scoring a text needs) or each row's last (all that
+    /// generation needs; faster prefill and no [prompt, vocab] buffer). The library keeps every position by
+    /// default so that any caller can score; `owonnx convert` defaults to last (measurements in the README).
+    /// </summary>
+    public LogitsScope Logits { get; init; } = LogitsScope.All;
+
     public bool IsQuantized => Precision is Precision.Int8 or Precision.Int4;
 
     /// <summary>
@@ -56,6 +63,8 @@ public sealed record ConversionOptions
     {
         if (!Enum.IsDefined(Precision))
             throw new ArgumentException($"unknown precision {(int)Precision}; use fp32, fp16, int8 or int4.");
+        if (!Enum.IsDefined(Logits))
+            throw new ArgumentException($"unknown logits scope {(int)Logits}; use all or last.");
         if (!Enum.IsDefined(Target))
             throw new ArgumentException($"unknown execution target {(int)Target}; use cpu, cuda or tensorrt.");
         if (!IsQuantized && Quantization is not null)

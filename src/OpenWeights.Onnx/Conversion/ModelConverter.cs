@@ -67,7 +67,7 @@ public sealed class ModelConverter(ModelFamilies families)
             store.Progress.ExpectedElements = weights.All().Sum(reader.Elements);
             var format = weightFormat(store);
             var loraInputs = options.AdapterInputs ? new LoraInputs(format, store) : null;
-            new DecoderGraph(model, weights, store, loraInputs ?? format).Build();
+            new DecoderGraph(model, weights, store, loraInputs ?? format, new DecoderGraphOptions { Logits = options.Logits }).Build();
             sites = loraInputs?.Sites;
             data.Flush();
             totals = store.Progress;
@@ -135,6 +135,7 @@ public sealed class ModelConverter(ModelFamilies families)
                 Key = "owonnx.merged_adapters",
                 Value = string.Join("; ", options.Adapters.Select(a => $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(a.Directory)))} x{a.Scale}")),
             });
+        proto.MetadataProps.Add(new StringStringEntryProto { Key = DecoderIo.LogitsMetadataKey, Value = options.Logits.ToString().ToLowerInvariant() });
         if (options.EffectiveQuantization is { } q)
             proto.MetadataProps.Add(new StringStringEntryProto
             {
