@@ -18,7 +18,7 @@ public sealed class ServeCommand
         [Option("max-queue", Description = "Requests that may wait for a slot; more get 429")] int maxQueue = 64,
         [Option("max-length", Description = "KV cache length per sequence in tokens (prompt + completion)")] int? maxLength = null,
         [Option(Description = "Execution provider: cpu, cuda, tensorrt")] string ep = "cpu",
-        [Option(Description = "Intra-op threads (default: one per core but one, which serves HTTP)")] int? threads = null,
+        [Option(Description = "Intra-op threads (default: one per core; they do not spin between ops)")] int? threads = null,
         [Option("model-name", Description = "Model id clients name in 'model' (default: the folder's name)")] string? modelName = null,
         [Option("shutdown-timeout", Description = "Seconds in-flight requests may take to finish on shutdown")] double shutdownTimeout = 30,
         [Option("max-body-bytes", Description = "Largest request body accepted (larger: 413)")] long maxBodyBytes = 4 * 1024 * 1024,
