@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using OpenWeights.Onnx.Adapters;
 using OpenWeights.Onnx.Generation;
 using OpenWeights.Onnx.Generation.Sampling;
 using OpenWeights.Onnx.Models;
@@ -19,11 +20,13 @@ public sealed class ServedModel : IDisposable
     private readonly Lock _templateLock = new();
     private readonly LanguageModel _model;
     private readonly ChatTemplate? _template;
+    private readonly IReadOnlyList<(string Id, AdapterFile File)> _adapters;
 
     private ServedModel(string id, LanguageModel model, TextTokenizer tokenizer, ChatTemplate? template,
-        SamplingOptions defaults, Scheduler scheduler)
+        SamplingOptions defaults, Scheduler scheduler, IReadOnlyList<(string, AdapterFile)> adapters)
     {
         Id = id;
+        _adapters = adapters;
         _model = model;
         Tokenizer = tokenizer;
         _template = template;
@@ -32,7 +35,10 @@ public sealed class ServedModel : IDisposable
         Created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
     }
 
+    /// <summary>The base model's id.</summary>
     public string Id { get; }
+    /// <summary>Every id served: the base model's, then each adapter's (all sharing the base's weights and batch).</summary>
+    public IReadOnlyList<string> Ids => [Id, .. _adapters.Select(a => a.Id)];
     /// <summary>Unix time the model was loaded (<c>created</c> in /v1/models).</summary>
     public long Created { get; }
     public TextTokenizer Tokenizer { get; }
@@ -52,9 +58,21 @@ public sealed class ServedModel : IDisposable
             template = string.IsNullOrEmpty(tokenizer.ChatTemplate) ? null : new ChatTemplate(dir, tokenizer.ChatTemplate);
             var defaults = SamplingOptions.FromGenerationConfig(GenerationConfig.Load(Path.Combine(dir, "generation_config.json")));
             var eos = model.Config.EosTokenIds.Union(tokenizer.EosTokenIds).ToArray();
-            var scheduler = new Scheduler(model.CreateDecoder(options.MaxBatch), tokenizer, eos, options.MaxQueue, metrics, logger);
+            var adapters = options.Adapters.Select(a => (a.Name, LoadAdapter(a))).ToList();
+            var decoder = model.CreateDecoder(options.MaxBatch, adapters.Select(a => a.Item2.Rank).DefaultIfEmpty(0).Max());
+            try
+            {
+                foreach (var (_, file) in adapters)
+                    decoder.Adapters!.Check(file);
+            }
+            catch
+            {
+                decoder.Dispose();
+                throw;
+            }
+            var scheduler = new Scheduler(decoder, tokenizer, eos, options.MaxQueue, metrics, logger);
             scheduler.Start();
-            return new ServedModel(options.EffectiveModelName, model, tokenizer, template, defaults, scheduler);
+            return new ServedModel(options.EffectiveModelName, model, tokenizer, template, defaults, scheduler, adapters);
         }
         catch
         {
@@ -64,11 +82,27 @@ public sealed class ServedModel : IDisposable
         }
     }
 
-    /// <summary>404 model_not_found unless <paramref name="model"/> is this model's id.</summary>
-    public void EnsureId(string model)
+    private static AdapterFile LoadAdapter(ServedAdapterOption option)
     {
-        if (!string.Equals(model, Id, StringComparison.Ordinal))
-            throw OpenAiException.ModelNotFound(model);
+        try
+        {
+            return AdapterFile.Load(option.Path);
+        }
+        catch (Checkpoints.CheckpointException e)
+        {
+            throw new Runtime.ModelLoadException($"adapter '{option.Name}': {e.Message}", e);
+        }
+    }
+
+    /// <summary>The adapter a model id names (null: the base model); 404 model_not_found for any other id.</summary>
+    public AdapterFile? Resolve(string model)
+    {
+        if (string.Equals(model, Id, StringComparison.Ordinal))
+            return null;
+        foreach (var (id, file) in _adapters)
+            if (string.Equals(model, id, StringComparison.Ordinal))
+                return file;
+        throw OpenAiException.ModelNotFound(model);
     }
 
     /// <summary>The conversation rendered by the model's own chat template, as token ids (the template writes any BOS).</summary>
@@ -106,7 +140,8 @@ public sealed class ServedModel : IDisposable
     }
 
     /// <summary>Queues a sequence; 429 (with Retry-After) when at capacity, 503 when shutting down.</summary>
-    public SequenceHandle Submit(int[] promptIds, GenerationOptions options, bool logProbs, CancellationToken cancellation)
+    public SequenceHandle Submit(int[] promptIds, GenerationOptions options, bool logProbs, CancellationToken cancellation,
+        AdapterFile? adapter = null)
     {
         try
         {
@@ -115,6 +150,7 @@ public sealed class ServedModel : IDisposable
                 PromptIds = promptIds,
                 Options = options,
                 LogProbs = logProbs,
+                Adapter = adapter,
                 Cancellation = cancellation,
             });
         }

@@ -261,6 +261,11 @@ public sealed class Scheduler : IDisposable
             {
                 sequence.Begin(_tokenizer, _decoder.VocabSize, _eos);
                 _decoder.Rewind(slot, 0);
+                // Each slot carries its own adapter rows, so sequences of different adapters share the next steps.
+                if (_decoder.Adapters is { } adapters)
+                    adapters.Assign(slot, sequence.Request.Adapter);
+                else if (sequence.Request.Adapter is not null)
+                    throw new InvalidOperationException("a sequence asks for an adapter but the decoder has no adapter slots.");
                 var logits = _decoder.Append(slot, sequence.Request.PromptIds);
                 _metrics.AddPromptTokens(sequence.Request.PromptIds.Length);
                 Advance(slot, sequence, logits);
