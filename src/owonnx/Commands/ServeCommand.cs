@@ -22,6 +22,7 @@ public sealed class ServeCommand
         [Option("model-name", Description = "Model id clients name in 'model' (default: the folder's name)")] string? modelName = null,
         [Option("shutdown-timeout", Description = "Seconds in-flight requests may take to finish on shutdown")] double shutdownTimeout = 30,
         [Option("max-body-bytes", Description = "Largest request body accepted (larger: 413)")] long maxBodyBytes = 4 * 1024 * 1024,
+        [Option("prefill-chunk", Description = "Most prompt tokens read between two decode steps (a long prompt stalls others by one chunk at most)")] int prefillChunk = OpenWeights.Onnx.Server.Scheduling.Scheduler.DefaultPrefillChunk,
         [Option(Description = "Serve a run-time LoRA adapter ('owonnx adapter') as model id NAME: NAME=FILE (repeatable)")] string[]? adapter = null)
     {
         return CliErrors.RunAsync(async () =>
@@ -40,6 +41,7 @@ public sealed class ServeCommand
                 ExecutionProvider = CliParse.Target(ep),
                 Gpu = device.ToGpuOptions(),
                 Threads = threads,
+                PrefillChunk = prefillChunk,
                 MaxBodyBytes = maxBodyBytes,
                 ShutdownTimeout = double.IsFinite(shutdownTimeout) && shutdownTimeout >= 0
                     ? TimeSpan.FromSeconds(shutdownTimeout)
