@@ -45,7 +45,9 @@ public sealed class LanguageModel : IDisposable
 
     /// <summary>A decoder with <paramref name="slots"/> sequences (default: the options' max batch).</summary>
     public BatchDecoder CreateDecoder(int? slots = null) =>
-        new(Session, Config, slots ?? Options.MaxBatch, MaxLength);
+        new(Session, Config, slots ?? Options.MaxBatch, MaxLength,
+            BufferPlacement.For(Session, Options.ExecutionProvider, Options.Gpu),
+            Options.ExecutionProvider != ExecutionTarget.Cpu && Options.Gpu.CudaGraph);
 
     public void Dispose() => Session.Dispose();
 }

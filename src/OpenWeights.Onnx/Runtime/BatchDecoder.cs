@@ -9,20 +9,27 @@ namespace OpenWeights.Onnx.Runtime;
 /// A decode step feeds one token per slot in one Run through an I/O binding made once, over buffers made
 /// once: the steady state allocates nothing and copies no cache. Prompts enter either alone (a view of one
 /// slot: continuing a chat, or a request joining a running batch) or together (right-padded, per-row
-/// lengths taken from the attention mask).
+/// lengths taken from the attention mask). The cache is in the graph's KV element type and, on CUDA, in device
+/// memory; ids and mask are written by the host into pinned memory; logits are bound to host memory, and a
+/// graph converted with <c>--logits last</c> returns only the rows sampling needs (<see cref="BufferPlacement"/>).
 /// </summary>
 public sealed unsafe class BatchDecoder : IDisposable
 {
     private readonly InferenceSession _session;
     private readonly ModelConfig _config;
     private readonly KvCache _cache;
+    private readonly BufferPlacement _placement;
     private readonly RunOptions _runOptions = new();
+    // Prompts run with shapes a decode step never has; with CUDA graphs on they must not be captured.
+    private readonly RunOptions _promptRunOptions = new();
     private readonly int[] _lengths;
     private readonly int[] _maskFill;
 
     // [slots, maxLength] attention mask; fixed width, see DecoderGraph.AttentionLengths.
     private readonly long* _mask;
     private readonly long* _stepIds;
+    // [slots, maxLength] prompt ids, so that prompts need no managed array per call either.
+    private readonly long* _promptIds;
     private readonly float* _stepLogits;
     private readonly OrtValue _maskValue, _stepIdsValue, _stepLogitsValue;
     private readonly OrtIoBinding _stepBinding;
@@ -37,23 +44,33 @@ public sealed unsafe class BatchDecoder : IDisposable
     /// <summary>Tokens held in the cache for a slot.</summary>
     public int Length(int slot) => _lengths[slot];
 
-    public BatchDecoder(InferenceSession session, ModelConfig config, int slots, int maxLength)
+    /// <param name="placement">Where the cache and inputs live (host memory when null); the decoder owns it.</param>
+    /// <param name="cudaGraph">The session captures CUDA graphs: mark prompt runs as not to be captured.</param>
+    public BatchDecoder(InferenceSession session, ModelConfig config, int slots, int maxLength,
+        BufferPlacement? placement = null, bool cudaGraph = false)
     {
         _session = session;
         _config = config;
-        if (config.Io.KvType != TensorElementType.Float)
-            throw new ModelLoadException($"{config.Directory}: KV cache of type {config.Io.KvType} is not supported by this runtime yet (float32 only).");
-        _cache = new KvCache(config, slots, maxLength);
+        _placement = placement ?? BufferPlacement.Host();
+        if (cudaGraph)
+        {
+            // ORT captures one graph per annotation id; -1 runs uncaptured (onnxruntime's "gpu_graph_id").
+            _runOptions.AddRunConfigEntry("gpu_graph_id", "1");
+            _promptRunOptions.AddRunConfigEntry("gpu_graph_id", "-1");
+        }
+        _cache = new KvCache(config, slots, maxLength, _placement);
         _lengths = new int[slots];
         _maskFill = new int[slots];
         _promptLogits = new float[slots * config.VocabSize];
 
-        _mask = (long*)NativeMemory.AllocZeroed((nuint)(slots * maxLength), sizeof(long));
-        _stepIds = (long*)NativeMemory.AllocZeroed((nuint)slots, sizeof(long));
+        _mask = (long*)_placement.AllocateInput((long)slots * maxLength * sizeof(long));
+        _stepIds = (long*)_placement.AllocateInput((long)slots * sizeof(long));
+        _promptIds = (long*)_placement.AllocateInput((long)slots * maxLength * sizeof(long));
         _stepLogits = (float*)NativeMemory.AllocZeroed((nuint)(slots * config.VocabSize), sizeof(float));
-        _maskValue = Wrap(_mask, TensorElementType.Int64, [slots, maxLength], sizeof(long));
-        _stepIdsValue = Wrap(_stepIds, TensorElementType.Int64, [slots, 1], sizeof(long));
-        _stepLogitsValue = Wrap(_stepLogits, TensorElementType.Float, [slots, 1, config.VocabSize], sizeof(float));
+        _maskValue = WrapInput(_mask, [slots, maxLength]);
+        _stepIdsValue = WrapInput(_stepIds, [slots, 1]);
+        _stepLogitsValue = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float,
+            [slots, 1, config.VocabSize], (IntPtr)_stepLogits, (long)slots * config.VocabSize * sizeof(float));
 
         // Every idle row still needs one unmasked position, or its seqlens_k would be −1.
         for (int s = 0; s < slots; s++)
@@ -72,9 +89,10 @@ public sealed unsafe class BatchDecoder : IDisposable
         }
     }
 
-    private static OrtValue Wrap(void* data, TensorElementType type, long[] shape, int elementSize) =>
-        OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, type, shape, (IntPtr)data,
-            shape.Aggregate(1L, (a, b) => a * b) * elementSize);
+    /// <summary>An int64 view of host-written input memory (pinned on CUDA).</summary>
+    private OrtValue WrapInput(long* data, long[] shape) =>
+        OrtValue.CreateTensorValueWithData(_placement.InputMemory, TensorElementType.Int64, shape, (IntPtr)data,
+            shape.Aggregate(1L, (a, b) => a * b) * sizeof(long));
 
     /// <summary>Forgets a slot's tokens after <paramref name="length"/> (rewinding a chat to a shared prefix).</summary>
     public void Rewind(int slot, int length)
@@ -105,10 +123,9 @@ public sealed unsafe class BatchDecoder : IDisposable
             throw new ContextOverflowException(total, MaxLength);
 
         SetMask(slot, total);
-        var ids = new long[tokens.Length];
-        for (int i = 0; i < ids.Length; i++) ids[i] = tokens[i];
-        using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, [1, ids.Length]);
-        using var maskView = Wrap(_mask + (long)slot * MaxLength, TensorElementType.Int64, [1, MaxLength], sizeof(long));
+        for (int i = 0; i < tokens.Length; i++) _promptIds[i] = tokens[i];
+        using var idsValue = WrapInput(_promptIds, [1, tokens.Length]);
+        using var maskView = WrapInput(_mask + (long)slot * MaxLength, [1, MaxLength]);
         RunSlots(slot, 1, idsValue, maskView, tokens.Length, [tokens.Length - 1], allLogits);
         _lengths[slot] = total;
         return _promptLogits.AsSpan(slot * VocabSize, VocabSize);
@@ -126,7 +143,7 @@ public sealed unsafe class BatchDecoder : IDisposable
         int width = prompts.Max(p => p.Length);
         if (width > MaxLength)
             throw new ContextOverflowException(width, MaxLength);
-        var ids = new long[rows * width];
+        var ids = new Span<long>(_promptIds, rows * width);
         var lastPositions = new int[rows];
         for (int r = 0; r < rows; r++)
         {
@@ -138,8 +155,8 @@ public sealed unsafe class BatchDecoder : IDisposable
             _lengths[r] = 0;
             SetMask(r, prompts[r].Length);
         }
-        using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, [rows, width]);
-        using var maskView = Wrap(_mask, TensorElementType.Int64, [rows, MaxLength], sizeof(long));
+        using var idsValue = WrapInput(_promptIds, [rows, width]);
+        using var maskView = WrapInput(_mask, [rows, MaxLength]);
         RunSlots(0, rows, idsValue, maskView, width, lastPositions, default);
         for (int r = 0; r < rows; r++)
             _lengths[r] = prompts[r].Length;
@@ -168,7 +185,7 @@ public sealed unsafe class BatchDecoder : IDisposable
                 binding.BindOutput(_config.PresentKey(layer), k);
                 binding.BindOutput(_config.PresentValue(layer), v);
             }
-            _session.RunWithBinding(_runOptions, binding);
+            _session.RunWithBinding(_promptRunOptions, binding);
             using var outputs = binding.GetOutputValues();
             var logits = outputs[0].GetTensorDataAsSpan<float>();
             if (!allLogits.IsEmpty)
@@ -231,9 +248,9 @@ public sealed unsafe class BatchDecoder : IDisposable
         _stepIdsValue.Dispose();
         _stepLogitsValue.Dispose();
         _runOptions.Dispose();
+        _promptRunOptions.Dispose();
         _cache.Dispose();
-        NativeMemory.Free(_mask);
-        NativeMemory.Free(_stepIds);
+        _placement.Dispose();
         NativeMemory.Free(_stepLogits);
     }
 }

@@ -1,42 +1,48 @@
-using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace OpenWeights.Onnx.Runtime;
 
 /// <summary>
-/// The key/value cache, preallocated once: per layer one key and one value buffer of
-/// [slots, kv_heads, max_length, head_size]. The same buffer is bound as GroupQueryAttention's past input and
-/// present output, so each step writes its new entries in place — no copy per token. A slot's rows are
-/// contiguous, so one sequence can be run alone through a view of its slot.
+/// The key/value cache, preallocated once in the graph's KV element type (float32, float16 or bfloat16): per
+/// layer one key and one value buffer of [slots, kv_heads, max_length, head_size], in host memory or, on CUDA,
+/// in device memory (<see cref="BufferPlacement"/>). The same buffer is bound as GroupQueryAttention's past
+/// input and present output, so each step writes its new entries in place — no copy per token. A slot's rows
+/// are contiguous, so one sequence can be run alone through a view of its slot.
 /// </summary>
-public sealed unsafe class KvCache : IDisposable
+public sealed class KvCache : IDisposable
 {
-    private readonly float*[] _buffers; // [layer * 2 + (0 key | 1 value)]
+    private readonly nint[] _buffers; // [layer * 2 + (0 key | 1 value)], owned by the placement
     private readonly OrtValue[] _full;
+    private readonly OrtMemoryInfo _memory;
 
     public int Slots { get; }
     public int MaxLength { get; }
     public int Layers { get; }
     public int KvHeads { get; }
     public int HeadSize { get; }
-    public long BytesPerSlot => 2L * Layers * SlotElements * sizeof(float);
+    public TensorElementType ElementType { get; }
+    public int ElementSize { get; }
+    public bool OnDevice { get; }
+    public long BytesPerSlot => 2L * Layers * SlotElements * ElementSize;
     private long SlotElements => (long)KvHeads * MaxLength * HeadSize;
 
-    public KvCache(ModelConfig config, int slots, int maxLength)
+    public KvCache(ModelConfig config, int slots, int maxLength, BufferPlacement placement)
     {
         Slots = slots;
         MaxLength = maxLength;
         Layers = config.NumLayers;
         KvHeads = config.NumKvHeads;
         HeadSize = config.HeadSize;
-        _buffers = new float*[2 * Layers];
+        ElementType = config.Io.KvType;
+        ElementSize = DecoderIo.SizeOf(ElementType);
+        OnDevice = placement.CacheOnDevice;
+        _memory = placement.CacheMemory;
+        _buffers = new nint[2 * Layers];
         _full = new OrtValue[2 * Layers];
-        nuint bytes = (nuint)(slots * SlotElements * sizeof(float));
         for (int i = 0; i < _buffers.Length; i++)
         {
-            _buffers[i] = (float*)NativeMemory.AlignedAlloc(bytes, 64);
-            NativeMemory.Clear(_buffers[i], bytes);
+            _buffers[i] = placement.AllocateCache(slots * SlotElements * ElementSize);
             _full[i] = View(i, 0, slots);
         }
     }
@@ -48,17 +54,13 @@ public sealed unsafe class KvCache : IDisposable
     public OrtValue Slice(int layer, bool value, int first, int count) => View(2 * layer + (value ? 1 : 0), first, count);
 
     private OrtValue View(int buffer, int first, int count) =>
-        OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float,
+        OrtValue.CreateTensorValueWithData(_memory, ElementType,
             [count, KvHeads, MaxLength, HeadSize],
-            (IntPtr)(_buffers[buffer] + first * SlotElements), count * SlotElements * sizeof(float));
+            _buffers[buffer] + (nint)(first * SlotElements * ElementSize), count * SlotElements * ElementSize);
 
+    /// <summary>Frees the views; the memory itself belongs to the <see cref="BufferPlacement"/>.</summary>
     public void Dispose()
     {
         foreach (var v in _full) v?.Dispose();
-        for (int i = 0; i < _buffers.Length; i++)
-        {
-            NativeMemory.AlignedFree(_buffers[i]);
-            _buffers[i] = null;
-        }
     }
 }
