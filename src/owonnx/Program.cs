@@ -18,6 +18,7 @@ app.AddCommands<EvalCommand>();
 app.AddCommands<ServeCommand>();
 app.AddCommands<ProvidersCommand>();
 app.AddCommands<PullCommand>();
+app.AddCommands<AdapterCommand>();
 app.Run();
 // Cocona exits with 129 after printing help for --help; asking for help is not a failure.
 const int CoconaHelpExitCode = 129;

@@ -40,13 +40,16 @@ public sealed unsafe class BatchDecoder : IDisposable
     public int VocabSize => _config.VocabSize;
     public ModelConfig Config => _config;
     public KvCache Cache => _cache;
+    /// <summary>Per-slot run-time adapters; null when the decoder was made without (the base model only).</summary>
+    public AdapterSlots? Adapters { get; }
 
     /// <summary>Tokens held in the cache for a slot.</summary>
     public int Length(int slot) => _lengths[slot];
 
+    /// <param name="adapterRank">Above 0: per-slot adapter buffers of this rank (the model needs adapter inputs).</param>
     /// <param name="placement">Where the cache and inputs live (host memory when null); the decoder owns it.</param>
     /// <param name="cudaGraph">The session captures CUDA graphs: mark prompt runs as not to be captured.</param>
-    public BatchDecoder(InferenceSession session, ModelConfig config, int slots, int maxLength,
+    public BatchDecoder(InferenceSession session, ModelConfig config, int slots, int maxLength, int adapterRank = 0,
         BufferPlacement? placement = null, bool cudaGraph = false)
     {
         _session = session;
@@ -86,6 +89,11 @@ public sealed unsafe class BatchDecoder : IDisposable
             _stepBinding.BindInput(config.PastValue(layer), _cache.Full(layer, true));
             _stepBinding.BindOutput(config.PresentKey(layer), _cache.Full(layer, false));
             _stepBinding.BindOutput(config.PresentValue(layer), _cache.Full(layer, true));
+        }
+        if (adapterRank > 0)
+        {
+            Adapters = new AdapterSlots(session, config.Directory, slots, adapterRank);
+            Adapters.BindAll(_stepBinding);
         }
     }
 
@@ -185,6 +193,7 @@ public sealed unsafe class BatchDecoder : IDisposable
                 binding.BindOutput(_config.PresentKey(layer), k);
                 binding.BindOutput(_config.PresentValue(layer), v);
             }
+            Adapters?.Bind(binding, first, count, views);
             _session.RunWithBinding(_promptRunOptions, binding);
             using var outputs = binding.GetOutputValues();
             var logits = outputs[0].GetTensorDataAsSpan<float>();
@@ -251,6 +260,7 @@ public sealed unsafe class BatchDecoder : IDisposable
         _promptRunOptions.Dispose();
         _cache.Dispose();
         _placement.Dispose();
+        Adapters?.Dispose();
         NativeMemory.Free(_stepLogits);
     }
 }

@@ -67,6 +67,7 @@ public sealed class ConvertCommand
         [Option(Description = "Replace an existing output folder")] bool overwrite = false,
         [Option(Description = "Convert the built-in sample model (fortune-llama) instead of a folder")] bool sample = false,
         [Option(Description = "PEFT LoRA adapter folder to merge into the weights (repeatable; merged in order)")] string[]? lora = null,
+        [Option("adapter-inputs", Description = "Give the graph inputs for run-time LoRA adapters ('owonnx adapter', run/serve --adapter)")] bool adapterInputs = false,
         [Option("lora-scale", Description = "Multiplier of each --lora's own scale α/r: one for all, or one per --lora (default 1)")] float[]? loraScale = null)
     {
         return CliErrors.Run(() =>
@@ -77,6 +78,7 @@ public sealed class ConvertCommand
                 Target = CliParse.Target(ep),
                 Overwrite = overwrite,
                 Adapters = Adapters(lora ?? [], loraScale ?? []),
+                AdapterInputs = adapterInputs,
             };
             options = options with { Quantization = quantization.ToOptions(options) };
             options.Validate();

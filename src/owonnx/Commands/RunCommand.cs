@@ -1,4 +1,5 @@
 using Cocona;
+using OpenWeights.Onnx.Adapters;
 using OpenWeights.Onnx.Generation;
 using OpenWeights.Onnx.Generation.Sampling;
 using OpenWeights.Onnx.Runtime;
@@ -20,7 +21,8 @@ public sealed record GenerationParameters(
     [Option(Description = "Stop before this string (repeatable)")] string[]? Stop = null,
     [Option("max-length", Description = "KV cache length in tokens (prompt + generated)")] int? MaxLength = null,
     [Option(Description = "Execution provider: cpu, cuda, tensorrt")] string Ep = "cpu",
-    [Option(Description = "Intra-op threads (default: one per core)")] int? Threads = null) : ICommandParameterSet
+    [Option(Description = "Intra-op threads (default: one per core)")] int? Threads = null,
+    [Option(Description = "Run-time LoRA adapter file made by 'owonnx adapter' for this model")] string? Adapter = null) : ICommandParameterSet
 {
     public GenerationOptions ToGenerationOptions() => new()
     {
@@ -54,10 +56,11 @@ public sealed record GenerationParameters(
         options.Validate();
         var runtime = ToRuntimeOptions(device);
         runtime.Validate();
+        var adapter = Adapter is null ? null : AdapterFile.Load(Adapter);
         var lm = LanguageModel.Load(model, runtime);
         try
         {
-            return (new TextGenerator(lm, TextTokenizer.FromFolder(model), ownsModel: true), options);
+            return (new TextGenerator(lm, TextTokenizer.FromFolder(model), ownsModel: true, adapter), options);
         }
         catch
         {
