@@ -27,7 +27,22 @@ public sealed class LanguageModel : IDisposable
         options ??= new RuntimeOptions();
         options.Validate();
         var config = ModelConfig.Load(directory);
+<<<<<<< HEAD
+        var session = SessionFactory.Create(Path.Combine(directory, config.ModelFile), options);
+        try
+        {
+            config.CheckAgainst(
+                session.InputMetadata.ToDictionary(p => p.Key, p => p.Value.Dimensions),
+                session.OutputMetadata.ToDictionary(p => p.Key, p => p.Value.Dimensions));
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+=======
         var session = SessionFactory.Create(config, options);
+>>>>>>> main
         if (session.ModelMetadata.CustomMetadataMap.TryGetValue("owonnx.rope_switch_length", out var text)
             && int.TryParse(text, out int switchLength))
             config = config with { RopeSwitchLength = switchLength };

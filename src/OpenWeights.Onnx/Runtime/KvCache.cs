@@ -40,6 +40,16 @@ public sealed class KvCache : IDisposable
         _memory = placement.CacheMemory;
         _buffers = new nint[2 * Layers];
         _full = new OrtValue[2 * Layers];
+        long total;
+        try { total = checked(2L * Layers * slots * SlotElements * ElementSize); }
+        catch (OverflowException) { total = long.MaxValue; }
+        // Refuse what the machine cannot hold, with the knobs to turn, instead of dying in the allocator.
+        // (Device memory is the CUDA allocator's to refuse; this checks host memory.)
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        if (!OnDevice && total > available)
+            throw new ModelLoadException(
+                $"the KV cache for {slots} sequence(s) of {maxLength} tokens needs {total / 1073741824.0:F1} GiB but this machine has " +
+                $"{available / 1073741824.0:F1} GiB; lower --max-length or --max-batch.");
         for (int i = 0; i < _buffers.Length; i++)
         {
             _buffers[i] = placement.AllocateCache(slots * SlotElements * ElementSize);
