@@ -27,8 +27,7 @@ public sealed class LanguageModel : IDisposable
         options ??= new RuntimeOptions();
         options.Validate();
         var config = ModelConfig.Load(directory);
-<<<<<<< HEAD
-        var session = SessionFactory.Create(Path.Combine(directory, config.ModelFile), options);
+        var session = SessionFactory.Create(config, options);
         try
         {
             config.CheckAgainst(
@@ -40,9 +39,6 @@ public sealed class LanguageModel : IDisposable
             session.Dispose();
             throw;
         }
-=======
-        var session = SessionFactory.Create(config, options);
->>>>>>> main
         if (session.ModelMetadata.CustomMetadataMap.TryGetValue("owonnx.rope_switch_length", out var text)
             && int.TryParse(text, out int switchLength))
             config = config with { RopeSwitchLength = switchLength };

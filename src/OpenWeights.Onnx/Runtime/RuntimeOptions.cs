@@ -30,20 +30,12 @@ public sealed record RuntimeOptions
     public void Validate()
     {
         if (MaxLength is < 2)
-<<<<<<< HEAD
             throw new ArgumentException($"--max-length {MaxLength} is out of range (use at least 2).");
         if (MaxBatch is < 1 or > MaxBatchLimit)
             throw new ArgumentException($"--max-batch {MaxBatch} is out of range (use 1 to {MaxBatchLimit}).");
         if (Threads is { } threads && (threads < 1 || threads > MaxThreads))
             throw new ArgumentException(
                 $"--threads {threads} is out of range (use 1 to {MaxThreads}; this machine has {Environment.ProcessorCount} cores).");
-=======
-            throw new ArgumentException($"max length {MaxLength} must be at least 2.");
-        if (MaxBatch < 1)
-            throw new ArgumentException($"max batch {MaxBatch} must be at least 1.");
-        if (Threads is < 1)
-            throw new ArgumentException($"threads {Threads} must be at least 1.");
         Gpu.Validate();
->>>>>>> main
     }
 }
