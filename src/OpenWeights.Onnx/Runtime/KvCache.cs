@@ -68,6 +68,24 @@ public sealed class KvCache : IDisposable
             [count, KvHeads, MaxLength, HeadSize],
             _buffers[buffer] + (nint)(first * SlotElements * ElementSize), count * SlotElements * ElementSize);
 
+    /// <summary>Copies the first <paramref name="length"/> positions of one slot's keys and values into another slot.</summary>
+    public unsafe void CopySlot(int from, int to, int length)
+    {
+        if ((uint)from >= (uint)Slots || (uint)to >= (uint)Slots || (uint)length > (uint)MaxLength)
+            throw new ArgumentOutOfRangeException(nameof(from), $"cannot copy {length} positions from slot {from} to slot {to} of {Slots}.");
+        if (OnDevice)
+            throw new NotSupportedException("copying a slot's cache is done by the host and the cache is in GPU memory; it is not supported on CUDA yet.");
+        long headBytes = (long)MaxLength * HeadSize * ElementSize;
+        long slotBytes = SlotElements * ElementSize;
+        long bytes = (long)length * HeadSize * ElementSize;
+        foreach (nint buffer in _buffers)
+        {
+            byte* b = (byte*)buffer;
+            for (int head = 0; head < KvHeads; head++)
+                Buffer.MemoryCopy(b + from * slotBytes + head * headBytes, b + to * slotBytes + head * headBytes, bytes, bytes);
+        }
+    }
+
     /// <summary>Frees the views; the memory itself belongs to the <see cref="BufferPlacement"/>.</summary>
     public void Dispose()
     {

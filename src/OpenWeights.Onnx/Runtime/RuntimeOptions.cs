@@ -22,6 +22,11 @@ public sealed record RuntimeOptions
     public int MaxBatch { get; init; } = 1;
     /// <summary>Intra-op threads; null = one per core.</summary>
     public int? Threads { get; init; }
+    /// <summary>
+    /// Whether ORT's intra-op threads spin while waiting for work (null = ORT's default, on). Spinning saves the
+    /// wake-up on every op of a step; off, idle threads leave the cores to other work (a server's request threads).
+    /// </summary>
+    public bool? AllowSpinning { get; init; }
     /// <summary>CUDA/TensorRT settings; ignored on the CPU.</summary>
     public GpuOptions Gpu { get; init; } = new();
 

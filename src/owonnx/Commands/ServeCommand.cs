@@ -21,7 +21,8 @@ public sealed class ServeCommand
         [Option(Description = "Intra-op threads (default: one per core but one, which serves HTTP)")] int? threads = null,
         [Option("model-name", Description = "Model id clients name in 'model' (default: the folder's name)")] string? modelName = null,
         [Option("shutdown-timeout", Description = "Seconds in-flight requests may take to finish on shutdown")] double shutdownTimeout = 30,
-        [Option("max-body-bytes", Description = "Largest request body accepted (larger: 413)")] long maxBodyBytes = 4 * 1024 * 1024)
+        [Option("max-body-bytes", Description = "Largest request body accepted (larger: 413)")] long maxBodyBytes = 4 * 1024 * 1024,
+        [Option("prefill-chunk", Description = "Most prompt tokens read between two decode steps (a long prompt stalls others by one chunk at most)")] int prefillChunk = OpenWeights.Onnx.Server.Scheduling.Scheduler.DefaultPrefillChunk)
     {
         return CliErrors.RunAsync(async () =>
         {
@@ -38,6 +39,7 @@ public sealed class ServeCommand
                 ExecutionProvider = CliParse.Target(ep),
                 Gpu = device.ToGpuOptions(),
                 Threads = threads,
+                PrefillChunk = prefillChunk,
                 MaxBodyBytes = maxBodyBytes,
                 ShutdownTimeout = double.IsFinite(shutdownTimeout) && shutdownTimeout >= 0
                     ? TimeSpan.FromSeconds(shutdownTimeout)
