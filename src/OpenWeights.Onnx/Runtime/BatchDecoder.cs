@@ -22,6 +22,10 @@ public sealed unsafe class BatchDecoder : IDisposable
     private readonly RunOptions _runOptions = new();
     // Prompts run with shapes a decode step never has; with CUDA graphs on they must not be captured.
     private readonly RunOptions _promptRunOptions = new();
+    // With CUDA graphs, ORT captures one graph per annotation id: a step over r rows is graph r (shapes differ).
+    private const string GraphIdKey = "gpu_graph_id";
+    private readonly bool _cudaGraph;
+    private readonly RunOptions?[] _stepRunOptions;
     private readonly int[] _lengths;
     private readonly int[] _maskFill;
 
@@ -57,12 +61,10 @@ public sealed unsafe class BatchDecoder : IDisposable
         _session = session;
         _config = config;
         _placement = placement ?? BufferPlacement.Host();
+        _cudaGraph = cudaGraph;
+        _stepRunOptions = new RunOptions?[slots];
         if (cudaGraph)
-        {
-            // ORT captures one graph per annotation id; -1 runs uncaptured (onnxruntime's "gpu_graph_id").
-            _runOptions.AddRunConfigEntry("gpu_graph_id", "1");
-            _promptRunOptions.AddRunConfigEntry("gpu_graph_id", "-1");
-        }
+            _promptRunOptions.AddRunConfigEntry(GraphIdKey, "-1");
         _cache = new KvCache(config, slots, maxLength, _placement);
         _lengths = new int[slots];
         _maskFill = new int[slots];
@@ -75,8 +77,7 @@ public sealed unsafe class BatchDecoder : IDisposable
         _stepLogits = (float*)NativeMemory.AllocZeroed((nuint)(slots * config.VocabSize), sizeof(float));
         _maskValue = WrapInput(_mask, [slots, maxLength]);
         _stepIdsValue = WrapInput(_stepIds, [slots, 1]);
-        _stepLogitsValue = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float,
-            [slots, 1, config.VocabSize], (IntPtr)_stepLogits, (long)slots * config.VocabSize * sizeof(float));
+        _stepLogitsValue = HostLogits(_stepLogits, slots, config.VocabSize);
 
         // Every idle row still needs one unmasked position, or its seqlens_k would be −1.
         for (int s = 0; s < slots; s++)
@@ -99,6 +100,11 @@ public sealed unsafe class BatchDecoder : IDisposable
             Adapters.BindAll(_stepBinding);
         }
     }
+
+    /// <summary>Step logits [rows, 1, vocab] in host memory: ORT copies them there from wherever the graph ran.</summary>
+    private static OrtValue HostLogits(float* data, int rows, int vocab) =>
+        OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float,
+            [rows, 1, vocab], (IntPtr)data, (long)rows * vocab * sizeof(float));
 
     /// <summary>An int64 view of host-written input memory (pinned on CUDA).</summary>
     private OrtValue WrapInput(long* data, long[] shape) =>
@@ -247,7 +253,7 @@ public sealed unsafe class BatchDecoder : IDisposable
                 _lengths[s] = 0;
             }
         }
-        _session.RunWithBinding(_runOptions, rows == Slots ? _stepBinding : PrefixStepBinding(rows));
+        _session.RunWithBinding(StepRunOptions(rows), rows == Slots ? _stepBinding : PrefixStepBinding(rows));
         for (int s = 0; s < rows; s++)
             if (active[s])
                 _lengths[s]++;
@@ -267,6 +273,17 @@ public sealed unsafe class BatchDecoder : IDisposable
         _lengths[from] = 0;
     }
 
+    private RunOptions StepRunOptions(int rows)
+    {
+        if (!_cudaGraph)
+            return _runOptions;
+        if (_stepRunOptions[rows - 1] is { } made)
+            return made;
+        var options = new RunOptions();
+        options.AddRunConfigEntry(GraphIdKey, rows.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return _stepRunOptions[rows - 1] = options;
+    }
+
     private OrtIoBinding PrefixStepBinding(int rows) =>
         (_prefixBindings[rows - 1] ??= new PrefixBinding(this, rows)).Binding;
 
@@ -280,9 +297,9 @@ public sealed unsafe class BatchDecoder : IDisposable
         {
             var config = d._config;
             Binding = d._session.CreateIoBinding();
-            Binding.BindInput(config.InputIdsName, Keep(Wrap(d._stepIds, TensorElementType.Int64, [rows, 1], sizeof(long))));
-            Binding.BindInput(config.AttentionMaskName, Keep(Wrap(d._mask, TensorElementType.Int64, [rows, d.MaxLength], sizeof(long))));
-            Binding.BindOutput(config.LogitsName, Keep(Wrap(d._stepLogits, TensorElementType.Float, [rows, 1, config.VocabSize], sizeof(float))));
+            Binding.BindInput(config.InputIdsName, Keep(d.WrapInput(d._stepIds, [rows, 1])));
+            Binding.BindInput(config.AttentionMaskName, Keep(d.WrapInput(d._mask, [rows, d.MaxLength])));
+            Binding.BindOutput(config.LogitsName, Keep(HostLogits(d._stepLogits, rows, config.VocabSize)));
             for (int layer = 0; layer < config.NumLayers; layer++)
             {
                 var k = Keep(d._cache.Slice(layer, false, 0, rows));
@@ -326,6 +343,7 @@ public sealed unsafe class BatchDecoder : IDisposable
         _stepLogitsValue.Dispose();
         _runOptions.Dispose();
         _promptRunOptions.Dispose();
+        foreach (var o in _stepRunOptions) o?.Dispose();
         _cache.Dispose();
         _placement.Dispose();
         Adapters?.Dispose();
