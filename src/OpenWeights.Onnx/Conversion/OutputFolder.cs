@@ -15,7 +15,7 @@ public sealed class OutputFolder : IDisposable
     {
         Final = Path.GetFullPath(final);
         if (Directory.Exists(Final) && Directory.EnumerateFileSystemEntries(Final).Any() && !overwrite)
-            throw new IOException($"{Final}: output folder exists and is not empty; pass --overwrite to replace it.");
+            throw new OutputExistsException(Final);
         if (File.Exists(Final))
             throw new IOException($"{Final}: output path is a file, not a folder.");
         string parent = Path.GetDirectoryName(Final) ?? ".";
