@@ -103,6 +103,20 @@ internal static class CliOptions
     public static Option<bool> Flag(string name, string description) =>
         new(name) { Description = description, Arity = ArgumentArity.Zero };
 
+    /// <summary>
+    /// A positional argument that refuses "--something": a mistyped option would otherwise be taken as the argument
+    /// (and its value reported as an unexpected extra argument).
+    /// </summary>
+    public static Argument<T> RejectingOptions<T>(this Argument<T> argument, string command)
+    {
+        argument.Validators.Add(r =>
+        {
+            if (r.Tokens is [{ Value: var text }] && text.StartsWith("--", StringComparison.Ordinal))
+                r.AddError($"unknown option '{text}' (see 'owonnx {command} --help')");
+        });
+        return argument;
+    }
+
     /// <summary>The option's name exactly as it appeared on the command line (an alias, or the long name).</summary>
     public static string Typed(ArgumentResult result, string name) =>
         (result.Parent as OptionResult)?.IdentifierToken?.Value ?? name;

@@ -10,7 +10,7 @@ internal static class BenchCommand
 {
     public static Command Create(Interrupts interrupts)
     {
-        var model = new Argument<string>("model") { Description = "Converted model folder" };
+        var model = new Argument<string>("model") { Description = "Converted model folder" }.RejectingOptions("bench");
         var promptTokens = CliOptions.Int("--prompt-tokens", "Prompt length in tokens", 128, 1);
         var genTokens = CliOptions.Int("--gen-tokens", "Tokens generated per repeat", 64, 2);
         var batch = CliOptions.Int("--batch", "Sequences decoded together", 1, 1, 256);

@@ -11,7 +11,7 @@ internal static class ChatCommand
 {
     public static Command Create(Interrupts interrupts)
     {
-        var model = new Argument<string>("model") { Description = "Converted model folder" };
+        var model = new Argument<string>("model") { Description = "Converted model folder" }.RejectingOptions("chat");
         var system = CliOptions.Text("--system", "System prompt (default: none)");
         var generation = new GenerationOptionSet();
         var command = new Command("chat",

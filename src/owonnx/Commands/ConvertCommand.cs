@@ -11,7 +11,8 @@ internal static class ConvertCommand
 {
     public static Command Create(Interrupts interrupts)
     {
-        var checkpoint = new Argument<string?>("checkpoint") { Description = "Checkpoint folder (config.json + *.safetensors)", Arity = ArgumentArity.ZeroOrOne };
+        var checkpoint = new Argument<string?>("checkpoint") { Description = "Checkpoint folder (config.json + *.safetensors)", Arity = ArgumentArity.ZeroOrOne }
+            .RejectingOptions("convert");
         var output = new Option<string>("--output", "-o") { Description = "Output folder (written under a temporary name, moved into place when complete)", Required = true };
         var precision = CliOptions.Choice("--precision", "Weight precision", "fp32", "fp32", "fp16", "int8", "int4");
         var ep = CliOptions.Choice("--ep", "Execution provider the model is built for", "cpu", "cpu", "cuda", "tensorrt");
@@ -77,7 +78,7 @@ internal sealed class QuantizationOptionSet
             command.Options.Add(option);
         _blockSize.Validators.Add(r =>
         {
-            if (r.GetValueOrDefault<int?>() is { } size && !int.IsPow2(size))
+            if (r.Tokens is [{ Value: var text }] && int.TryParse(text, out int size) && size is >= 16 and <= 256 && !int.IsPow2(size))
                 r.AddError($"{r.IdentifierToken?.Value ?? "--block-size"} {size} is not a power of two (use 16, 32, 64, 128 or 256)");
         });
     }

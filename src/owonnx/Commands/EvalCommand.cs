@@ -11,7 +11,7 @@ internal static class EvalCommand
 {
     public static Command Create(Interrupts interrupts)
     {
-        var modelArgument = new Argument<string>("model") { Description = "Converted model folder" };
+        var modelArgument = new Argument<string>("model") { Description = "Converted model folder" }.RejectingOptions("eval");
         var textOption = new Option<string>("--text") { Description = "UTF-8 text file to score", Required = true };
         var windowOption = CliOptions.Int("--window", "Tokens per independent window. Protocol: " + PerplexityEvaluator.Protocol, 256, 2);
         var compareOption = CliOptions.Text("--compare", "Reference model folder (e.g. the FP32 conversion) for KL and top-1 agreement (default: none)");

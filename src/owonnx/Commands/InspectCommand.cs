@@ -9,7 +9,7 @@ internal static class InspectCommand
 {
     public static Command Create()
     {
-        var path = new Argument<string>("path") { Description = "Checkpoint or converted model folder" };
+        var path = new Argument<string>("path") { Description = "Checkpoint or converted model folder" }.RejectingOptions("inspect");
         var json = CliOptions.Flag("--json", "Print the summary as JSON");
         var command = new Command("inspect", "Describe a checkpoint folder or a converted model folder.") { path, json };
         command.SetAction((parse, cancellation) => CliErrors.RunAsync(() =>

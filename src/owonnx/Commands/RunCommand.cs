@@ -10,18 +10,13 @@ internal static class RunCommand
 {
     public static Command Create(Interrupts interrupts)
     {
-        var model = new Argument<string>("model") { Description = "Converted model folder" };
+        var model = new Argument<string>("model") { Description = "Converted model folder" }.RejectingOptions("run");
         var positional = new Argument<string?>("prompt")
         {
             Description = "Prompt text (or --prompt; when neither is given, standard input is read)",
             Arity = ArgumentArity.ZeroOrOne,
         };
-        // A mistyped option would otherwise become the prompt (and its value an unexpected argument).
-        positional.Validators.Add(r =>
-        {
-            if (r.Tokens is [{ Value: var text }] && text.StartsWith("--", StringComparison.Ordinal))
-                r.AddError($"unknown option '{text}' (see 'owonnx run --help'; a prompt that starts with -- goes after --prompt)");
-        });
+        positional.RejectingOptions("run");
         var prompt = CliOptions.Text("--prompt", "Prompt text (same as the positional prompt)", "-p");
         var chat = CliOptions.Flag("--chat", "Render the prompt as a user message through the model's chat template");
         var generation = new GenerationOptionSet();

@@ -10,7 +10,7 @@ internal static class ServeCommand
 {
     public static Command Create(Interrupts interrupts)
     {
-        var model = new Argument<string>("model") { Description = "Converted model folder" };
+        var model = new Argument<string>("model") { Description = "Converted model folder" }.RejectingOptions("serve");
         var host = CliOptions.Text("--host", "Address to listen on: an IP address or localhost (default: 127.0.0.1)");
         var port = CliOptions.Int("--port", "TCP port (0 picks a free one)", 8080, 0, 65535);
         var apiKey = CliOptions.Text("--api-key", $"Require 'Authorization: Bearer KEY' on /v1 (default: ${ServerOptions.ApiKeyEnvironmentVariable}; none = open)");
