@@ -107,20 +107,78 @@ Task("BenchConvert").IsDependentOn("Build").Does(() =>
     Run("dotnet", $"run -c {configuration} --no-build --project tests/OpenWeights.Onnx.Benchmarks -- \"{MakeAbsolute(File(Owonnx()))}\" \"{work}\"");
 });
 
+// Block quantizer throughput (MB/s of float input) for every bit width, symmetry and method.
+Task("BenchQuantize").IsDependentOn("Build").Does(() =>
+    Run("dotnet", $"run -c {configuration} --no-build --project tests/OpenWeights.Onnx.Benchmarks -- quantize"));
+
+// Server throughput on the INT4 sample: 32 concurrent streamed requests, --max-batch 1 (the baseline) vs 8.
+// --threads=N sets the intra-op threads (default: one per core but one, as serve does).
+Task("BenchServer").IsDependentOn("Sample").Does(() =>
+{
+    var threads = Argument("threads", "");
+    Run("dotnet", $"run -c {configuration} --no-build --project tests/OpenWeights.Onnx.Benchmarks -- serve \"{artifacts.Combine("models/fortune-llama-int4")}\" {threads}");
+});
+
+// owonnx's stdout for a command that must succeed.
+string Capture(string arguments)
+{
+    Information($"> owonnx {arguments}");
+    IEnumerable<string> lines;
+    var exit = StartProcess(Owonnx(), new ProcessSettings { Arguments = arguments, RedirectStandardOutput = true }, out lines);
+    if (exit != 0) throw new CakeException($"owonnx {arguments} exited with {exit}");
+    return string.Join("\n", lines);
+}
+
+// Every quantization variant worth comparing, on the sample's held-out text (all windows of 256), against the
+// FP32 conversion: perplexity, KL divergence, top-1 agreement and size. A measurement for choosing defaults;
+// the quality bars themselves are tests (QuantizationQualityBarTests).
+Task("QualityVariants").IsDependentOn("Build").Does(() =>
+{
+    var models = artifacts.Combine("models/variants");
+    var text = "src/owonnx/sample/fortune-llama/heldout.txt";
+    var variants = new (string Name, string Arguments)[]
+    {
+        ("int8 (default: MSE sym, block 32)", "--precision int8"),
+        ("int8 RTN sym", "--precision int8 --quant-method rtn"),
+        ("int4 (default: MSE sym, int8 head)", "--precision int4"),
+        ("int4 RTN sym, int8 head", "--precision int4 --quant-method rtn"),
+        ("int4 MSE asym, int8 head", "--precision int4 --asymmetric"),
+        ("int4 RTN asym, int8 head", "--precision int4 --asymmetric --quant-method rtn"),
+        ("int4 MSE sym, int4 head", "--precision int4 --lm-head int4"),
+        ("int4 RTN sym, int4 head", "--precision int4 --lm-head int4 --quant-method rtn"),
+        ("int4 MSE sym, float head", "--precision int4 --lm-head float"),
+        ("int4 MSE sym, int8 head, float table", "--precision int4 --embedding float"),
+        ("int4 MSE sym, int8 head, int4 table", "--precision int4 --embedding int4"),
+        ("int4 MSE sym block 64, int8 head", "--precision int4 --block-size 64"),
+        ("int4 MSE sym block 128, int8 head", "--precision int4 --block-size 128"),
+        ("int4 MSE asym block 128, int8 head", "--precision int4 --block-size 128 --asymmetric"),
+        ("int4 MSE sym, int8 head, level 0", "--precision int4 --accuracy-level 0"),
+    };
+    var fp32 = models.Combine("fp32");
+    Run(Owonnx(), $"convert --sample --output \"{fp32}\" --precision fp32 --overwrite");
+    var rows = new List<string> { $"{"variant",-40} {"PPL",9} {"ΔPPL",8} {"mean KL",9} {"top-1",7} {"MB",7}" };
+    double basePpl = System.Text.Json.JsonDocument.Parse(Capture($"eval \"{fp32}\" --text {text} --window 256 --json"))
+        .RootElement.GetProperty("perplexity").GetDouble();
+    for (int v = 0; v < variants.Length; v++)
+    {
+        var dir = models.Combine($"v{v}");
+        Run(Owonnx(), $"convert --sample --output \"{dir}\" {variants[v].Arguments} --overwrite");
+        var inspect = System.Text.Json.JsonDocument.Parse(Capture($"inspect \"{dir}\" --json")).RootElement;
+        var eval = System.Text.Json.JsonDocument.Parse(Capture($"eval \"{dir}\" --text {text} --window 256 --compare \"{fp32}\" --json")).RootElement;
+        double ppl = eval.GetProperty("perplexity").GetDouble();
+        double mb = (inspect.GetProperty("external_data_bytes").GetInt64() + inspect.GetProperty("model_file_bytes").GetInt64()) / 1e6;
+        rows.Add($"{variants[v].Name,-40} {ppl,9:F4} {(ppl / basePpl - 1) * 100,7:F3}% {eval.GetProperty("mean_kl_divergence").GetDouble(),9:F6} " +
+                 $"{eval.GetProperty("top1_agreement").GetDouble(),7:P2} {mb,7:F2}");
+    }
+    Information($"FP32 perplexity {basePpl:F4} (transformers: 86.1035)\n" + string.Join("\n", rows));
+});
+
 // Regenerates the quality table in README.md (between the quality-table markers) from the project's own
 // commands: convert the sample to every precision, inspect it, eval it against the FP32 conversion.
 Task("QualityTable").IsDependentOn("Build").Does(() =>
 {
     var models = artifacts.Combine("models");
     var text = "src/owonnx/sample/fortune-llama/heldout.txt";
-    string Capture(string arguments)
-    {
-        Information($"> owonnx {arguments}");
-        IEnumerable<string> lines;
-        var exit = StartProcess(Owonnx(), new ProcessSettings { Arguments = arguments, RedirectStandardOutput = true }, out lines);
-        if (exit != 0) throw new CakeException($"owonnx {arguments} exited with {exit}");
-        return string.Join("\n", lines);
-    }
     var rows = new List<string>
     {
         "| precision | size (MB) | bits/weight | perplexity | vs transformers FP32 (86.1035) | KL vs FP32 | top-1 vs FP32 |",

@@ -31,6 +31,15 @@ public sealed class LanguageModel : IDisposable
         if (session.ModelMetadata.CustomMetadataMap.TryGetValue("owonnx.rope_switch_length", out var text)
             && int.TryParse(text, out int switchLength))
             config = config with { RopeSwitchLength = switchLength };
+        try
+        {
+            config = config with { Io = DecoderIo.Of(session, config.PastKey(0), config.LogitsName) };
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
         return new LanguageModel(config, options, session);
     }
 

@@ -2,11 +2,18 @@ using System.Diagnostics;
 using System.Text.Json;
 using OpenWeights.Onnx.Benchmarks;
 
+// Measurements (not tests), run through Cake targets:
+//   -- quantize                                 block quantizer throughput (BenchQuantize)
+//   -- serve <model-dir> [threads]              server throughput, --max-batch 1 vs 8 (BenchServer)
+//   -- [owonnx-binary] [work-dir] [precisions...] conversion (BenchConvert), below.
 // Conversion benchmark (issues 2 and 4): converts a synthetic ~1 GB BF16 checkpoint with the real owonnx
 // binary for each precision and reports, against baselines measured in the same run:
 //   - throughput in MB/s of input, and as a fraction of a plain file copy of the same checkpoint;
 //   - peak anonymous memory (RssAnon, polled from /proc), as a multiple of the largest tensor.
-// Usage: dotnet run -c Release --project tests/OpenWeights.Onnx.Benchmarks -- [owonnx-binary] [work-dir] [precisions...]
+if (args is ["quantize"])
+    return QuantizeBenchmark.Run();
+if (args is ["serve", var servedModel, ..])
+    return await ServerBenchmark.RunAsync(servedModel, args.Length > 2 ? int.Parse(args[2]) : null, [1, 8]);
 
 string owonnx = args.Length > 0 ? args[0] : FindOwonnx();
 string work = args.Length > 1 ? args[1] : Path.Combine(Path.GetTempPath(), "owonnx-bench-convert");

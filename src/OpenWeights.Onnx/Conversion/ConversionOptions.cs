@@ -4,6 +4,9 @@ namespace OpenWeights.Onnx.Conversion;
 
 public enum Precision { Fp32, Fp16, Int8, Int4 }
 
+/// <summary>A PEFT adapter folder to merge, its own scale (α/r) multiplied by <paramref name="Scale"/>.</summary>
+public sealed record AdapterMerge(string Directory, float Scale = 1f);
+
 /// <summary>What to produce. Validated before any work starts.</summary>
 public sealed record ConversionOptions
 {
@@ -16,6 +19,8 @@ public sealed record ConversionOptions
     /// follow <see cref="Precision"/>.
     /// </summary>
     public QuantizationOptions? Quantization { get; init; }
+    /// <summary>PEFT LoRA adapters merged into the weights (W + scale·B·A in float32, before quantization), in order.</summary>
+    public IReadOnlyList<AdapterMerge> Adapters { get; init; } = [];
 
     public bool IsQuantized => Precision is Precision.Int8 or Precision.Int4;
 
@@ -47,5 +52,8 @@ public sealed record ConversionOptions
             throw new ArgumentException(
                 $"quantization options (block size, asymmetric, accuracy level, LM head, embedding) apply to int8 and int4, not {Precision.ToString().ToLowerInvariant()}.");
         EffectiveQuantization?.Validate();
+        foreach (var adapter in Adapters)
+            if (!float.IsFinite(adapter.Scale))
+                throw new ArgumentException($"--lora-scale {adapter.Scale} for {adapter.Directory} must be a finite number.");
     }
 }

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using OpenWeights.Onnx.Graph;
 using OpenWeights.Onnx.Models;
 
 namespace OpenWeights.Onnx.Conversion;
@@ -44,16 +43,16 @@ public static class GenAiConfigWriter
                     ["hidden_size"] = m.HiddenSize,
                     ["inputs"] = new JsonObject
                     {
-                        ["input_ids"] = DecoderGraph.InputIds,
-                        ["attention_mask"] = DecoderGraph.AttentionMask,
-                        ["past_key_names"] = "past_key_values.%d.key",
-                        ["past_value_names"] = "past_key_values.%d.value",
+                        ["input_ids"] = DecoderIo.InputIds,
+                        ["attention_mask"] = DecoderIo.AttentionMask,
+                        ["past_key_names"] = DecoderIo.PastKeyFormat,
+                        ["past_value_names"] = DecoderIo.PastValueFormat,
                     },
                     ["outputs"] = new JsonObject
                     {
-                        ["logits"] = DecoderGraph.Logits,
-                        ["present_key_names"] = "present.%d.key",
-                        ["present_value_names"] = "present.%d.value",
+                        ["logits"] = DecoderIo.Logits,
+                        ["present_key_names"] = DecoderIo.PresentKeyFormat,
+                        ["present_value_names"] = DecoderIo.PresentValueFormat,
                     },
                     ["num_attention_heads"] = m.NumHeads,
                     ["num_hidden_layers"] = m.NumLayers,

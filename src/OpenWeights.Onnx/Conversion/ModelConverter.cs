@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Google.Protobuf;
+using OpenWeights.Onnx.Adapters;
 using OpenWeights.Onnx.Checkpoints;
 using OpenWeights.Onnx.Families;
 using OpenWeights.Onnx.Graph;
@@ -47,13 +48,14 @@ public sealed class ModelConverter(ModelFamilies families)
         var model = family.Describe(checkpoint.Config, checkpoint.Generation);
         var weights = family.MapWeights(model, checkpoint.Config, checkpoint.Contains);
         CheckWeightsExist(checkpoint, weights);
+        var merge = MergedAdapters(options.Adapters, weights, checkpoint);
 
         using var output = new OutputFolder(outputDirectory, options.Overwrite);
         var graph = new GraphBuilder();
         ConversionProgress totals;
         long dataBytes;
         using (var data = new ExternalDataWriter(Path.Combine(output.Staging, DataFile), DataFile))
-        using (var reader = new WeightReader(checkpoint))
+        using (var reader = new WeightReader(checkpoint, merge))
         {
             var cancellable = new CancellingProgress(progress, cancellationToken);
             var store = new InitializerStore(graph, reader, data, StorageType(options), ComputeType(options), cancellable);
@@ -78,6 +80,21 @@ public sealed class ModelConverter(ModelFamilies families)
         return new ConversionResult(output.Final, model, totals.Tensors, totals.Parameters, dataBytes, clock.Elapsed);
     }
 
+    /// <summary>Opens and checks every adapter against the base before anything is written; null when there are none.</summary>
+    private static LoraMerge? MergedAdapters(IReadOnlyList<AdapterMerge> adapters, DecoderWeights weights, Checkpoint checkpoint)
+    {
+        if (adapters.Count == 0)
+            return null;
+        var targets = LoraTarget.For(weights, checkpoint);
+        var merge = new LoraMerge();
+        foreach (var a in adapters)
+        {
+            using var adapter = LoraAdapter.Open(a.Directory);
+            merge.Add(adapter.Match(targets, a.Scale));
+        }
+        return merge;
+    }
+
     private static DataType StorageType(ConversionOptions o) => o.Precision == Precision.Fp16 ? DataType.Float16 : DataType.Float;
 
     /// <summary>CPU computes in float32 (its fp16 kernels are few and slow); fp16 weights are cast at load.</summary>
@@ -98,6 +115,12 @@ public sealed class ModelConverter(ModelFamilies families)
         proto.MetadataProps.Add(new StringStringEntryProto { Key = "owonnx.precision", Value = options.Precision.ToString().ToLowerInvariant() });
         proto.MetadataProps.Add(new StringStringEntryProto { Key = "owonnx.target", Value = options.Target.ToString().ToLowerInvariant() });
         proto.MetadataProps.Add(new StringStringEntryProto { Key = "owonnx.parameters", Value = parameters.ToString() });
+        if (options.Adapters.Count > 0)
+            proto.MetadataProps.Add(new StringStringEntryProto
+            {
+                Key = "owonnx.merged_adapters",
+                Value = string.Join("; ", options.Adapters.Select(a => $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(a.Directory)))} x{a.Scale}")),
+            });
         if (options.EffectiveQuantization is { } q)
             proto.MetadataProps.Add(new StringStringEntryProto
             {

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using OpenWeights.Onnx.Adapters;
 using OpenWeights.Onnx.Checkpoints;
 using OpenWeights.Onnx.Families;
 
@@ -7,9 +8,10 @@ namespace OpenWeights.Onnx.Conversion;
 /// <summary>
 /// Materialises one weight at a time as float32 from the memory-mapped checkpoint, in the layout the
 /// graph wants. A single buffer is reused (grown to the largest weight), so converting never holds more
-/// than one weight in anonymous memory.
+/// than one weight in anonymous memory. A <see cref="IWeightDelta"/> (merged LoRA adapters) is added to each
+/// matrix as it is read, in float32, before any quantization.
 /// </summary>
-public sealed unsafe class WeightReader(Checkpoint checkpoint) : IDisposable
+public sealed unsafe class WeightReader(Checkpoint checkpoint, IWeightDelta? delta = null) : IDisposable
 {
     private const int TileRows = 64;
     private float* _buffer;
@@ -65,6 +67,7 @@ public sealed unsafe class WeightReader(Checkpoint checkpoint) : IDisposable
             ReadColumns(info, w.OutputStart, rows, cols, dst, transpose);
         else
             ReadRows(info, w.OutputStart, rows, cols, dst, transpose);
+        delta?.AddTo(w, dst, inputMajor);
         return dst;
     }
 

@@ -5,9 +5,8 @@ using DataType = OpenWeights.Onnx.Onnx.Proto.TensorProto.Types.DataType;
 namespace OpenWeights.Onnx.Graph;
 
 /// <summary>
-/// The whole decoder-only transformer, top to bottom, as one ONNX graph in onnxruntime-genai's
-/// conventions: <c>input_ids</c>, <c>attention_mask</c> and <c>past_key_values.{i}.key|value</c> in;
-/// <c>logits</c> and <c>present.{i}.key|value</c> out. Attention is <c>GroupQueryAttention</c> with fused
+/// The whole decoder-only transformer, top to bottom, as one ONNX graph with the inputs and outputs of
+/// <see cref="DecoderIo"/> (onnxruntime-genai's conventions). Attention is <c>GroupQueryAttention</c> with fused
 /// rotary; norms are the fused (Skip)SimplifiedLayerNormalization pair, so each residual add rides on a norm.
 /// </summary>
 public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights, InitializerStore store, IWeightFormat format)
@@ -15,13 +14,8 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
     private readonly GraphBuilder _g = store.Graph;
     private DataType Compute => store.Compute;
 
-    public const string InputIds = "input_ids";
-    public const string AttentionMask = "attention_mask";
-    public const string Logits = "logits";
-    public static string PastKey(int layer) => $"past_key_values.{layer}.key";
-    public static string PastValue(int layer) => $"past_key_values.{layer}.value";
-    public static string PresentKey(int layer) => $"present.{layer}.key";
-    public static string PresentValue(int layer) => $"present.{layer}.value";
+    /// <summary>Node-name prefix of the LM head (inspection groups nodes by it).</summary>
+    public const string LmHeadName = "lm_head";
 
     public void Build()
     {
@@ -66,18 +60,19 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
 
     private void DeclareInputsAndOutputs()
     {
-        _g.Input(InputIds, DataType.Int64, "batch_size", "sequence_length");
-        _g.Input(AttentionMask, DataType.Int64, "batch_size", "total_sequence_length");
+        const string batch = DecoderIo.BatchDim;
+        _g.Input(DecoderIo.InputIds, (DataType)DecoderIo.IdsType, batch, DecoderIo.SequenceDim);
+        _g.Input(DecoderIo.AttentionMask, (DataType)DecoderIo.MaskType, batch, DecoderIo.TotalSequenceDim);
         for (int i = 0; i < model.NumLayers; i++)
         {
-            _g.Input(PastKey(i), Compute, "batch_size", model.NumKvHeads, "past_sequence_length", model.HeadDim);
-            _g.Input(PastValue(i), Compute, "batch_size", model.NumKvHeads, "past_sequence_length", model.HeadDim);
+            _g.Input(DecoderIo.PastKey(i), Compute, batch, model.NumKvHeads, DecoderIo.PastSequenceDim, model.HeadDim);
+            _g.Input(DecoderIo.PastValue(i), Compute, batch, model.NumKvHeads, DecoderIo.PastSequenceDim, model.HeadDim);
         }
-        _g.Output(Logits, DataType.Float, "batch_size", "sequence_length", model.VocabSize);
+        _g.Output(DecoderIo.Logits, (DataType)DecoderIo.LogitsType, batch, DecoderIo.SequenceDim, model.VocabSize);
         for (int i = 0; i < model.NumLayers; i++)
         {
-            _g.Output(PresentKey(i), Compute, "batch_size", model.NumKvHeads, "total_sequence_length", model.HeadDim);
-            _g.Output(PresentValue(i), Compute, "batch_size", model.NumKvHeads, "total_sequence_length", model.HeadDim);
+            _g.Output(DecoderIo.PresentKey(i), Compute, batch, model.NumKvHeads, DecoderIo.TotalSequenceDim, model.HeadDim);
+            _g.Output(DecoderIo.PresentValue(i), Compute, batch, model.NumKvHeads, DecoderIo.TotalSequenceDim, model.HeadDim);
         }
     }
 
@@ -89,7 +84,7 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
     /// </summary>
     private (string SeqlensK, string TotalLength, string Longest, string Lengths) AttentionLengths()
     {
-        string sum = _g.Op("ReduceSum", "attn_lengths/ReduceSum", [AttentionMask, _g.Int64s(1)], Attr.Int("keepdims", 0));
+        string sum = _g.Op("ReduceSum", "attn_lengths/ReduceSum", [DecoderIo.AttentionMask, _g.Int64s(1)], Attr.Int("keepdims", 0));
         string last = _g.Op("Sub", "attn_lengths/Sub", [sum, _g.Int64s(1)]);
         string seqlensK = _g.Op("Cast", "attn_lengths/seqlens_k", [last], Attr.Int("to", (long)DataType.Int32));
         string longest = _g.Op("ReduceMax", "attn_lengths/ReduceMax", [sum], Attr.Int("keepdims", 0));
@@ -146,7 +141,7 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
 
     private string Embed(string lengths)
     {
-        string x = format.Embed(InputIds, weights.TokenEmbedding, "embed_tokens", model.VocabSize, model.HiddenSize);
+        string x = format.Embed(DecoderIo.InputIds, weights.TokenEmbedding, "embed_tokens", model.VocabSize, model.HiddenSize);
         if (model.EmbeddingMultiplier is { } m)
             x = _g.Op("Mul", "embed_tokens/scale", [x, store.Floats("embed_tokens.multiplier", [m])]);
         if (weights.PositionEmbedding is { } positions)
@@ -162,7 +157,7 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
     private string EmbedPositions(WeightRef table, string lengths)
     {
         const string name = "embed_positions";
-        string newTokens = _g.Op("Shape", name + "/Shape", [InputIds], Attr.Int("start", 1), Attr.Int("end", 2));
+        string newTokens = _g.Op("Shape", name + "/Shape", [DecoderIo.InputIds], Attr.Int("start", 1), Attr.Int("end", 2));
         string past = _g.Op("Max", name + "/Max", [_g.Op("Sub", name + "/Sub", [lengths, newTokens]), _g.Int64s(0)]);
         string pastColumn = _g.Op("Unsqueeze", name + "/Unsqueeze", [past, _g.Int64s(1)]);
         string count = _g.Op("Squeeze", name + "/Squeeze", [newTokens, _g.Int64s(0)]);
@@ -200,8 +195,8 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
             attributes.Add(Attr.Float("softcap", softcap));
 
         string[] outputs = _g.OpMulti("GroupQueryAttention", name + "/GroupQueryAttention",
-            [q, k, v, PastKey(i), PastValue(i), seqlensK, totalLength, cos ?? "", sin ?? ""],
-            [name + "/GroupQueryAttention/out", PresentKey(i), PresentValue(i)],
+            [q, k, v, DecoderIo.PastKey(i), DecoderIo.PastValue(i), seqlensK, totalLength, cos ?? "", sin ?? ""],
+            [name + "/GroupQueryAttention/out", DecoderIo.PresentKey(i), DecoderIo.PresentValue(i)],
             GraphBuilder.MicrosoftDomain, attributes.ToArray());
         return format.Linear(outputs[0], layer.O, name + ".o_proj", model.HiddenSize, model.QSize);
     }
@@ -268,16 +263,14 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
 
     private void LmHead(string h)
     {
-        string logits = weights.LmHead is { } head
-            ? format.Linear(h, head, "lm_head", model.VocabSize, model.HiddenSize)
-            : format.TiedHead(h, "lm_head", model.VocabSize, model.HiddenSize);
-        string cast = Compute == DataType.Float ? logits : _g.Op("Cast", "lm_head/cast", [logits], Attr.Int("to", (long)DataType.Float));
+        string logits = format.LmHead(h, weights.LmHead, LmHeadName, model.VocabSize, model.HiddenSize);
+        string cast = Compute == DataType.Float ? logits : _g.Op("Cast", LmHeadName + "/cast", [logits], Attr.Int("to", (long)DataType.Float));
         if (model.FinalLogitSoftcap is { } c)
         {
             string scaled = _g.Op("Div", "logits/softcap/Div", [cast, _g.FloatScalar(c)]);
             string tanh = _g.Op("Tanh", "logits/softcap/Tanh", [scaled]);
             cast = _g.Op("Mul", "logits/softcap/Mul", [tanh, _g.FloatScalar(c)]);
         }
-        _g.OpMulti("Identity", "logits/Identity", [cast], [Logits]);
+        _g.OpMulti("Identity", "logits/Identity", [cast], [DecoderIo.Logits]);
     }
 }

@@ -24,11 +24,13 @@ public sealed class FloatWeights(InitializerStore store) : IWeightFormat
         return store.Graph.Op("Gather", name + "/Gather", [_table, ids]);
     }
 
-    /// <summary>The shared table transposed by a node ONNX Runtime folds at load: one copy on disk.</summary>
-    public string TiedHead(string input, string name, int vocab, int hidden)
+    /// <summary>A tied head is the shared table transposed by a node ONNX Runtime folds at load: one copy on disk.</summary>
+    public string LmHead(string input, LinearWeights? untied, string name, int vocab, int hidden)
     {
+        if (untied is not null)
+            return Linear(input, untied, name, vocab, hidden);
         var g = store.Graph;
-        string table = _table ?? throw new InvalidOperationException("TiedHead needs Embed to have written the table.");
+        string table = _table ?? throw new InvalidOperationException("a tied LmHead needs Embed to have written the table.");
         string transposed = g.Op("Transpose", name + "/Transpose", [table], Attr.Ints("perm", 1, 0));
         return g.Op("MatMul", name + "/MatMul", [input, transposed]);
     }

@@ -14,6 +14,10 @@ public interface IWeightFormat
     /// <summary>Rows of the token table [vocab, hidden] selected by <paramref name="ids"/>.</summary>
     string Embed(string ids, WeightRef table, string name, int vocab, int hidden);
 
-    /// <summary>The LM head when it shares the token table written by <see cref="Embed"/>.</summary>
-    string TiedHead(string input, string name, int vocab, int hidden);
+    /// <summary>
+    /// The LM head, hidden → vocab: its own weights, or with <paramref name="untied"/> null the token table
+    /// written by <see cref="Embed"/>. A method of its own because formats treat the head by its role (the
+    /// quantized format gives it its own bit width).
+    /// </summary>
+    string LmHead(string input, LinearWeights? untied, string name, int vocab, int hidden);
 }

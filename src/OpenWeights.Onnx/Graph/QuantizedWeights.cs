@@ -14,9 +14,6 @@ namespace OpenWeights.Onnx.Graph;
 /// </summary>
 public sealed class QuantizedWeights : IWeightFormat
 {
-    /// <summary>The name <see cref="DecoderGraph"/> gives the LM head's Linear; it selects <see cref="QuantizationOptions.LmHeadBits"/>.</summary>
-    public const string LmHeadName = "lm_head";
-
     private readonly InitializerStore _store;
     private readonly QuantizationOptions _options;
     private readonly FloatWeights _float;
@@ -40,9 +37,11 @@ public sealed class QuantizedWeights : IWeightFormat
 
     public QuantizationOptions Options => _options;
 
-    public string Linear(string input, LinearWeights w, string name, int outFeatures, int inFeatures)
+    public string Linear(string input, LinearWeights w, string name, int outFeatures, int inFeatures) =>
+        Linear(input, w, name, outFeatures, inFeatures, _options.Bits);
+
+    private string Linear(string input, LinearWeights w, string name, int outFeatures, int inFeatures, int? bits)
     {
-        int? bits = name == LmHeadName ? _options.LmHeadBits : _options.Bits;
         if (bits is null)
             return _float.Linear(input, w, name, outFeatures, inFeatures);
         var values = _store.Reader.Matrix(w.Weight, inputMajor: false, outFeatures, inFeatures);
@@ -77,17 +76,20 @@ public sealed class QuantizedWeights : IWeightFormat
         return g.Op("Slice", name + "/Slice", [rows, g.Int64s(0), g.Int64s(hidden), g.Int64s(-1)]);
     }
 
-    public string TiedHead(string input, string name, int vocab, int hidden)
+    /// <summary>The head at <see cref="QuantizationOptions.LmHeadBits"/> (float when null).</summary>
+    public string LmHead(string input, LinearWeights? untied, string name, int vocab, int hidden)
     {
+        if (untied is not null)
+            return Linear(input, untied, name, vocab, hidden, _options.LmHeadBits);
         if (_table is { } table)
         {
             // Same bytes as the Gather's table, seen as MatMulNBits' [N, k_blocks, blob]; scales and zero points shared.
             string data = Alias(table.Data, name + ".qweight", table.Layout.DataDims);
             return MatMulNBits(input, table with { Data = data }, name);
         }
-        var tableRef = _tableRef ?? throw new InvalidOperationException("TiedHead needs Embed to have run first.");
+        var tableRef = _tableRef ?? throw new InvalidOperationException("a tied LmHead needs Embed to have run first.");
         if (_options.LmHeadBits is not { } bits)
-            return _float.TiedHead(input, name, vocab, hidden);
+            return _float.LmHead(input, null, name, vocab, hidden);
         // Float table for the Gather; the head gets its own quantized copy (smaller and faster than float).
         var values = _store.Reader.Matrix(tableRef, inputMajor: false, vocab, hidden);
         return MatMulNBits(input, Write(name, values, bits, vocab, hidden, gatherTable: false), name);

@@ -89,7 +89,7 @@ public sealed record OnnxModelSummary(
         _ when name.StartsWith("const/", StringComparison.Ordinal) => "constants",
         _ when name.StartsWith("rotary", StringComparison.Ordinal) => "rotary tables",
         _ when name.StartsWith("embed_", StringComparison.Ordinal) => "embeddings",
-        _ when name.StartsWith("lm_head", StringComparison.Ordinal) => "lm head",
+        _ when name.StartsWith(Graph.DecoderGraph.LmHeadName, StringComparison.Ordinal) => "lm head",
         _ when name.Contains("norm", StringComparison.Ordinal) => "norms",
         _ when name.Contains(".attn.", StringComparison.Ordinal) => "attention",
         _ when name.Contains(".mlp.", StringComparison.Ordinal) => "mlp",

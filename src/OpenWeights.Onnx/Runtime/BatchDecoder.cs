@@ -41,9 +41,8 @@ public sealed unsafe class BatchDecoder : IDisposable
     {
         _session = session;
         _config = config;
-        var pastType = session.InputMetadata[config.PastKey(0)].ElementDataType;
-        if (pastType != TensorElementType.Float)
-            throw new ModelLoadException($"{config.Directory}: KV cache of type {pastType} is not supported by this runtime yet (float32 only).");
+        if (config.Io.KvType != TensorElementType.Float)
+            throw new ModelLoadException($"{config.Directory}: KV cache of type {config.Io.KvType} is not supported by this runtime yet (float32 only).");
         _cache = new KvCache(config, slots, maxLength);
         _lengths = new int[slots];
         _maskFill = new int[slots];
@@ -61,9 +60,9 @@ public sealed unsafe class BatchDecoder : IDisposable
             SetMask(s, 1);
 
         _stepBinding = session.CreateIoBinding();
-        _stepBinding.BindInput("input_ids", _stepIdsValue);
-        _stepBinding.BindInput("attention_mask", _maskValue);
-        _stepBinding.BindOutput("logits", _stepLogitsValue);
+        _stepBinding.BindInput(config.InputIdsName, _stepIdsValue);
+        _stepBinding.BindInput(config.AttentionMaskName, _maskValue);
+        _stepBinding.BindOutput(config.LogitsName, _stepLogitsValue);
         for (int layer = 0; layer < config.NumLayers; layer++)
         {
             _stepBinding.BindInput(config.PastKey(layer), _cache.Full(layer, false));
@@ -154,10 +153,10 @@ public sealed unsafe class BatchDecoder : IDisposable
         var views = new List<OrtValue>(4 * _config.NumLayers);
         try
         {
-            binding.BindInput("input_ids", ids);
-            binding.BindInput("attention_mask", mask);
+            binding.BindInput(_config.InputIdsName, ids);
+            binding.BindInput(_config.AttentionMaskName, mask);
             // Bound first so that it is output 0 below; ORT sizes it (prompt logits are [rows, seq, vocab]).
-            binding.BindOutputToDevice("logits", OrtMemoryInfo.DefaultInstance);
+            binding.BindOutputToDevice(_config.LogitsName, OrtMemoryInfo.DefaultInstance);
             for (int layer = 0; layer < _config.NumLayers; layer++)
             {
                 var k = _cache.Slice(layer, false, first, count);

@@ -25,15 +25,21 @@ public sealed record ModelConfig
     /// cached before the switch must then be recomputed (owonnx.rope_switch_length in model.onnx metadata).
     /// </summary>
     public int? RopeSwitchLength { get; init; }
-    public string PastKeyFormat { get; init; } = "past_key_values.%d.key";
-    public string PastValueFormat { get; init; } = "past_key_values.%d.value";
-    public string PresentKeyFormat { get; init; } = "present.%d.key";
-    public string PresentValueFormat { get; init; } = "present.%d.value";
+    // Names as genai_config.json gives them (a folder built by onnxruntime-genai's builder may differ from ours).
+    public string InputIdsName { get; init; } = DecoderIo.InputIds;
+    public string AttentionMaskName { get; init; } = DecoderIo.AttentionMask;
+    public string LogitsName { get; init; } = DecoderIo.Logits;
+    public string PastKeyFormat { get; init; } = DecoderIo.PastKeyFormat;
+    public string PastValueFormat { get; init; } = DecoderIo.PastValueFormat;
+    public string PresentKeyFormat { get; init; } = DecoderIo.PresentKeyFormat;
+    public string PresentValueFormat { get; init; } = DecoderIo.PresentValueFormat;
+    /// <summary>KV element type and logits scope, read from the graph once a session is loaded.</summary>
+    public DecoderIo Io { get; init; } = new();
 
-    public string PastKey(int layer) => PastKeyFormat.Replace("%d", layer.ToString());
-    public string PastValue(int layer) => PastValueFormat.Replace("%d", layer.ToString());
-    public string PresentKey(int layer) => PresentKeyFormat.Replace("%d", layer.ToString());
-    public string PresentValue(int layer) => PresentValueFormat.Replace("%d", layer.ToString());
+    public string PastKey(int layer) => DecoderIo.ForLayer(PastKeyFormat, layer);
+    public string PastValue(int layer) => DecoderIo.ForLayer(PastValueFormat, layer);
+    public string PresentKey(int layer) => DecoderIo.ForLayer(PresentKeyFormat, layer);
+    public string PresentValue(int layer) => DecoderIo.ForLayer(PresentValueFormat, layer);
 
     public static ModelConfig Load(string directory)
     {
@@ -71,10 +77,13 @@ public sealed record ModelConfig
             BosTokenId = model["bos_token_id"]?.GetValue<int>() ?? -1,
             EosTokenIds = eos,
             PadTokenId = model["pad_token_id"]?.GetValue<int>() ?? eos[0],
-            PastKeyFormat = inputs?["past_key_names"]?.GetValue<string>() ?? "past_key_values.%d.key",
-            PastValueFormat = inputs?["past_value_names"]?.GetValue<string>() ?? "past_key_values.%d.value",
-            PresentKeyFormat = outputs?["present_key_names"]?.GetValue<string>() ?? "present.%d.key",
-            PresentValueFormat = outputs?["present_value_names"]?.GetValue<string>() ?? "present.%d.value",
+            InputIdsName = inputs?["input_ids"]?.GetValue<string>() ?? DecoderIo.InputIds,
+            AttentionMaskName = inputs?["attention_mask"]?.GetValue<string>() ?? DecoderIo.AttentionMask,
+            LogitsName = outputs?["logits"]?.GetValue<string>() ?? DecoderIo.Logits,
+            PastKeyFormat = inputs?["past_key_names"]?.GetValue<string>() ?? DecoderIo.PastKeyFormat,
+            PastValueFormat = inputs?["past_value_names"]?.GetValue<string>() ?? DecoderIo.PastValueFormat,
+            PresentKeyFormat = outputs?["present_key_names"]?.GetValue<string>() ?? DecoderIo.PresentKeyFormat,
+            PresentValueFormat = outputs?["present_value_names"]?.GetValue<string>() ?? DecoderIo.PresentValueFormat,
         };
         if (!File.Exists(Path.Combine(directory, config.ModelFile)))
             throw new ModelLoadException($"{directory}: {config.ModelFile} (named by genai_config.json) not found.");

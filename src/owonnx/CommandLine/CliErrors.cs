@@ -35,9 +35,8 @@ internal static class CliErrors
         return message.EndsWith(')') || hint < 0 ? message : $"{message[..hint]} ({message[(hint + 2)..]})";
     }
 
-    public static int Run(Func<int> command) => RunAsync(() => Task.FromResult(command())).GetAwaiter().GetResult();
-
-    public static async Task<int> RunAsync(Func<Task<int>> command)
+    /// <param name="afterCancel">What a cancelled run leaves behind, for the user (e.g. "nothing was written").</param>
+    public static async Task<int> RunAsync(Func<Task<int>> command, string? afterCancel = null)
     {
         try
         {
@@ -45,7 +44,7 @@ internal static class CliErrors
         }
         catch (OperationCanceledException)
         {
-            Write("cancelled");
+            Write(afterCancel is null ? "cancelled" : $"cancelled ({afterCancel})");
             return Cancelled;
         }
         catch (UsageException e)

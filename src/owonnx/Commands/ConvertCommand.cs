@@ -18,10 +18,26 @@ internal static class ConvertCommand
         var ep = CliOptions.Choice("--ep", "Execution provider the model is built for", "cpu", "cpu", "cuda", "tensorrt");
         var overwrite = CliOptions.Flag("--overwrite", "Replace an existing output folder");
         var sample = CliOptions.Flag("--sample", "Convert the built-in sample model (fortune-llama) instead of a folder");
+        var lora = new Option<string[]>("--lora")
+        {
+            Description = "PEFT LoRA adapter folder to merge into the weights; repeatable, merged in order (default: none)",
+            Arity = ArgumentArity.OneOrMore,
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var loraScale = new Option<float[]>("--lora-scale")
+        {
+            Description = "Multiplier of each --lora's own scale α/r: one for all, or one per --lora (default: 1)",
+            Arity = ArgumentArity.OneOrMore,
+            AllowMultipleArgumentsPerToken = false,
+            CustomParser = r => r.Tokens.Select(t =>
+                float.TryParse(t.Value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out float v) && float.IsFinite(v)
+                    ? v
+                    : Failed(r, $"{CliOptions.Typed(r, "--lora-scale")} '{t.Value}' is not a number (use e.g. 0.5 or 1)")).ToArray(),
+        };
         var quantization = new QuantizationOptionSet();
         var command = new Command("convert", "Convert a Hugging Face checkpoint folder (config.json + *.safetensors) to an ONNX model folder.")
         {
-            checkpoint, output, precision, ep, overwrite, sample,
+            checkpoint, output, precision, ep, overwrite, sample, lora, loraScale,
         };
         quantization.AddTo(command);
         command.SetAction((parse, cancellation) => CliErrors.RunAsync(() =>
@@ -37,6 +53,7 @@ internal static class ConvertCommand
                 },
                 Target = ExecutionTargets.Parse(parse.GetValue(ep)!),
                 Overwrite = parse.GetValue(overwrite),
+                Adapters = Adapters(parse.GetValue(lora) ?? [], parse.GetValue(loraScale) ?? []),
             };
             options = options with { Quantization = quantization.Read(parse, options) };
             options.Validate();
@@ -52,8 +69,24 @@ internal static class ConvertCommand
             line.Dispose();
             Console.WriteLine(result.Summary);
             return Task.FromResult(CliErrors.Success);
-        }));
+        }, afterCancel: "nothing was written"));
         return command;
+    }
+
+    private static float Failed(System.CommandLine.Parsing.ArgumentResult result, string message)
+    {
+        result.AddError(message);
+        return 0;
+    }
+
+    private static List<AdapterMerge> Adapters(string[] folders, float[] scales)
+    {
+        if (scales.Length > 0 && folders.Length == 0)
+            throw new UsageException("--lora-scale was given without a --lora adapter to scale (add --lora <folder>)");
+        if (scales.Length > 1 && scales.Length != folders.Length)
+            throw new UsageException($"--lora-scale was given {scales.Length} times for {folders.Length} --lora adapters " +
+                                     "(give it once for all, or once per adapter)");
+        return folders.Select((f, i) => new AdapterMerge(f, scales.Length == 0 ? 1f : scales[Math.Min(i, scales.Length - 1)])).ToList();
     }
 }
 

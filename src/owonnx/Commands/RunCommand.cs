@@ -17,7 +17,7 @@ internal static class RunCommand
             Arity = ArgumentArity.ZeroOrOne,
         };
         positional.RejectingOptions("run");
-        var prompt = CliOptions.Text("--prompt", "Prompt text (same as the positional prompt)", "-p");
+        var prompt = CliOptions.Text("--prompt", "Prompt text, instead of the positional prompt (default: the positional prompt, else standard input)", "-p");
         var chat = CliOptions.Flag("--chat", "Render the prompt as a user message through the model's chat template");
         var generation = new GenerationOptionSet();
         var command = new Command("run", "Generate text from a converted model. The text goes to stdout, statistics to stderr.")

@@ -4,6 +4,7 @@ using OpenWeights.Onnx.Tests.Support;
 namespace OpenWeights.Onnx.Tests.Checkpoints;
 
 /// <summary>Every way a header can lie is refused with a message naming the file and the tensor.</summary>
+[TestCategory(Category.Unit)]
 [TestClass]
 public sealed class SafeTensorsValidationTests
 {

@@ -12,7 +12,7 @@ namespace OpenWeights.Onnx.Tests.Cli;
 /// to give run a prompt.
 /// </summary>
 [TestClass]
-[TestCategory("Process")]
+[TestCategory(Category.Process)]
 public sealed class CliConventionTests
 {
     private static readonly string[] Commands = ["convert", "inspect", "run", "chat", "bench", "eval", "serve"];

@@ -4,8 +4,8 @@ using OpenWeights.Onnx.Tests.Support;
 namespace OpenWeights.Onnx.Tests.Cli;
 
 /// <summary>The owonnx binary end to end: real processes, real exit codes, text on stdout only.</summary>
+[TestCategory(Category.Process)]
 [TestClass]
-[TestCategory("Process")]
 public sealed class CliTests
 {
     [TestMethod]

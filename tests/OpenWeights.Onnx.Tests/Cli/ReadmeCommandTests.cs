@@ -5,6 +5,7 @@ using OpenWeights.Onnx.Tests.Support;
 namespace OpenWeights.Onnx.Tests.Cli;
 
 /// <summary>The README's quick tour is executed line by line: if a documented command stops working, CI fails.</summary>
+[TestCategory(Category.Process)]
 [TestClass]
 public sealed class ReadmeCommandTests
 {

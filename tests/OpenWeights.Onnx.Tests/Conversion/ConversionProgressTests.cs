@@ -5,6 +5,7 @@ using OpenWeights.Onnx.Tests.Support;
 namespace OpenWeights.Onnx.Tests.Conversion;
 
 /// <summary>Progress follows the weights actually read, so the bar means the same for every precision.</summary>
+[TestCategory(Category.Parity)]
 [TestClass]
 public sealed class ConversionProgressTests
 {

@@ -6,6 +6,7 @@ using OpenWeights.Onnx.Tests.Support;
 namespace OpenWeights.Onnx.Tests.Conversion;
 
 /// <summary>Bad checkpoints fail with specific messages and leave nothing behind where the output would be.</summary>
+[TestCategory(Category.Unit)]
 [TestClass]
 public sealed class ConverterErrorTests
 {

@@ -10,6 +10,7 @@ namespace OpenWeights.Onnx.Tests.Conversion;
 /// ~10 with σ=0.15 weights) that is a few 1e-3. We bound the max abs error at 2e-2 (we measure 1.9e-3 to
 /// 8.3e-3) and ask that the greedy ids stay identical; a real defect (wrong scale, norm, rope) moves logits by O(1).
 /// </summary>
+[TestCategory(Category.Parity)]
 [TestClass]
 public sealed class Fp16ParityTests
 {

@@ -7,6 +7,7 @@ namespace OpenWeights.Onnx.Tests.Conversion;
 /// The converted folder must run outside owonnx: onnxruntime-genai loads it from genai_config.json alone
 /// and its own greedy loop must produce the transformers reference ids.
 /// </summary>
+[TestCategory(Category.Parity)]
 [TestClass]
 public sealed class GenAiInteropTests
 {

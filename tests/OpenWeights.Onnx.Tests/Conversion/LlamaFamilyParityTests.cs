@@ -7,6 +7,7 @@ namespace OpenWeights.Onnx.Tests.Conversion;
 /// A converted FP32 graph, run by plain ONNX Runtime, against what transformers computed for each fixture:
 /// the prompt's logits in one pass, every incremental decode step with the KV cache, and the greedy ids.
 /// </summary>
+[TestCategory(Category.Parity)]
 [TestClass]
 public sealed class LlamaFamilyParityTests
 {

@@ -9,6 +9,7 @@ namespace OpenWeights.Onnx.Tests.Conversion;
 /// the logits of every prompt position stay strongly correlated with transformers' (a wrong layout, scale or
 /// transposition gives a correlation near 0). Quality on a trained model is QuantizationQualityBarTests' job.
 /// </summary>
+[TestCategory(Category.Parity)]
 [TestClass]
 public sealed class QuantizedFamilyTests
 {

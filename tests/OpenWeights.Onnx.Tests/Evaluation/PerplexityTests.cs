@@ -3,6 +3,7 @@ using OpenWeights.Onnx.Tests.Support;
 namespace OpenWeights.Onnx.Tests.Evaluation;
 
 /// <summary>Our eval protocol on the FP32 conversion reproduces transformers' held-out perplexity.</summary>
+[TestCategory(Category.Parity)]
 [TestClass]
 public sealed class PerplexityTests
 {

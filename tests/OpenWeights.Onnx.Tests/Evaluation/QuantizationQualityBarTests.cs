@@ -9,6 +9,7 @@ namespace OpenWeights.Onnx.Tests.Evaluation;
 /// the transformers FP32 perplexity, INT4 (block 32, symmetric) within +0.2 % — llama.cpp's Q4_0 on the same
 /// model and text.
 /// </summary>
+[TestCategory(Category.Parity)]
 [TestClass]
 public sealed class QuantizationQualityBarTests
 {

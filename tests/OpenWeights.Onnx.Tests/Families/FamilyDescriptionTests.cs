@@ -8,6 +8,7 @@ using OpenWeights.Onnx.Tests.Support;
 namespace OpenWeights.Onnx.Tests.Families;
 
 /// <summary>How the new families read config fields the tiny fixtures leave at one value.</summary>
+[TestCategory(Category.Unit)]
 [TestClass]
 public sealed class FamilyDescriptionTests
 {

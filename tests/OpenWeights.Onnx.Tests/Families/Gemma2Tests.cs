@@ -12,6 +12,7 @@ namespace OpenWeights.Onnx.Tests.Families;
 /// small enough for tanh to bend (3 on scores, 2 on logits), query_pre_attn_scalar 24 ≠ head_dim 32, and
 /// head_dim·heads (128) ≠ hidden (64).
 /// </summary>
+[TestCategory(Category.Parity)]
 [TestClass]
 public sealed class Gemma2Tests
 {

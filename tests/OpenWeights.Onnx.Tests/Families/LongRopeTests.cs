@@ -15,6 +15,7 @@ namespace OpenWeights.Onnx.Tests.Families;
 /// recomputes the whole sequence with the long factors. Three tiny models: full rotary, partial rotary
 /// (factor 0.5, as Phi-4-mini), and a sliding window of 7 (shorter than every test sequence).
 /// </summary>
+[TestCategory(Category.Parity)]
 [TestClass]
 public sealed class LongRopeTests
 {

@@ -11,6 +11,7 @@ namespace OpenWeights.Onnx.Tests.Families;
 /// Qwen2 matter: head_dim 32 ≠ hidden/heads (16), GQA (4 heads, 2 KV heads), q_norm/k_norm weights U(0.5, 1.5),
 /// no attention bias, rope_theta 1e6 over head_dim (Qwen3RotaryEmbedding reads head_dim), tied and untied heads.
 /// </summary>
+[TestCategory(Category.Parity)]
 [TestClass]
 public sealed class Qwen3Tests
 {

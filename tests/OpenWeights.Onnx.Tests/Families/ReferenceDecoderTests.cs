@@ -7,6 +7,7 @@ namespace OpenWeights.Onnx.Tests.Families;
 /// transformers on the fixtures it can run: Phi-3 without scaling and Gemma (Gemma 2's code path minus its
 /// extra norms, capping and window).
 /// </summary>
+[TestCategory(Category.Unit)]
 [TestClass]
 public sealed class ReferenceDecoderTests
 {

@@ -16,6 +16,7 @@ namespace OpenWeights.Onnx.Tests.Families;
 /// high-frequency dimensions that short sequences feel; yarn ×4 over an original length of 32 (4.46 reads it
 /// from max_position_embeddings), default β 32/1 and attention factor 0.1·ln 4 + 1.
 /// </summary>
+[TestCategory(Category.Parity)]
 [TestClass]
 public sealed class RopeScalingTests
 {

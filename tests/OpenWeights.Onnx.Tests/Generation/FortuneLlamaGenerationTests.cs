@@ -5,6 +5,7 @@ using OpenWeights.Onnx.Tokenization;
 namespace OpenWeights.Onnx.Tests.Generation;
 
 /// <summary>The trained sample model through our whole text path reproduces transformers' greedy text.</summary>
+[TestCategory(Category.Parity)]
 [TestClass]
 public sealed class FortuneLlamaGenerationTests
 {

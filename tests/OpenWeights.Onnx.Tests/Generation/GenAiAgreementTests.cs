@@ -10,6 +10,7 @@ namespace OpenWeights.Onnx.Tests.Generation;
 /// Our generation loop and onnxruntime-genai's, on the same converted folder, choose the same greedy tokens —
 /// also for INT4, where both run the same MatMulNBits kernels and the reference is no longer transformers.
 /// </summary>
+[TestCategory(Category.Parity)]
 [TestClass]
 public sealed class GenAiAgreementTests
 {

@@ -8,6 +8,7 @@ namespace OpenWeights.Onnx.Tests.Generation;
 /// The decode loop (ORT step through the fixed I/O binding, penalties, sampling, bookkeeping) allocates
 /// nothing per token once started. Measured on the thread that runs it, after a warm-up.
 /// </summary>
+[TestCategory(Category.Parity)]
 [TestClass]
 public sealed class SteadyStateAllocationTests
 {

@@ -3,6 +3,7 @@ using OpenWeights.Onnx.Quantization;
 namespace OpenWeights.Onnx.Tests.Quantization;
 
 /// <summary>Packing and rounding of <see cref="BlockQuantizer"/>, checked against hand-computed bytes and a scalar unpacker.</summary>
+[TestCategory(Category.Unit)]
 [TestClass]
 public sealed class BlockQuantizerTests
 {

@@ -14,9 +14,11 @@ internal sealed class FakeQuantizedWeights(InitializerStore store, QuantizationO
     private string? _table;
     private WeightRef? _tableRef;
 
-    public string Linear(string input, LinearWeights w, string name, int outFeatures, int inFeatures)
+    public string Linear(string input, LinearWeights w, string name, int outFeatures, int inFeatures) =>
+        Linear(input, w, name, outFeatures, inFeatures, options.Bits);
+
+    private string Linear(string input, LinearWeights w, string name, int outFeatures, int inFeatures, int? bits)
     {
-        int? bits = name == QuantizedWeights.LmHeadName ? options.LmHeadBits : options.Bits;
         string weight = bits is { } b
             ? Transposed(name + ".weight", RoundTrip(w.Weight, b, outFeatures, inFeatures), outFeatures, inFeatures)
             : store.Matrix(w.Weight, name + ".weight", outFeatures, inFeatures, inputMajor: true);
@@ -33,8 +35,10 @@ internal sealed class FakeQuantizedWeights(InitializerStore store, QuantizationO
         return store.Graph.Op("Gather", name + "/Gather", [_table, ids]);
     }
 
-    public string TiedHead(string input, string name, int vocab, int hidden)
+    public string LmHead(string input, LinearWeights? untied, string name, int vocab, int hidden)
     {
+        if (untied is not null)
+            return Linear(input, untied, name, vocab, hidden, options.LmHeadBits);
         var g = store.Graph;
         string table = options.EmbeddingBits is null && options.LmHeadBits is { } b
             ? Transposed(name + ".weight", RoundTrip(_tableRef!, b, vocab, hidden), vocab, hidden)

@@ -8,6 +8,7 @@ namespace OpenWeights.Onnx.Tests.Quantization;
 /// The packed bytes run through ONNX Runtime's own MatMulNBits / GatherBlockQuantized, against
 /// A × dequantized(W)ᵀ computed here in double: ORT is the judge of the layout.
 /// </summary>
+[TestCategory(Category.Unit)]
 [TestClass]
 public sealed class MatMulNBitsOrtTests
 {

@@ -1,8 +1,8 @@
-using System.Diagnostics;
 using OpenWeights.Onnx.Quantization;
 
 namespace OpenWeights.Onnx.Tests.Quantization;
 
+[TestCategory(Category.Unit)]
 [TestClass]
 public sealed class QuantizationErrorTests
 {
@@ -35,35 +35,5 @@ public sealed class QuantizationErrorTests
             norm += (double)w[i] * w[i];
         }
         return Math.Sqrt(err / norm);
-    }
-
-    /// <summary>Throughput on a 4096×4096 float matrix. A measurement, not a test: runs only with OWONNX_BENCH=1.</summary>
-    [TestMethod]
-    public void QuantizeThroughput()
-    {
-        if (Environment.GetEnvironmentVariable("OWONNX_BENCH") != "1")
-            Assert.Inconclusive("set OWONNX_BENCH=1 to measure quantization throughput");
-        const int n = 4096, k = 4096;
-        var w = TinyGraphs.Gaussian(n * k, 1, 0.02f);
-        double megabytes = n * (double)k * sizeof(float) / 1e6;
-        foreach (int bits in new[] { 4, 8 })
-            foreach (bool symmetric in new[] { true, false })
-                foreach (var method in new[] { QuantizationMethod.Rtn, QuantizationMethod.MseSearch })
-                {
-                    var q = new BlockQuantizer(bits, 32, symmetric, method);
-                    var layout = q.Layout(n, k);
-                    var data = new byte[layout.DataBytes];
-                    var scales = new float[layout.ScaleCount];
-                    var zeros = new byte[layout.ZeroPointBytes];
-                    q.Quantize(w, n, k, data, scales, zeros);   // warm-up
-                    var best = double.MaxValue;
-                    for (int i = 0; i < 3; i++)
-                    {
-                        var clock = Stopwatch.StartNew();
-                        q.Quantize(w, n, k, data, scales, zeros);
-                        best = Math.Min(best, clock.Elapsed.TotalSeconds);
-                    }
-                    Console.WriteLine($"{bits}-bit {(symmetric ? "sym " : "asym")} {method,-9} block 32, {Environment.ProcessorCount} cores: {megabytes / best,7:F0} MB/s of float input ({best * 1000:F0} ms)");
-                }
     }
 }

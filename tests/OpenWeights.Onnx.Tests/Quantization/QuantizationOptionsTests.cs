@@ -2,6 +2,7 @@ using OpenWeights.Onnx.Quantization;
 
 namespace OpenWeights.Onnx.Tests.Quantization;
 
+[TestCategory(Category.Unit)]
 [TestClass]
 public sealed class QuantizationOptionsTests
 {

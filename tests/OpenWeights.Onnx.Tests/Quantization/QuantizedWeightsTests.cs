@@ -10,6 +10,7 @@ namespace OpenWeights.Onnx.Tests.Quantization;
 /// embeddings and q/k/v biases), so this checks wiring — every variant runs, tracks the reference, and is laid
 /// out as intended — while quality is measured on the trained sample model.
 /// </summary>
+[TestCategory(Category.Parity)]
 [TestClass]
 public sealed class QuantizedWeightsTests
 {

@@ -7,6 +7,7 @@ namespace OpenWeights.Onnx.Tests.Runtime;
 /// Our runtime's cache and step loop against the transformers references: a single sequence with the
 /// shared past/present buffer, a batch of prompts of different lengths, and rewinding to reuse a prefix.
 /// </summary>
+[TestCategory(Category.Parity)]
 [TestClass]
 public sealed class BatchDecoderTests
 {

@@ -3,6 +3,7 @@ using OpenWeights.Onnx.Generation.Sampling;
 namespace OpenWeights.Onnx.Tests.Sampling;
 
 /// <summary>The steady state of sampling (Sample + Observe per token) allocates nothing on the managed heap.</summary>
+[TestCategory(Category.Unit)]
 [TestClass]
 public sealed class SamplingAllocationTests
 {

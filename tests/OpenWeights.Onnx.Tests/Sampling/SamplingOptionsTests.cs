@@ -3,6 +3,7 @@ using OpenWeights.Onnx.Models;
 
 namespace OpenWeights.Onnx.Tests.Sampling;
 
+[TestCategory(Category.Unit)]
 [TestClass]
 public sealed class SamplingOptionsTests
 {

@@ -2,6 +2,7 @@ using OpenWeights.Onnx.Generation.Sampling;
 
 namespace OpenWeights.Onnx.Tests.Sampling;
 
+[TestCategory(Category.Unit)]
 [TestClass]
 public sealed class SamplingPenaltyTests
 {

@@ -3,6 +3,7 @@ using OpenWeights.Onnx.Generation.Sampling;
 namespace OpenWeights.Onnx.Tests.Sampling;
 
 /// <summary>The partial-selection kernels against sorting, on continuous and heavily tied keys.</summary>
+[TestCategory(Category.Unit)]
 [TestClass]
 public sealed class SamplingSelectionTests
 {

@@ -3,6 +3,7 @@ using static OpenWeights.Onnx.Tests.Sampling.SamplingReference;
 
 namespace OpenWeights.Onnx.Tests.Sampling;
 
+[TestCategory(Category.Unit)]
 [TestClass]
 public sealed class TokenSamplerTests
 {

@@ -8,6 +8,7 @@ using OpenWeights.Onnx.Tests.Support;
 namespace OpenWeights.Onnx.Tests.Server;
 
 /// <summary>The official OpenAI .NET client, pointed at the server, works unchanged: chat, streaming, seeded sampling.</summary>
+[TestCategory(Category.Process)]
 [TestClass]
 public sealed class OpenAiClientTests
 {

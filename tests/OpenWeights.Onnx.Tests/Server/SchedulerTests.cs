@@ -7,6 +7,7 @@ using OpenWeights.Onnx.Tokenization;
 namespace OpenWeights.Onnx.Tests.Server;
 
 /// <summary>The scheduler alone (no HTTP): continuous batching, cancellation, admission control, drain.</summary>
+[TestCategory(Category.Parity)]
 [TestClass]
 public sealed class SchedulerTests
 {

@@ -9,6 +9,7 @@ using OpenWeights.Onnx.Tests.Support;
 namespace OpenWeights.Onnx.Tests.Server;
 
 /// <summary><c>owonnx serve</c> as a real process: it serves, takes its key from the environment, and stops on SIGTERM.</summary>
+[TestCategory(Category.Process)]
 [TestClass]
 public sealed class ServeCommandTests
 {

@@ -6,6 +6,7 @@ using OpenWeights.Onnx.Tests.Support;
 namespace OpenWeights.Onnx.Tests.Server;
 
 /// <summary>The API's successful answers: shapes exactly as OpenAI's, and the same text as the library alone.</summary>
+[TestCategory(Category.Process)]
 [TestClass]
 public sealed class ServerCompletionTests
 {

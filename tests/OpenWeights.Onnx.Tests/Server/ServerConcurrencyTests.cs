@@ -7,6 +7,7 @@ using OpenWeights.Onnx.Tests.Support;
 namespace OpenWeights.Onnx.Tests.Server;
 
 /// <summary>Many clients at once over HTTP: batching, the queue limit, disconnects, and graceful shutdown.</summary>
+[TestCategory(Category.Process)]
 [TestClass]
 public sealed class ServerConcurrencyTests
 {

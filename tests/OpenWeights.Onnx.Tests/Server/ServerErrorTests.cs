@@ -7,6 +7,7 @@ using OpenWeights.Onnx.Tests.Support;
 namespace OpenWeights.Onnx.Tests.Server;
 
 /// <summary>Bad requests get OpenAI's error object and the right status; none crashes the server.</summary>
+[TestCategory(Category.Process)]
 [TestClass]
 public sealed class ServerErrorTests
 {

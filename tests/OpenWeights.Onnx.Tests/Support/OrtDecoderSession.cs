@@ -18,11 +18,11 @@ public sealed class OrtDecoderSession : IDisposable
     public OrtDecoderSession(string modelDirectory)
     {
         _session = new InferenceSession(Path.Combine(modelDirectory, "model.onnx"));
-        var pastMeta = _session.InputMetadata["past_key_values.0.key"];
+        var pastMeta = _session.InputMetadata[DecoderIo.PastKey(0)];
         _kvHeads = pastMeta.Dimensions[1];
         _headDim = pastMeta.Dimensions[3];
-        _layers = _session.InputMetadata.Keys.Count(k => k.StartsWith("past_key_values.", StringComparison.Ordinal)) / 2;
-        Vocab = _session.OutputMetadata["logits"].Dimensions[2];
+        _layers = Enumerable.Range(0, int.MaxValue).TakeWhile(i => _session.InputMetadata.ContainsKey(DecoderIo.PastKey(i))).Count();
+        Vocab = _session.OutputMetadata[DecoderIo.Logits].Dimensions[2];
         _past = EmptyPast();
     }
 
@@ -49,18 +49,18 @@ public sealed class OrtDecoderSession : IDisposable
         _tokens.AddRange(tokens);
         var ids = OrtValue.CreateTensorValueFromMemory(tokens.ToArray(), [1, tokens.Count]);
         var mask = OrtValue.CreateTensorValueFromMemory(Enumerable.Repeat(1L, _tokens.Count).ToArray(), [1, _tokens.Count]);
-        var names = new List<string> { "input_ids", "attention_mask" };
+        var names = new List<string> { DecoderIo.InputIds, DecoderIo.AttentionMask };
         var values = new List<OrtValue> { ids, mask };
         for (int i = 0; i < _layers; i++)
         {
-            names.Add($"past_key_values.{i}.key"); values.Add(_past[2 * i]);
-            names.Add($"past_key_values.{i}.value"); values.Add(_past[2 * i + 1]);
+            names.Add(DecoderIo.PastKey(i)); values.Add(_past[2 * i]);
+            names.Add(DecoderIo.PastValue(i)); values.Add(_past[2 * i + 1]);
         }
-        var outputNames = new List<string> { "logits" };
+        var outputNames = new List<string> { DecoderIo.Logits };
         for (int i = 0; i < _layers; i++)
         {
-            outputNames.Add($"present.{i}.key");
-            outputNames.Add($"present.{i}.value");
+            outputNames.Add(DecoderIo.PresentKey(i));
+            outputNames.Add(DecoderIo.PresentValue(i));
         }
         using var options = new RunOptions();
         var outputs = _session.Run(options, names, values, outputNames);

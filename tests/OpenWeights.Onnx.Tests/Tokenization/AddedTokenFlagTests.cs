@@ -9,6 +9,7 @@ namespace OpenWeights.Onnx.Tests.Tokenization;
 /// with &lt;|im_start|&gt; lstrip, &lt;|im_end|&gt; rstrip and a single_word token "fool" (id 2048) added. Expected
 /// ids are what Hugging Face's tokenizers (npm, Rust core 0.23.2) gave for this modified file.
 /// </summary>
+[TestCategory(Category.Unit)]
 [TestClass]
 public sealed class AddedTokenFlagTests
 {

@@ -4,6 +4,7 @@ using OpenWeights.Onnx.Tokenization;
 namespace OpenWeights.Onnx.Tests.Tokenization;
 
 /// <summary>What a user sees when a model folder's tokenizer cannot be built.</summary>
+[TestCategory(Category.Unit)]
 [TestClass]
 public sealed class TokenizerErrorTests
 {

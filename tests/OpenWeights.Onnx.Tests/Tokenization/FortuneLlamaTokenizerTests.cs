@@ -8,6 +8,7 @@ namespace OpenWeights.Onnx.Tests.Tokenization;
 /// The sample model's GPT-2-style byte-level tokenizer (its post-processor puts one &lt;|endoftext|&gt; (id 0) in
 /// front) against the ids and text that transformers produced (shared/models/fortune-llama/reference.json).
 /// </summary>
+[TestCategory(Category.Unit)]
 [TestClass]
 public sealed class FortuneLlamaTokenizerTests
 {

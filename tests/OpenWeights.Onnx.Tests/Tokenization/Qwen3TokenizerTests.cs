@@ -9,6 +9,7 @@ namespace OpenWeights.Onnx.Tests.Tokenization;
 /// The real Qwen3 tokenizer (byte-level BPE with an NFC normalizer and 26 added tokens) against the ids and text
 /// that Hugging Face's tokenizers library produced for 378 strings (shared/fixtures/tokenizers/qwen3/reference.json).
 /// </summary>
+[TestCategory(Category.Unit)]
 [TestClass]
 public sealed class Qwen3TokenizerTests
 {

@@ -9,6 +9,7 @@ namespace OpenWeights.Onnx.Tests.Tokenization;
 /// legacy=False (Metaspace, prepend_scheme "first") and Gemma (no dummy prefix) — against the ids and text of Hugging
 /// Face's tokenizers library for 540 strings (Data/sp-bpe: a small vocabulary learnt for the test, see make_vocab.py).
 /// </summary>
+[TestCategory(Category.Unit)]
 [TestClass]
 public sealed class SentencePieceTokenizerTests
 {

@@ -7,6 +7,7 @@ namespace OpenWeights.Onnx.Tests.Tokenization;
 /// Incremental decoding with the Qwen3 tokenizer, where emoji and CJK characters are split over several byte-level
 /// tokens: no fragment may hold half a character, and the fragments must add up to Hugging Face's decode.
 /// </summary>
+[TestCategory(Category.Unit)]
 [TestClass]
 public sealed class StreamingDetokenizerTests
 {

@@ -9,6 +9,7 @@ namespace OpenWeights.Onnx.Tests.Tokenization;
 /// Both byte-level tokenizers against Hugging Face's ids for 3,228 strings heavy in characters outside the BMP and in
 /// wide Unicode (Data/hf-unicode-probe.json): the cases where .NET's UTF-16 regexes could split text differently.
 /// </summary>
+[TestCategory(Category.Unit)]
 [TestClass]
 public sealed class UnicodeProbeTests
 {
