@@ -43,13 +43,15 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     {
         if (!File.Exists(path))
             throw new CheckpointException($"{path}: file not found.");
-        long length = new FileInfo(path).Length;
-        if (length < 8)
-            throw new CheckpointException($"{path}: truncated file ({length} bytes); a SafeTensors file starts with an 8-byte header length.");
-
         byte[] header;
+        long length;
         using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read))
         {
+            // The open file's length, not FileInfo's: in a hub cache snapshot the path is a symbolic link,
+            // and FileInfo.Length is the link's own size.
+            length = stream.Length;
+            if (length < 8)
+                throw new CheckpointException($"{path}: truncated file ({length} bytes); a SafeTensors file starts with an 8-byte header length.");
             Span<byte> lengthBytes = stackalloc byte[8];
             stream.ReadExactly(lengthBytes);
             ulong headerLength = BitConverter.ToUInt64(lengthBytes);

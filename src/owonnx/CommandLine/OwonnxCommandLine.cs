@@ -21,6 +21,7 @@ internal static class OwonnxCommandLine
         BenchCommand.Create(interrupts),
         EvalCommand.Create(interrupts),
         ServeCommand.Create(interrupts),
+        PullCommand.Create(interrupts),
     };
 
     public static async Task<int> RunAsync(string[] args)

@@ -11,7 +11,7 @@ internal static class ConvertCommand
 {
     public static Command Create(Interrupts interrupts)
     {
-        var checkpoint = new Argument<string?>("checkpoint") { Description = "Checkpoint folder (config.json + *.safetensors)", Arity = ArgumentArity.ZeroOrOne }
+        var checkpoint = new Argument<string?>("checkpoint") { Description = "Checkpoint folder (config.json + *.safetensors), or Hub model id org/name[@revision] (from the cache, else pulled; a folder of that name wins)", Arity = ArgumentArity.ZeroOrOne }
             .RejectingOptions("convert");
         var output = new Option<string>("--output", "-o") { Description = "Output folder (written under a temporary name, moved into place when complete)", Required = true };
         var precision = CliOptions.Choice("--precision", "Weight precision", "fp32", "fp32", "fp16", "int8", "int4");
@@ -35,7 +35,7 @@ internal static class ConvertCommand
                     : Failed(r, $"{CliOptions.Typed(r, "--lora-scale")} '{t.Value}' is not a number (use e.g. 0.5 or 1)")).ToArray(),
         };
         var quantization = new QuantizationOptionSet();
-        var command = new Command("convert", "Convert a Hugging Face checkpoint folder (config.json + *.safetensors) to an ONNX model folder.")
+        var command = new Command("convert", "Convert a Hugging Face checkpoint folder (config.json + *.safetensors), or a Hub model id org/name[@revision], to an ONNX model folder.")
         {
             checkpoint, output, precision, ep, overwrite, sample, lora, loraScale,
         };
@@ -57,7 +57,7 @@ internal static class ConvertCommand
             };
             options = options with { Quantization = quantization.Read(parse, options) };
             options.Validate();
-            string source = Sample.ResolveCheckpoint(parse.GetValue(checkpoint), parse.GetValue(sample));
+            string source = HubArgument.ResolveCheckpoint(Sample.ResolveCheckpoint(parse.GetValue(checkpoint), parse.GetValue(sample)), interrupts.Token);
 
             using var line = new ProgressLine();
             // Progress<T> would post to the thread pool; a synchronous reporter keeps the line in order.

@@ -15,7 +15,7 @@ namespace OpenWeights.Onnx.Tests.Cli;
 [TestCategory(Category.Process)]
 public sealed class CliConventionTests
 {
-    private static readonly string[] Commands = ["convert", "inspect", "run", "chat", "bench", "eval", "serve"];
+    private static readonly string[] Commands = ["convert", "inspect", "run", "chat", "bench", "eval", "serve", "pull"];
 
     /// <summary>Words of .NET's own messages that must never reach a user.</summary>
     private static readonly string[] DotNetWords = ["Int32", "Int64", "Single", "System.", "(Parameter '", "Exception", "   at "];
@@ -43,6 +43,8 @@ public sealed class CliConventionTests
         [new[] { "eval", "{model}", "--text", "t.txt", "--window", "1" }, "--window 1 is out of range"],
         [new[] { "serve", "{model}", "--port", "70000" }, "--port 70000 is out of range (use a whole number from 0 to 65535)"],
         [new[] { "serve", "{model}", "--shutdown-timeout", "soon" }, "--shutdown-timeout 'soon' is not a number"],
+        [new[] { "pull" }, "required argument missing"],
+        [new[] { "pull", "org/name", "--include" }, "'--include'"],
         [new[] { "frobnicate" }, "unknown command, option or argument 'frobnicate'"],
         [Array.Empty<string>(), "no command given"],
     ];
