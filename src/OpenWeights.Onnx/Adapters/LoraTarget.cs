@@ -31,13 +31,5 @@ public sealed record LoraTarget(WeightRef Weight, int StoredOutputs, int InFeatu
         }).ToList();
 
     /// <summary>Every linear layer of a decoder (attention, MLP, an untied LM head): what an adapter can reach.</summary>
-    public static IEnumerable<LinearWeights> Linears(DecoderWeights weights)
-    {
-        foreach (var layer in weights.Layers)
-            foreach (var linear in new[] { layer.Q, layer.K, layer.V, layer.O, layer.Gate, layer.Up, layer.Down })
-                if (linear is not null)
-                    yield return linear;
-        if (weights.LmHead is { } head)
-            yield return head;
-    }
+    public static IEnumerable<LinearWeights> Linears(DecoderWeights weights) => weights.Groups<LinearWeights>();
 }

@@ -35,7 +35,25 @@ public sealed record BenchmarkReport(
     Statistic TimeToFirstTokenMs,
     Statistic LoopOverheadPercent,
     long PeakResidentBytes,
-    long AnonymousResidentBytes);
+    long AnonymousResidentBytes,
+    DecodeBound Bound,
+    MemoryFootprint Footprint);
+
+/// <summary>
+/// How close decode comes to the memory-bandwidth bound: each step reads <see cref="WeightBytesPerToken"/>
+/// (<see cref="WeightTraffic"/>); the machine streams <see cref="ReadBandwidthBytesPerSecond"/>
+/// (<see cref="MemoryBandwidth"/>, measured between the repeats of the same run, on <see cref="Threads"/> threads).
+/// <see cref="Fraction"/> = decode steps/s × bytes per step ÷ bandwidth (1 = as fast as reading the weights allows).
+/// </summary>
+public sealed record DecodeBound(long WeightBytesPerToken, int Threads, Statistic ReadBandwidthBytesPerSecond,
+    double BoundTokensPerSecond, double Fraction);
+
+/// <summary>
+/// Peak resident memory against what must be resident: the weights as stored in the folder, the weights as
+/// ONNX Runtime holds them (larger when a narrow type is widened at load), and the preallocated KV cache.
+/// </summary>
+public sealed record MemoryFootprint(long StoredWeightBytes, long ResidentWeightBytes, long KvCacheBytes,
+    long PeakResidentBytes, double PeakOverWeightsAndCache);
 
 /// <summary>
 /// Prefill and decode speed of a converted model on random token ids (so any model can be measured without
@@ -96,6 +114,12 @@ public static class DecodeBenchmark
             .Select(_ => Enumerable.Range(0, settings.PromptTokens).Select(_ => random.Next(vocab)).ToArray())
             .ToList();
 
+        var traffic = WeightTraffic.FromFolder(model.Config.Directory, model.Config.ModelFile);
+        int threads = model.Options.Threads ?? Environment.ProcessorCount;
+        var peak = new PeakResident();
+        var bandwidth = new List<double>();
+        long bandwidthBytes = MemoryBandwidth.DefaultBufferBytes();
+
         using var decoder = model.CreateDecoder(settings.Batch);
         var prefill = new List<double>();
         var decode = new List<double>();
@@ -113,11 +137,31 @@ public static class DecodeBenchmark
             decode.Add(settings.Batch * (settings.GenTokens - 1) / decodeSeconds);
             ttft.Add(prefillSeconds * 1000);
             overhead.Add(100 * (1 - runSeconds / decodeSeconds));
+            // Bandwidth between repeats (same machine state as decode), its buffer kept out of the peak.
+            if (peak.CanReset || r == settings.Repeat - 1)
+                MeasureBandwidth(threads, bandwidthBytes, bandwidth, peak);
             progress?.Report((r + 1, settings.Repeat));
         }
 
         var memory = ProcessMemory.Read();
-        return new BenchmarkReport(modelDirectory, settings, Statistic.Of(prefill), Statistic.Of(decode),
-            Statistic.Of(ttft), Statistic.Of(overhead), memory.PeakResident, memory.AnonymousResident);
+        long peakResident = peak.Max(memory.PeakResident);
+        var decodeStat = Statistic.Of(decode);
+        var bandwidthStat = Statistic.Of(bandwidth);
+        double boundTokens = bandwidthStat.Median / traffic.BytesPerToken * settings.Batch;
+        var bound = new DecodeBound(traffic.BytesPerToken, threads, bandwidthStat, boundTokens, decodeStat.Median / boundTokens);
+        long kv = decoder.Cache.BytesPerSlot * decoder.Slots;
+        var footprint = new MemoryFootprint(traffic.StoredBytes, traffic.ResidentBytes, kv, peakResident,
+            (double)peakResident / (traffic.StoredBytes + kv));
+        return new BenchmarkReport(modelDirectory, settings, Statistic.Of(prefill), decodeStat,
+            Statistic.Of(ttft), Statistic.Of(overhead), peakResident, memory.AnonymousResident, bound, footprint);
+    }
+
+    private static void MeasureBandwidth(int threads, long bytes, List<double> results, PeakResident peak)
+    {
+        peak.Sample();
+        using (var probe = new MemoryBandwidth(threads, bytes))
+            for (int pass = 0; pass < 3; pass++)
+                results.Add(probe.Measure());
+        peak.Reset();
     }
 }

@@ -39,12 +39,29 @@ public sealed class ExternalDataWriter : IDisposable
     /// <summary>Writes float32 values stored as <paramref name="type"/> (float or float16), converting in chunks.</summary>
     public TensorProto WriteFloats(string name, DataType type, ReadOnlySpan<long> dims, ReadOnlySpan<float> values)
     {
+        long offset = Begin(values.Length * (long)ElementSize(type));
+        AppendFloats(type, values);
+        return End(name, type, dims, offset);
+    }
+
+    /// <summary>
+    /// Starts a tensor written in parts (an expert stack, one expert at a time, so only one part is ever in
+    /// memory): its bytes follow from <see cref="Append"/>/<see cref="AppendFloats"/> until <see cref="End"/>.
+    /// Returns the offset to pass to <see cref="End"/>.
+    /// </summary>
+    public long Begin(long totalBytes) => Align(totalBytes);
+
+    public void Append(ReadOnlySpan<byte> data) => _stream.Write(data);
+
+    /// <summary>Appends float32 values stored as <paramref name="type"/> (float or float16), converting in chunks.</summary>
+    public void AppendFloats(DataType type, ReadOnlySpan<float> values)
+    {
         switch (type)
         {
             case DataType.Float:
-                return Write(name, type, dims, MemoryMarshal.AsBytes(values));
+                _stream.Write(MemoryMarshal.AsBytes(values));
+                return;
             case DataType.Float16:
-                long offset = Align(values.Length * 2L);
                 _halfChunk ??= new Half[ConvertChunk];
                 for (int i = 0; i < values.Length; i += ConvertChunk)
                 {
@@ -52,11 +69,22 @@ public sealed class ExternalDataWriter : IDisposable
                     FloatConversion.SingleToHalf(values.Slice(i, n), _halfChunk.AsSpan(0, n));
                     _stream.Write(MemoryMarshal.AsBytes(_halfChunk.AsSpan(0, n)));
                 }
-                return Describe(name, type, dims, offset, values.Length * 2L);
+                return;
             default:
                 throw new ArgumentException($"float values cannot be stored as {type}", nameof(type));
         }
     }
+
+    /// <summary>Describes the bytes written since <see cref="Begin"/> as one tensor.</summary>
+    public TensorProto End(string name, DataType type, ReadOnlySpan<long> dims, long offset) =>
+        Describe(name, type, dims, offset, _stream.Position - offset);
+
+    private static int ElementSize(DataType type) => type switch
+    {
+        DataType.Float => 4,
+        DataType.Float16 => 2,
+        _ => throw new ArgumentException($"float values cannot be stored as {type}", nameof(type)),
+    };
 
     private long Align(long size)
     {

@@ -59,7 +59,7 @@ public sealed class ModelConverter(ModelFamilies families)
         {
             var cancellable = new CancellingProgress(progress, cancellationToken);
             var store = new InitializerStore(graph, reader, data, StorageType(options), ComputeType(options), cancellable);
-            store.Progress.ExpectedElements = AllWeights(weights).Sum(reader.Elements);
+            store.Progress.ExpectedElements = weights.All().Sum(reader.Elements);
             new DecoderGraph(model, weights, store, weightFormat(store)).Build();
             data.Flush();
             totals = store.Progress;
@@ -140,27 +140,8 @@ public sealed class ModelConverter(ModelFamilies families)
     /// <summary>Fails before anything is written if the checkpoint lacks a tensor the family expects.</summary>
     private static void CheckWeightsExist(Checkpoint checkpoint, DecoderWeights weights)
     {
-        foreach (var w in AllWeights(weights))
+        foreach (var w in weights.All())
             checkpoint.Get(w.Tensor);
-    }
-
-    private static IEnumerable<WeightRef> AllWeights(DecoderWeights w)
-    {
-        IEnumerable<WeightRef?> Linear(LinearWeights? l) => l is null ? [] : [l.Weight, l.Bias];
-        IEnumerable<WeightRef?> Norm(NormWeights? n) => n is null ? [] : [n.Weight, n.Bias];
-        var all = new List<WeightRef?> { w.TokenEmbedding, w.PositionEmbedding };
-        foreach (var l in w.Layers)
-        {
-            all.AddRange(Norm(l.AttentionNorm));
-            all.AddRange(Linear(l.Q)); all.AddRange(Linear(l.K)); all.AddRange(Linear(l.V)); all.AddRange(Linear(l.O));
-            all.AddRange(Norm(l.QNorm)); all.AddRange(Norm(l.KNorm));
-            all.AddRange(Norm(l.PostAttentionNorm)); all.AddRange(Norm(l.MlpNorm));
-            all.AddRange(Linear(l.Gate)); all.AddRange(Linear(l.Up)); all.AddRange(Linear(l.Down));
-            all.AddRange(Norm(l.PostMlpNorm));
-        }
-        all.AddRange(Norm(w.FinalNorm));
-        all.AddRange(Linear(w.LmHead));
-        return all.OfType<WeightRef>();
     }
 
     /// <summary>Checks for cancellation between tensors, where stopping is cheap and safe.</summary>

@@ -23,31 +23,52 @@ public sealed unsafe class WeightReader(Checkpoint checkpoint, IWeightDelta? del
     /// <summary>Weight elements read from the checkpoint so far (progress reporting).</summary>
     public long ElementsRead { get; private set; }
 
-    /// <summary>Elements a weight reference covers (a slice of a fused tensor counts only its rows).</summary>
+    /// <summary>Elements a weight reference covers (a slice of a stacked or fused tensor counts only its part).</summary>
     public long Elements(WeightRef w)
     {
-        var info = checkpoint.Get(w.Tensor);
-        if (info.Shape.Length == 2)
+        var (shape, _) = Selected(w);
+        if (shape.Length == 2)
         {
             var (rows, cols) = MatrixShape(w);
             return (long)rows * cols;
         }
-        return w.OutputCount ?? info.ElementCount - w.OutputStart;
+        long all = shape.Aggregate(1L, (a, b) => a * b);
+        return w.OutputCount ?? all - w.OutputStart;
     }
 
     /// <summary>The logical [out, in] shape of a matrix weight, after slicing.</summary>
     public (int Out, int In) MatrixShape(WeightRef w)
     {
+        var (shape, _) = Selected(w);
         var info = checkpoint.Get(w.Tensor);
-        if (info.Shape.Length != 2)
-            throw new CheckpointException($"{checkpoint.Directory}: tensor '{w.Tensor}' has shape {info.ShapeText}; a 2-D matrix was expected.");
-        int storedOut = (int)(w.StoredInputMajor ? info.Shape[1] : info.Shape[0]);
-        int storedIn = (int)(w.StoredInputMajor ? info.Shape[0] : info.Shape[1]);
+        if (shape.Length != 2)
+            throw new CheckpointException($"{checkpoint.Directory}: tensor '{w}' has shape {Text(shape)}{Stacked(w, info)}; a 2-D matrix was expected.");
+        int storedOut = (int)(w.StoredInputMajor ? shape[1] : shape[0]);
+        int storedIn = (int)(w.StoredInputMajor ? shape[0] : shape[1]);
         int count = w.OutputCount ?? storedOut - w.OutputStart;
         if (w.OutputStart < 0 || w.OutputStart + count > storedOut)
             throw new CheckpointException($"{checkpoint.Directory}: tensor '{w.Tensor}' {info.ShapeText} has no output rows {w.OutputStart}..{w.OutputStart + count}.");
         return (count, storedIn);
     }
+
+    /// <summary>
+    /// The shape a reference sees and the element where it starts: the whole tensor, or with <see cref="WeightRef.Index"/>
+    /// one slice of the leading axis (expert e of [E, out, in] is an [out, in] matrix starting at e·out·in).
+    /// </summary>
+    private (long[] Shape, long Start) Selected(WeightRef w)
+    {
+        var info = checkpoint.Get(w.Tensor);
+        if (w.Index is not { } index)
+            return (info.Shape, 0);
+        if (info.Shape.Length < 2 || index < 0 || index >= info.Shape[0])
+            throw new CheckpointException($"{checkpoint.Directory}: tensor '{w.Tensor}' has shape {info.ShapeText}; it has no slice {index} along its leading axis.");
+        var shape = info.Shape[1..];
+        return (shape, index * shape.Aggregate(1L, (a, b) => a * b));
+    }
+
+    private static string Text(long[] shape) => "[" + string.Join(", ", shape) + "]";
+
+    private static string Stacked(WeightRef w, TensorInfo info) => w.Index is null ? "" : $" (a slice of {info.ShapeText})";
 
     /// <summary>
     /// Reads a matrix as [out, in] (<paramref name="inputMajor"/> false, as Hugging Face stores linear
@@ -60,45 +81,47 @@ public sealed unsafe class WeightReader(Checkpoint checkpoint, IWeightDelta? del
             throw new CheckpointException(
                 $"{checkpoint.Directory}: tensor '{w}' is [{rows} out, {cols} in] but the config implies [{expectedOut}, {expectedIn}].");
         var info = checkpoint.Get(w.Tensor);
+        var (shape, start) = Selected(w);
         var dst = Buffer((long)rows * cols);
         ElementsRead += (long)rows * cols;
         bool transpose = inputMajor != w.StoredInputMajor;
         if (w.StoredInputMajor)
-            ReadColumns(info, w.OutputStart, rows, cols, dst, transpose);
+            ReadColumns(info, start, shape[1], w.OutputStart, rows, cols, dst, transpose);
         else
-            ReadRows(info, w.OutputStart, rows, cols, dst, transpose);
+            ReadRows(info, start, w.OutputStart, rows, cols, dst, transpose);
         delta?.AddTo(w, dst, inputMajor);
         return dst;
     }
 
-    /// <summary>A 1-D weight (norm scale, bias), optionally a slice of a fused one.</summary>
+    /// <summary>A 1-D weight (norm scale, bias), optionally a slice of a fused one or a row of a stacked one.</summary>
     public Span<float> Vector(WeightRef w, int expectedLength)
     {
         var info = checkpoint.Get(w.Tensor);
-        if (info.Shape.Length != 1)
-            throw new CheckpointException($"{checkpoint.Directory}: tensor '{w.Tensor}' has shape {info.ShapeText}; a 1-D vector was expected.");
-        int count = w.OutputCount ?? (int)info.Shape[0] - w.OutputStart;
-        if (count != expectedLength || w.OutputStart + count > info.Shape[0])
+        var (shape, start) = Selected(w);
+        if (shape.Length != 1)
+            throw new CheckpointException($"{checkpoint.Directory}: tensor '{w}' has shape {Text(shape)}{Stacked(w, info)}; a 1-D vector was expected.");
+        int count = w.OutputCount ?? (int)shape[0] - w.OutputStart;
+        if (count != expectedLength || w.OutputStart + count > shape[0])
             throw new CheckpointException($"{checkpoint.Directory}: tensor '{w}' has {count} elements but the config implies {expectedLength}.");
         var dst = Buffer(count);
         ElementsRead += count;
-        checkpoint.ReadSingles(info, w.OutputStart, dst);
+        checkpoint.ReadSingles(info, start + w.OutputStart, dst);
         return dst;
     }
 
-    /// <summary>Source [storedOut, in]: a contiguous block of rows, transposed through a small tile if asked.</summary>
-    private void ReadRows(TensorInfo info, int start, int rows, int cols, Span<float> dst, bool transpose)
+    /// <summary>Source [storedOut, in] from element <paramref name="origin"/>: a contiguous block of rows, transposed through a small tile if asked.</summary>
+    private void ReadRows(TensorInfo info, long origin, int start, int rows, int cols, Span<float> dst, bool transpose)
     {
         if (!transpose)
         {
-            checkpoint.ReadSingles(info, (long)start * cols, dst);
+            checkpoint.ReadSingles(info, origin + (long)start * cols, dst);
             return;
         }
         var tile = Tile(TileRows * cols);
         for (int r0 = 0; r0 < rows; r0 += TileRows)
         {
             int n = Math.Min(TileRows, rows - r0);
-            checkpoint.ReadSingles(info, (long)(start + r0) * cols, tile[..(n * cols)]);
+            checkpoint.ReadSingles(info, origin + (long)(start + r0) * cols, tile[..(n * cols)]);
             for (int c = 0; c < cols; c++)
             {
                 var column = dst.Slice(c * rows + r0, n);
@@ -108,14 +131,13 @@ public sealed unsafe class WeightReader(Checkpoint checkpoint, IWeightDelta? del
         }
     }
 
-    /// <summary>Source [in, storedOut] (Conv1D): output rows are a column range of every stored row.</summary>
-    private void ReadColumns(TensorInfo info, int start, int rows, int cols, Span<float> dst, bool transpose)
+    /// <summary>Source [in, storedOut] (Conv1D) from element <paramref name="origin"/>: output rows are a column range of every stored row.</summary>
+    private void ReadColumns(TensorInfo info, long origin, long storedOut, int start, int rows, int cols, Span<float> dst, bool transpose)
     {
-        long storedOut = info.Shape[1];
         var line = Tile(rows);
         for (int i = 0; i < cols; i++)
         {
-            checkpoint.ReadSingles(info, i * storedOut + start, line[..rows]);
+            checkpoint.ReadSingles(info, origin + i * storedOut + start, line[..rows]);
             if (!transpose)
                 line[..rows].CopyTo(dst.Slice(i * rows, rows));
             else

@@ -1,22 +1,55 @@
 namespace OpenWeights.Onnx.Families;
 
 /// <summary>
-/// A weight as the checkpoint stores it: a tensor name, optionally a slice of its output rows (fused
-/// projections such as Phi-3's <c>qkv_proj</c>), and whether it is stored [in, out] (GPT-2's Conv1D)
-/// rather than the usual [out, in].
+/// A weight as the checkpoint stores it: a tensor name, optionally one slice along the leading axis of a stacked
+/// tensor (<see cref="Index"/>: expert e of an [E, out, in] stack), a slice of its output rows (fused projections
+/// such as Phi-3's <c>qkv_proj</c>), and whether it is stored [in, out] (GPT-2's Conv1D) rather than [out, in].
 /// </summary>
-public sealed record WeightRef(string Tensor, int OutputStart = 0, int? OutputCount = null, bool StoredInputMajor = false)
+public sealed record WeightRef(string Tensor, int OutputStart = 0, int? OutputCount = null, bool StoredInputMajor = false, int? Index = null)
 {
     public WeightRef Rows(int start, int count) => this with { OutputStart = start, OutputCount = count };
-    public override string ToString() =>
-        OutputCount is { } n ? $"{Tensor}[{OutputStart}:{OutputStart + n}]" : Tensor;
+
+    /// <summary>Slice <paramref name="index"/> of the leading axis: a stacked [E, out, in] tensor's expert, a [E, out] bias's row.</summary>
+    public WeightRef At(int index) => this with { Index = index };
+
+    public override string ToString()
+    {
+        string name = Index is { } i ? $"{Tensor}[{i}]" : Tensor;
+        return OutputCount is { } n ? $"{name}[{OutputStart}:{OutputStart + n}]" : name;
+    }
 }
 
-public sealed record LinearWeights(WeightRef Weight, WeightRef? Bias = null);
+/// <summary>
+/// A group of weights. <see cref="WeightGroups.All"/> finds every <see cref="WeightRef"/> in it by walking its
+/// properties, so a field added to a group is checked for existence and counted in progress without being
+/// listed anywhere else.
+/// </summary>
+public interface IWeightGroup;
 
-public sealed record NormWeights(WeightRef Weight, WeightRef? Bias = null);
+/// <summary>A linear layer: W [out, in], an optional bias [out] and an optional low-rank adapter.</summary>
+public sealed record LinearWeights(WeightRef Weight, WeightRef? Bias = null, AdapterWeights? Adapter = null) : IWeightGroup;
 
-public sealed record LayerWeights
+/// <summary>
+/// A low-rank adapter pair (LoRA): the layer computes x·Wᵀ + <see cref="Scale"/>·(x·Aᵀ)·Bᵀ with A [rank, in] and
+/// B [out, rank]; PEFT's scale is lora_alpha / r. Written by <c>IWeightFormat.Adapter</c>.
+/// </summary>
+public sealed record AdapterWeights(WeightRef A, WeightRef B, float Scale) : IWeightGroup;
+
+/// <summary>
+/// The experts of a mixture-of-experts MLP projection, in expert order: separate tensors per expert (Mixtral's
+/// <c>experts.{e}.w1</c>) or slices of one stacked [E, out, in] tensor (<see cref="Stacked"/>). Written as one
+/// stack by <c>IWeightFormat.ExpertStack</c>.
+/// </summary>
+public sealed record ExpertWeights(IReadOnlyList<LinearWeights> Experts) : IWeightGroup
+{
+    /// <summary>E experts stored as one [E, out, in] tensor (and optionally one [E, out] bias).</summary>
+    public static ExpertWeights Stacked(WeightRef weights, int experts, WeightRef? biases = null) =>
+        new(Enumerable.Range(0, experts).Select(e => new LinearWeights(weights.At(e), biases?.At(e))).ToArray());
+}
+
+public sealed record NormWeights(WeightRef Weight, WeightRef? Bias = null) : IWeightGroup;
+
+public sealed record LayerWeights : IWeightGroup
 {
     public required NormWeights AttentionNorm { get; init; }
     public required LinearWeights Q { get; init; }
@@ -38,7 +71,7 @@ public sealed record LayerWeights
 }
 
 /// <summary>Where every weight of a decoder lives in the checkpoint.</summary>
-public sealed record DecoderWeights
+public sealed record DecoderWeights : IWeightGroup
 {
     public required WeightRef TokenEmbedding { get; init; }
     /// <summary>Learned absolute positions [positions, hidden] (GPT-2's wpe), indexed by cumsum(mask) − 1.</summary>

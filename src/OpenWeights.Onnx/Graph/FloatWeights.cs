@@ -9,14 +9,22 @@ public sealed class FloatWeights(InitializerStore store) : IWeightFormat
 
     public string Linear(string input, LinearWeights w, string name, int outFeatures, int inFeatures)
     {
-        var g = store.Graph;
         string weight = store.Matrix(w.Weight, name + ".weight", outFeatures, inFeatures, inputMajor: true);
-        string y = g.Op("MatMul", name + "/MatMul", [input, weight]);
-        if (w.Bias is null)
-            return y;
-        string bias = store.Vector(w.Bias, name + ".bias", outFeatures);
-        return g.Op("Add", name + "/Add", [y, bias]);
+        string y = store.Graph.Op("MatMul", name + "/MatMul", [input, weight]);
+        return this.Finish(store, y, input, w, name, outFeatures, inFeatures);
     }
+
+    public ExpertStack ExpertStack(ExpertWeights experts, string name, int outFeatures, int inFeatures)
+    {
+        WeightFormats.RefuseAdapters(experts, name);
+        int count = experts.Experts.Count;
+        string weights = store.FloatStack(name + ".weight", count, [outFeatures, inFeatures],
+            e => store.Reader.Matrix(experts.Experts[e].Weight, inputMajor: false, outFeatures, inFeatures));
+        return new ExpertStack(weights, WeightFormats.StackedBias(store, experts, name, outFeatures), count);
+    }
+
+    public string Adapter(string input, AdapterWeights adapter, string name, int outFeatures, int inFeatures) =>
+        WeightFormats.FloatAdapter(store, input, adapter, name, outFeatures, inFeatures);
 
     public string Embed(string ids, WeightRef table, string name, int vocab, int hidden)
     {

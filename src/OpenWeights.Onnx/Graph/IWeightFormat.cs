@@ -5,10 +5,15 @@ namespace OpenWeights.Onnx.Graph;
 /// <summary>
 /// How weights are stored and multiplied: float MatMul, or block-quantized MatMulNBits. The decoder
 /// graph is written once against this interface, so precision is a choice, not a fork of the builder.
+/// A new kind of weight (an expert stack, an adapter pair) is a member here, implemented by every format,
+/// so a family that uses it works in every precision.
 /// </summary>
 public interface IWeightFormat
 {
-    /// <summary>input [.., in] × W [out, in]ᵀ (+ bias) → [.., out].</summary>
+    /// <summary>
+    /// input [.., in] × W [out, in]ᵀ (+ bias) → [.., out]; with <see cref="LinearWeights.Adapter"/> set, plus the
+    /// adapter's low-rank update (<see cref="Adapter"/>).
+    /// </summary>
     string Linear(string input, LinearWeights w, string name, int outFeatures, int inFeatures);
 
     /// <summary>Rows of the token table [vocab, hidden] selected by <paramref name="ids"/>.</summary>
@@ -20,4 +25,26 @@ public interface IWeightFormat
     /// quantized format gives it its own bit width).
     /// </summary>
     string LmHead(string input, LinearWeights? untied, string name, int vocab, int hidden);
+
+    /// <summary>
+    /// Extension point for mixture-of-experts MLPs: every expert's [out, in] matrix, in expert order, written as one
+    /// stacked initializer for a MoE node (or a Gather by expert index) to consume, one expert in memory at a time.
+    /// </summary>
+    ExpertStack ExpertStack(ExpertWeights experts, string name, int outFeatures, int inFeatures);
+
+    /// <summary>
+    /// Extension point for adapters (LoRA): scale · (input × Aᵀ) × Bᵀ → [.., out], A [rank, in], B [out, rank].
+    /// <see cref="Linear"/> adds it to the base projection when <see cref="LinearWeights.Adapter"/> is set, so an
+    /// adapter only needs mapping; formats keep adapters in float (they are small and their rank is low).
+    /// </summary>
+    string Adapter(string input, AdapterWeights adapter, string name, int outFeatures, int inFeatures);
 }
+
+/// <summary>
+/// The initializers of an expert stack. Float: <see cref="Weights"/> [E, out, in] in the compute type
+/// (<see cref="Bits"/> null). Block-quantized: each expert laid out exactly as a MatMulNBits B of its own —
+/// <see cref="Weights"/> uint8 [E, out, k_blocks, blob], <see cref="Scales"/> [E, out, k_blocks] in the compute
+/// type, <see cref="ZeroPoints"/> uint8 [E, out, ⌈k_blocks·bits/8⌉] when asymmetric. <see cref="Bias"/> [E, out] when the experts have biases.
+/// </summary>
+public sealed record ExpertStack(string Weights, string? Bias, int Experts, int? Bits = null, int? BlockSize = null,
+    string? Scales = null, string? ZeroPoints = null);

@@ -45,6 +45,50 @@ public sealed class InitializerStore(GraphBuilder graph, WeightReader reader, Ex
         return storage == compute ? name : graph.Op("Cast", name + "/cast", [name], Attr.Int("to", (long)compute));
     }
 
+    /// <summary>One part of a stacked tensor (one expert's values), valid until the next part is asked for.</summary>
+    public delegate ReadOnlySpan<float> FloatPart(int index);
+
+    /// <summary>One part of a stacked tensor in its stored encoding (one expert's quantized blocks).</summary>
+    public delegate ReadOnlySpan<byte> BytePart(int index);
+
+    /// <summary>
+    /// <paramref name="count"/> float parts of equal shape written back to back as one initializer
+    /// [count, ..<paramref name="partDims"/>] in the storage type, one part in memory at a time.
+    /// </summary>
+    public string FloatStack(string name, int count, long[] partDims, FloatPart part)
+    {
+        long partElements = partDims.Aggregate(1L, (a, b) => a * b);
+        long bytes = count * partElements * (storage == DataType.Float16 ? 2L : 4L);
+        long offset = data.Begin(bytes);
+        for (int i = 0; i < count; i++)
+        {
+            var values = part(i);
+            if (values.Length != partElements)
+                throw new InvalidOperationException($"{name}: part {i} has {values.Length} values, not {partElements}.");
+            data.AppendFloats(storage, values);
+        }
+        var tensor = data.End(name, storage, [count, .. partDims], offset);
+        graph.AddInitializer(tensor);
+        Count(count * partElements, bytes);
+        return storage == compute ? name : graph.Op("Cast", name + "/cast", [name], Attr.Int("to", (long)compute));
+    }
+
+    /// <summary>Encoded parts of <paramref name="partBytes"/> bytes each written back to back as one initializer [count, ..<paramref name="partDims"/>].</summary>
+    public string RawStack(string name, DataType type, int count, long[] partDims, long partBytes, long parametersPerPart, BytePart part)
+    {
+        long offset = data.Begin(count * partBytes);
+        for (int i = 0; i < count; i++)
+        {
+            var bytes = part(i);
+            if (bytes.Length != partBytes)
+                throw new InvalidOperationException($"{name}: part {i} has {bytes.Length} bytes, not {partBytes}.");
+            data.Append(bytes);
+        }
+        graph.AddInitializer(data.End(name, type, [count, .. partDims], offset));
+        Count(count * parametersPerPart, count * partBytes);
+        return name;
+    }
+
     /// <summary>Pre-encoded bytes (quantized blocks, scales) stored as they are.</summary>
     public string Raw(string name, DataType type, ReadOnlySpan<byte> bytes, long parameters, params long[] dims)
     {

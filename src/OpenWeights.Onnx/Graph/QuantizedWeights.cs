@@ -47,11 +47,40 @@ public sealed class QuantizedWeights : IWeightFormat
         var values = _store.Reader.Matrix(w.Weight, inputMajor: false, outFeatures, inFeatures);
         var q = Write(name, values, bits.Value, outFeatures, inFeatures, gatherTable: false);
         string y = MatMulNBits(input, q, name);
-        if (w.Bias is null)
-            return y;
-        string bias = _store.Vector(w.Bias, name + ".bias", outFeatures);
-        return _store.Graph.Op("Add", name + "/Add", [y, bias]);
+        return this.Finish(_store, y, input, w, name, outFeatures, inFeatures);
     }
+
+    /// <summary>
+    /// Each expert quantized as its own MatMulNBits B (body bits), the data streamed expert by expert; scales and
+    /// zero points, a fraction of the data's size, are gathered in memory and written after.
+    /// </summary>
+    public ExpertStack ExpertStack(ExpertWeights experts, string name, int outFeatures, int inFeatures)
+    {
+        WeightFormats.RefuseAdapters(experts, name);
+        int count = experts.Experts.Count;
+        var quantizer = Quantizer(_options.Bits);
+        var layout = quantizer.Layout(outFeatures, inFeatures);
+        int scaleCount = checked((int)layout.ScaleCount), zeroBytes = checked((int)layout.ZeroPointBytes);
+        var allScales = new float[checked(count * scaleCount)];
+        var allZeros = quantizer.Symmetric ? [] : new byte[checked(count * zeroBytes)];
+        string data = _store.RawStack(name + ".qweight", DataType.Uint8, count, layout.DataDims, layout.DataBytes, layout.Elements, e =>
+        {
+            var values = _store.Reader.Matrix(experts.Experts[e].Weight, inputMajor: false, outFeatures, inFeatures);
+            var bytes = Grow(ref _data, layout.DataBytes);
+            var scales = allScales.AsSpan(e * scaleCount, scaleCount);
+            var zeros = quantizer.Symmetric ? Span<byte>.Empty : allZeros.AsSpan(e * zeroBytes, zeroBytes);
+            quantizer.Quantize(values, outFeatures, inFeatures, bytes, scales, zeros);
+            return bytes;
+        });
+        string scaleName = _store.Raw(name + ".scales", _store.Compute, ScaleBytes(allScales), 0, [count, .. layout.ScaleDims]);
+        string? zeroName = quantizer.Symmetric ? null
+            : _store.Raw(name + ".zero_points", DataType.Uint8, allZeros, 0, [count, .. layout.ZeroPointDims]);
+        return new ExpertStack(data, WeightFormats.StackedBias(_store, experts, name, outFeatures), count,
+            layout.Bits, layout.BlockSize, scaleName, zeroName);
+    }
+
+    public string Adapter(string input, AdapterWeights adapter, string name, int outFeatures, int inFeatures) =>
+        WeightFormats.FloatAdapter(_store, input, adapter, name, outFeatures, inFeatures);
 
     public string Embed(string ids, WeightRef table, string name, int vocab, int hidden)
     {

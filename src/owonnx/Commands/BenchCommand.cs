@@ -63,6 +63,17 @@ internal static class BenchCommand
         Console.WriteLine($"decode     {S(r.DecodeTokensPerSecond, "tokens/s")}");
         Console.WriteLine($"first tok  {S(r.TimeToFirstTokenMs, "ms")}");
         Console.WriteLine($"overhead   {S(r.LoopOverheadPercent, "% of decode")} time outside ONNX Runtime's Run (sampling, bookkeeping)");
-        Console.WriteLine($"memory     peak RSS {r.PeakResidentBytes / 1048576.0:F1} MiB, anonymous {r.AnonymousResidentBytes / 1048576.0:F1} MiB");
+        var b = r.Bound;
+        Console.WriteLine($"weights    {b.WeightBytesPerToken / 1e6:F1} MB read per decode step");
+        Console.WriteLine($"bandwidth  {S(Scale(b.ReadBandwidthBytesPerSecond, 1e-9), "GB/s")} read, {b.Threads} threads, same run");
+        Console.WriteLine($"bound      {b.BoundTokensPerSecond,9:F1} tokens/s if decode only read weights: decode is {b.Fraction:P0} of it");
+        var m = r.Footprint;
+        Console.WriteLine($"memory     peak RSS {MiB(r.PeakResidentBytes)} MiB = {m.PeakOverWeightsAndCache:F2} × (weights {MiB(m.StoredWeightBytes)} MiB + KV cache {MiB(m.KvCacheBytes)} MiB)" +
+                          (m.ResidentWeightBytes > m.StoredWeightBytes * 1.05 ? $"; weights widened at load to {MiB(m.ResidentWeightBytes)} MiB" : "") +
+                          $"; anonymous {MiB(r.AnonymousResidentBytes)} MiB");
     }
+
+    private static string MiB(long bytes) => (bytes / 1048576.0).ToString("F1");
+
+    private static Statistic Scale(Statistic s, double factor) => new(s.Median * factor, s.Min * factor, s.Max * factor);
 }
