@@ -25,6 +25,8 @@ public sealed record ServerOptions
     /// <summary>KV cache length per sequence (prompt + completion); default as the runtime's.</summary>
     public int? MaxLength { get; init; }
     public ExecutionTarget ExecutionProvider { get; init; } = ExecutionTarget.Cpu;
+    /// <summary>CUDA/TensorRT settings (device, CUDA graphs, TensorRT cache); ignored on the CPU.</summary>
+    public GpuOptions Gpu { get; init; } = new();
     /// <summary>
     /// ONNX Runtime intra-op threads; default: one per core but one. The spare core serves HTTP: ORT's threads spin
     /// while they wait, and with every core theirs the request threads starve (half the throughput on two cores).
@@ -54,6 +56,7 @@ public sealed record ServerOptions
     public RuntimeOptions ToRuntimeOptions() => new()
     {
         ExecutionProvider = ExecutionProvider,
+        Gpu = Gpu,
         MaxLength = MaxLength,
         MaxBatch = MaxBatch,
         Threads = EffectiveThreads,

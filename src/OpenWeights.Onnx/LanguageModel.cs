@@ -27,7 +27,7 @@ public sealed class LanguageModel : IDisposable
         options ??= new RuntimeOptions();
         options.Validate();
         var config = ModelConfig.Load(directory);
-        var session = SessionFactory.Create(Path.Combine(directory, config.ModelFile), options);
+        var session = SessionFactory.Create(config, options);
         if (session.ModelMetadata.CustomMetadataMap.TryGetValue("owonnx.rope_switch_length", out var text)
             && int.TryParse(text, out int switchLength))
             config = config with { RopeSwitchLength = switchLength };

@@ -13,6 +13,8 @@ public sealed record RuntimeOptions
     public int MaxBatch { get; init; } = 1;
     /// <summary>Intra-op threads; null = one per core.</summary>
     public int? Threads { get; init; }
+    /// <summary>CUDA/TensorRT settings; ignored on the CPU.</summary>
+    public GpuOptions Gpu { get; init; } = new();
 
     public int EffectiveMaxLength(ModelConfig config) => Math.Min(MaxLength ?? DefaultMaxLength, config.ContextLength);
 
@@ -24,5 +26,6 @@ public sealed record RuntimeOptions
             throw new ArgumentException($"max batch {MaxBatch} must be at least 1.");
         if (Threads is < 1)
             throw new ArgumentException($"threads {Threads} must be at least 1.");
+        Gpu.Validate();
     }
 }

@@ -22,6 +22,7 @@ internal static class OwonnxCommandLine
         EvalCommand.Create(interrupts),
         ServeCommand.Create(interrupts),
         PullCommand.Create(interrupts),
+        ProvidersCommand.Create(),
     };
 
     public static async Task<int> RunAsync(string[] args)

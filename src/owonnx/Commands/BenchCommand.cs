@@ -19,10 +19,12 @@ internal static class BenchCommand
         var output = CliOptions.Text("--output", "Also write the JSON report to this file (default: none)");
         var ep = CliOptions.Choice("--ep", "Execution provider", "cpu", "cpu", "cuda", "tensorrt");
         var threads = CliOptions.OptionalInt("--threads", "ONNX Runtime intra-op threads (default: one per core)", 1, 1024);
+        var device = new DeviceOptionSet();
         var command = new Command("bench", "Measure prefill and decode speed on random token ids (median and range over repeats, after a warm-up).")
         {
             model, promptTokens, genTokens, batch, repeat, json, output, ep, threads,
         };
+        device.AddTo(command);
         command.SetAction((parse, cancellation) => CliErrors.RunAsync(() =>
         {
             var settings = new BenchmarkSettings(parse.GetValue(promptTokens), parse.GetValue(genTokens), parse.GetValue(batch), parse.GetValue(repeat));
@@ -33,6 +35,7 @@ internal static class BenchCommand
                 MaxBatch = settings.Batch,
                 MaxLength = settings.PromptTokens + settings.GenTokens,
                 Threads = parse.GetValue(threads),
+                Gpu = device.Read(parse),
             };
             string folder = parse.GetValue(model)!;
             using var lm = LanguageModel.Load(folder, runtime);

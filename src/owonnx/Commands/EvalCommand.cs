@@ -17,10 +17,15 @@ internal static class EvalCommand
         var compareOption = CliOptions.Text("--compare", "Reference model folder (e.g. the FP32 conversion) for KL and top-1 agreement (default: none)");
         var jsonOption = CliOptions.Flag("--json", "Print the report as JSON");
         var threadsOption = CliOptions.OptionalInt("--threads", "ONNX Runtime intra-op threads (default: one per core)", 1, 1024);
+        var epOption = CliOptions.Choice("--ep", "Execution provider for the model", "cpu", "cpu", "cuda", "tensorrt");
+        var compareEpOption = CliOptions.Choice("--compare-ep", "Execution provider for the --compare reference (the CPU FP32 run is the yardstick)",
+            "cpu", "cpu", "cuda", "tensorrt");
+        var device = new DeviceOptionSet();
         var command = new Command("eval", "Perplexity of a converted model on a text; with --compare, KL divergence and top-1 agreement against a reference model.")
         {
-            modelArgument, textOption, windowOption, compareOption, jsonOption, threadsOption,
+            modelArgument, textOption, windowOption, compareOption, jsonOption, threadsOption, epOption, compareEpOption,
         };
+        device.AddTo(command);
         command.SetAction((parse, cancellation) => CliErrors.RunAsync(() =>
         {
             string model = parse.GetValue(modelArgument)!, text = parse.GetValue(textOption)!;
@@ -30,9 +35,13 @@ internal static class EvalCommand
             int? threads = parse.GetValue(threadsOption);
             if (!File.Exists(text))
                 throw new IOException($"{text}: text file not found (give a UTF-8 text file with --text)");
-            var runtime = new RuntimeOptions { MaxLength = window, Threads = threads };
+            var runtime = new RuntimeOptions
+            {
+                MaxLength = window, Threads = threads, ExecutionProvider = ExecutionTargets.Parse(parse.GetValue(epOption)!), Gpu = device.Read(parse),
+            };
+            var referenceRuntime = runtime with { ExecutionProvider = ExecutionTargets.Parse(parse.GetValue(compareEpOption)!) };
             using var lm = LanguageModel.Load(model, runtime);
-            using var reference = compare is null ? null : LanguageModel.Load(compare, runtime);
+            using var reference = compare is null ? null : LanguageModel.Load(compare, referenceRuntime);
             var tokenizer = TextTokenizer.FromFolder(model);
             using var line = new ProgressLine();
             var report = PerplexityEvaluator.Run(lm, tokenizer, File.ReadAllText(text), window, reference,

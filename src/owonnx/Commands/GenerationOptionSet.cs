@@ -38,11 +38,14 @@ internal sealed class GenerationOptionSet
     public readonly Option<string> Ep = CliOptions.Choice("--ep", "Execution provider", "cpu", "cpu", "cuda", "tensorrt");
     public readonly Option<int?> Threads = CliOptions.OptionalInt("--threads", "ONNX Runtime intra-op threads (default: one per core)", 1, 1024);
 
+    public readonly DeviceOptionSet Device = new();
+
     public void AddTo(Command command)
     {
         foreach (var option in new Option[] { MaxNewTokens, Temperature, TopK, TopP, MinP, RepetitionPenalty, PresencePenalty,
                      FrequencyPenalty, Seed, Stop, MaxLength, Ep, Threads })
             command.Options.Add(option);
+        Device.AddTo(command);
     }
 
     public RuntimeOptions Runtime(ParseResult parse) => new()
@@ -50,6 +53,7 @@ internal sealed class GenerationOptionSet
         ExecutionProvider = ExecutionTargets.Parse(parse.GetValue(Ep)!),
         MaxLength = parse.GetValue(MaxLength),
         Threads = parse.GetValue(Threads),
+        Gpu = Device.Read(parse),
     };
 
     /// <summary>What the command line asks for, over the model's generation_config.json.</summary>
