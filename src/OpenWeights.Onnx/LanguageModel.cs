@@ -43,9 +43,12 @@ public sealed class LanguageModel : IDisposable
         return new LanguageModel(config, options, session);
     }
 
-    /// <summary>A decoder with <paramref name="slots"/> sequences (default: the options' max batch).</summary>
-    public BatchDecoder CreateDecoder(int? slots = null) =>
-        new(Session, Config, slots ?? Options.MaxBatch, MaxLength);
+    /// <summary>
+    /// A decoder with <paramref name="slots"/> sequences (default: the options' max batch); with
+    /// <paramref name="adapterRank"/> above 0 each slot can run its own adapter of up to that rank.
+    /// </summary>
+    public BatchDecoder CreateDecoder(int? slots = null, int adapterRank = 0) =>
+        new(Session, Config, slots ?? Options.MaxBatch, MaxLength, adapterRank);
 
     public void Dispose() => Session.Dispose();
 }

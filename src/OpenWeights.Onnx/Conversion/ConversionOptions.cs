@@ -21,6 +21,11 @@ public sealed record ConversionOptions
     public QuantizationOptions? Quantization { get; init; }
     /// <summary>PEFT LoRA adapters merged into the weights (W + scale·B·A in float32, before quantization), in order.</summary>
     public IReadOnlyList<AdapterMerge> Adapters { get; init; } = [];
+    /// <summary>
+    /// Give every linear layer of the body optional LoRA inputs (empty by default), so adapters prepared with
+    /// <c>owonnx adapter</c> can be chosen at run time, per request, over this one base.
+    /// </summary>
+    public bool AdapterInputs { get; init; }
 
     public bool IsQuantized => Precision is Precision.Int8 or Precision.Int4;
 

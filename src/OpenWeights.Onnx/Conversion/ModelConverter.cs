@@ -53,6 +53,7 @@ public sealed class ModelConverter(ModelFamilies families)
         using var output = new OutputFolder(outputDirectory, options.Overwrite);
         var graph = new GraphBuilder();
         ConversionProgress totals;
+        IReadOnlyList<LoraSite>? sites;
         long dataBytes;
         using (var data = new ExternalDataWriter(Path.Combine(output.Staging, DataFile), DataFile))
         using (var reader = new WeightReader(checkpoint, merge))
@@ -60,14 +61,17 @@ public sealed class ModelConverter(ModelFamilies families)
             var cancellable = new CancellingProgress(progress, cancellationToken);
             var store = new InitializerStore(graph, reader, data, StorageType(options), ComputeType(options), cancellable);
             store.Progress.ExpectedElements = weights.All().Sum(reader.Elements);
-            new DecoderGraph(model, weights, store, weightFormat(store)).Build();
+            var format = weightFormat(store);
+            var loraInputs = options.AdapterInputs ? new LoraInputs(format, store) : null;
+            new DecoderGraph(model, weights, store, loraInputs ?? format).Build();
+            sites = loraInputs?.Sites;
             data.Flush();
             totals = store.Progress;
             dataBytes = data.Length;
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        WriteModel(Path.Combine(output.Staging, ModelFile), graph, model, options, totals.Parameters);
+        WriteModel(Path.Combine(output.Staging, ModelFile), graph, model, options, totals.Parameters, sites);
         GenAiConfigWriter.Write(Path.Combine(output.Staging, GenAiConfigWriter.FileName),
             GenAiConfigWriter.Build(model, checkpoint.Generation, options.Target, ModelFile));
         foreach (var name in CopiedFiles)
@@ -100,7 +104,8 @@ public sealed class ModelConverter(ModelFamilies families)
     /// <summary>CPU computes in float32 (its fp16 kernels are few and slow); fp16 weights are cast at load.</summary>
     private static DataType ComputeType(ConversionOptions o) => DataType.Float;
 
-    private static void WriteModel(string path, GraphBuilder graph, ModelDescription model, ConversionOptions options, long parameters)
+    private static void WriteModel(string path, GraphBuilder graph, ModelDescription model, ConversionOptions options, long parameters,
+        IReadOnlyList<LoraSite>? sites)
     {
         var proto = new ModelProto
         {
@@ -115,6 +120,8 @@ public sealed class ModelConverter(ModelFamilies families)
         proto.MetadataProps.Add(new StringStringEntryProto { Key = "owonnx.precision", Value = options.Precision.ToString().ToLowerInvariant() });
         proto.MetadataProps.Add(new StringStringEntryProto { Key = "owonnx.target", Value = options.Target.ToString().ToLowerInvariant() });
         proto.MetadataProps.Add(new StringStringEntryProto { Key = "owonnx.parameters", Value = parameters.ToString() });
+        if (sites is not null)
+            proto.MetadataProps.Add(new StringStringEntryProto { Key = LoraSite.MetadataKey, Value = LoraSite.Serialize(sites) });
         if (options.Adapters.Count > 0)
             proto.MetadataProps.Add(new StringStringEntryProto
             {

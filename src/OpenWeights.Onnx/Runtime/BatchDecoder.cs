@@ -33,11 +33,14 @@ public sealed unsafe class BatchDecoder : IDisposable
     public int VocabSize => _config.VocabSize;
     public ModelConfig Config => _config;
     public KvCache Cache => _cache;
+    /// <summary>Per-slot run-time adapters; null when the decoder was made without (the base model only).</summary>
+    public AdapterSlots? Adapters { get; }
 
     /// <summary>Tokens held in the cache for a slot.</summary>
     public int Length(int slot) => _lengths[slot];
 
-    public BatchDecoder(InferenceSession session, ModelConfig config, int slots, int maxLength)
+    /// <param name="adapterRank">Above 0: per-slot adapter buffers of this rank (the model needs adapter inputs).</param>
+    public BatchDecoder(InferenceSession session, ModelConfig config, int slots, int maxLength, int adapterRank = 0)
     {
         _session = session;
         _config = config;
@@ -69,6 +72,11 @@ public sealed unsafe class BatchDecoder : IDisposable
             _stepBinding.BindInput(config.PastValue(layer), _cache.Full(layer, true));
             _stepBinding.BindOutput(config.PresentKey(layer), _cache.Full(layer, false));
             _stepBinding.BindOutput(config.PresentValue(layer), _cache.Full(layer, true));
+        }
+        if (adapterRank > 0)
+        {
+            Adapters = new AdapterSlots(session, config.Directory, slots, adapterRank);
+            Adapters.BindAll(_stepBinding);
         }
     }
 
@@ -168,6 +176,7 @@ public sealed unsafe class BatchDecoder : IDisposable
                 binding.BindOutput(_config.PresentKey(layer), k);
                 binding.BindOutput(_config.PresentValue(layer), v);
             }
+            Adapters?.Bind(binding, first, count, views);
             _session.RunWithBinding(_runOptions, binding);
             using var outputs = binding.GetOutputValues();
             var logits = outputs[0].GetTensorDataAsSpan<float>();
@@ -232,6 +241,7 @@ public sealed unsafe class BatchDecoder : IDisposable
         _stepLogitsValue.Dispose();
         _runOptions.Dispose();
         _cache.Dispose();
+        Adapters?.Dispose();
         NativeMemory.Free(_mask);
         NativeMemory.Free(_stepIds);
         NativeMemory.Free(_stepLogits);

@@ -23,6 +23,7 @@ internal static class OwonnxCommandLine
         ServeCommand.Create(interrupts),
         PullCommand.Create(interrupts),
         ProvidersCommand.Create(),
+        AdapterCommand.Create(),
     };
 
     public static async Task<int> RunAsync(string[] args)

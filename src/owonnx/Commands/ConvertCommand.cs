@@ -34,10 +34,11 @@ internal static class ConvertCommand
                     ? v
                     : Failed(r, $"{CliOptions.Typed(r, "--lora-scale")} '{t.Value}' is not a number (use e.g. 0.5 or 1)")).ToArray(),
         };
+        var adapterInputs = CliOptions.Flag("--adapter-inputs", "Give the graph inputs for run-time LoRA adapters ('owonnx adapter', run/serve --adapter)");
         var quantization = new QuantizationOptionSet();
         var command = new Command("convert", "Convert a Hugging Face checkpoint folder (config.json + *.safetensors), or a Hub model id org/name[@revision], to an ONNX model folder.")
         {
-            checkpoint, output, precision, ep, overwrite, sample, lora, loraScale,
+            checkpoint, output, precision, ep, overwrite, sample, lora, loraScale, adapterInputs,
         };
         quantization.AddTo(command);
         command.SetAction((parse, cancellation) => CliErrors.RunAsync(() =>
@@ -54,6 +55,7 @@ internal static class ConvertCommand
                 Target = ExecutionTargets.Parse(parse.GetValue(ep)!),
                 Overwrite = parse.GetValue(overwrite),
                 Adapters = Adapters(parse.GetValue(lora) ?? [], parse.GetValue(loraScale) ?? []),
+                AdapterInputs = parse.GetValue(adapterInputs),
             };
             options = options with { Quantization = quantization.Read(parse, options) };
             options.Validate();

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using OpenWeights.Onnx.Adapters;
 using OpenWeights.Onnx.Cli.CommandLine;
 using OpenWeights.Onnx.Generation;
 using OpenWeights.Onnx.Generation.Sampling;
@@ -36,6 +37,7 @@ internal sealed class GenerationOptionSet
     public readonly Option<int?> MaxLength = CliOptions.OptionalInt("--max-length",
         $"KV cache length in tokens, prompt + generated (default: {RuntimeOptions.DefaultMaxLength}, capped at the model's context)", 2);
     public readonly Option<string> Ep = CliOptions.Choice("--ep", "Execution provider", "cpu", "cpu", "cuda", "tensorrt");
+    public readonly Option<string> Adapter = CliOptions.Text("--adapter", "Run-time LoRA adapter file made by 'owonnx adapter' for this model (default: none)");
     public readonly Option<int?> Threads = CliOptions.OptionalInt("--threads", "ONNX Runtime intra-op threads (default: one per core)", 1, 1024);
 
     public readonly DeviceOptionSet Device = new();
@@ -43,7 +45,7 @@ internal sealed class GenerationOptionSet
     public void AddTo(Command command)
     {
         foreach (var option in new Option[] { MaxNewTokens, Temperature, TopK, TopP, MinP, RepetitionPenalty, PresencePenalty,
-                     FrequencyPenalty, Seed, Stop, MaxLength, Ep, Threads })
+                     FrequencyPenalty, Seed, Stop, MaxLength, Ep, Threads, Adapter })
             command.Options.Add(option);
         Device.AddTo(command);
     }
@@ -108,10 +110,11 @@ internal sealed class GenerationOptionSet
             throw new UsageException($"{modelFolder}: model folder not found (give a folder made by owonnx convert)");
         var options = Generation(parse, modelFolder);
         options.Validate();
+        var adapter = parse.GetValue(Adapter) is { } file ? AdapterFile.Load(file) : null;
         var lm = LanguageModel.Load(modelFolder, Runtime(parse));
         try
         {
-            return (new TextGenerator(lm, TextTokenizer.FromFolder(modelFolder), ownsModel: true), options);
+            return (new TextGenerator(lm, TextTokenizer.FromFolder(modelFolder), ownsModel: true, adapter), options);
         }
         catch
         {

@@ -15,7 +15,7 @@ namespace OpenWeights.Onnx.Tests.Cli;
 [TestCategory(Category.Process)]
 public sealed class CliConventionTests
 {
-    private static readonly string[] Commands = ["convert", "inspect", "run", "chat", "bench", "eval", "serve", "pull", "providers"];
+    private static readonly string[] Commands = ["convert", "inspect", "run", "chat", "bench", "eval", "serve", "pull", "providers", "adapter"];
 
     /// <summary>Words of .NET's own messages that must never reach a user.</summary>
     private static readonly string[] DotNetWords = ["Int32", "Int64", "Single", "System.", "(Parameter '", "Exception", "   at "];

@@ -97,4 +97,16 @@ public sealed class HubConvertTests
         StringAssert.Contains(convert.StandardOutput, "GemmaForCausalLM");
         Assert.IsEmpty(hub.Requests);
     }
+
+    [TestMethod]
+    public async Task PullTakesRepeatedIncludeAndExcludeGlobs()
+    {
+        await using var hub = await FakeHub.StartAsync(FakeRepos.Llama(withTokenizer: false));
+        string cache = TestFixtures.Scratch("hub-cache");
+        var pull = await OwonnxAsync(hub, cache, ["pull", "tiny/llama", "--include", "*.json", "--include", "LICENSE", "--exclude", "generation_*"]);
+        Assert.AreEqual(0, pull.ExitCode, pull.StandardError);
+        string folder = pull.StandardOutput.Trim();
+        CollectionAssert.AreEquivalent(new[] { "config.json", "LICENSE" }, Directory.GetFiles(folder).Select(Path.GetFileName).ToArray());
+        StringAssert.Contains(pull.StandardError, "2 file(s) downloaded");
+    }
 }

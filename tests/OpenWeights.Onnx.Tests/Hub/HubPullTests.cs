@@ -13,10 +13,18 @@ namespace OpenWeights.Onnx.Tests.Hub;
 [TestCategory(Category.Process)]
 public sealed class HubPullTests
 {
-    private static async Task<HubSnapshot> PullAsync(HubSettings settings, string id, HubFileSelection? selection = null)
+    private static async Task<HubSnapshot> PullAsync(HubSettings settings, string id, HubFileSelection? selection = null,
+        IProgress<PullProgress>? progress = null)
     {
         using var puller = new HubPuller(settings);
-        return await puller.PullAsync(HubRepoId.Parse(id), selection);
+        return await puller.PullAsync(HubRepoId.Parse(id), selection, progress);
+    }
+
+    /// <summary>Keeps every report (the puller serialises them), in order.</summary>
+    private sealed class RecordingProgress : IProgress<PullProgress>
+    {
+        public List<PullProgress> Reports { get; } = [];
+        public void Report(PullProgress value) => Reports.Add(value);
     }
 
     private static string Sha256Of(string path) => Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path)));
@@ -28,7 +36,15 @@ public sealed class HubPullTests
         await using var hub = await FakeHub.StartAsync(repo);
         var settings = FakeRepos.Settings(hub);
 
-        var snapshot = await PullAsync(settings, "tiny/llama");
+        var progress = new RecordingProgress();
+        var snapshot = await PullAsync(settings, "tiny/llama", progress: progress);
+
+        long lfsBytes = repo.Files.Where(f => f.Key is "model.safetensors" or "tokenizer.json").Sum(f => (long)f.Value.Content.Length);
+        var last = progress.Reports[^1];
+        Assert.AreEqual((7, 7), (last.FilesDone, last.FilesTotal), "one display for all files");
+        Assert.AreEqual(last.BytesTotal, last.BytesDone);
+        Assert.IsGreaterThanOrEqualTo(lfsBytes, last.BytesDone);
+        Assert.IsTrue(progress.Reports.Zip(progress.Reports.Skip(1)).All(p => p.Second.BytesDone >= p.First.BytesDone), "progress never goes back");
 
         string repoFolder = Path.Combine(settings.CacheDirectory, "models--tiny--llama");
         Assert.AreEqual(Path.Combine(repoFolder, "snapshots", repo.Commit), snapshot.Folder);
@@ -178,6 +194,8 @@ public sealed class HubPullTests
 
         var repo = await Assert.ThrowsExactlyAsync<HubException>(() => PullAsync(settings, "tiny/nope"));
         StringAssert.Contains(repo.Message, "tiny/nope: repository not found");
+        var asCheckpoint = await Assert.ThrowsExactlyAsync<HubException>(() => HubCheckpoint.ResolveAsync("tiny/nope", settings));
+        StringAssert.StartsWith(asCheckpoint.Message, "'tiny/nope' is not a folder here; as a Hub model: tiny/nope: repository not found");
 
         var revision = await Assert.ThrowsExactlyAsync<HubException>(() => PullAsync(settings, "tiny/llama@v9"));
         StringAssert.Contains(revision.Message, "tiny/llama: revision 'v9' not found");
