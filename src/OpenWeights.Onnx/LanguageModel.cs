@@ -28,6 +28,17 @@ public sealed class LanguageModel : IDisposable
         options.Validate();
         var config = ModelConfig.Load(directory);
         var session = SessionFactory.Create(config, options);
+        try
+        {
+            config.CheckAgainst(
+                session.InputMetadata.ToDictionary(p => p.Key, p => p.Value.Dimensions),
+                session.OutputMetadata.ToDictionary(p => p.Key, p => p.Value.Dimensions));
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
         if (session.ModelMetadata.CustomMetadataMap.TryGetValue("owonnx.rope_switch_length", out var text)
             && int.TryParse(text, out int switchLength))
             config = config with { RopeSwitchLength = switchLength };

@@ -89,8 +89,8 @@ public sealed class Scheduler : IDisposable
         request.Options.Validate();
         if (request.PromptIds.Length == 0)
             throw new ArgumentException("the prompt is empty.");
-        if (request.PromptIds.Length + request.Options.MaxNewTokens > _decoder.MaxLength)
-            throw new ContextOverflowException(request.PromptIds.Length + request.Options.MaxNewTokens, _decoder.MaxLength);
+        if ((long)request.PromptIds.Length + request.Options.MaxNewTokens > _decoder.MaxLength)
+            throw new ContextOverflowException((long)request.PromptIds.Length + request.Options.MaxNewTokens, _decoder.MaxLength);
         foreach (int id in request.PromptIds)
             if ((uint)id >= (uint)_decoder.VocabSize)
                 throw new ArgumentException($"prompt token id {id} is outside the vocabulary [0, {_decoder.VocabSize}).");

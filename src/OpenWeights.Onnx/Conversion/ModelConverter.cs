@@ -44,13 +44,17 @@ public sealed class ModelConverter(ModelFamilies families)
         options.Validate();
         var clock = Stopwatch.StartNew();
         using var checkpoint = Checkpoint.Open(checkpointDirectory);
+        checkpoint.AllowNonFinite = options.AllowNonFinite;
         var family = families.For(checkpoint.Config.Architecture, checkpoint.Config.Path);
-        var model = family.Describe(checkpoint.Config, checkpoint.Generation);
+        var model = CheckpointChecks.TokenIds(family.Describe(checkpoint.Config, checkpoint.Generation), checkpoint);
         var weights = family.MapWeights(model, checkpoint.Config, checkpoint.Contains);
-        CheckWeightsExist(checkpoint, weights);
+        CheckpointChecks.WeightsExist(checkpoint, model, weights.All());
+        CheckpointChecks.NoUnusedTensors(checkpoint, model, weights.All(),
+            tiedHead: weights.LmHead is null ? "lm_head.weight" : null);
         var merge = MergedAdapters(options.Adapters, weights, checkpoint);
 
-        using var output = new OutputFolder(outputDirectory, options.Overwrite);
+        using var output = new OutputFolder(outputDirectory, options.Overwrite,
+            [checkpointDirectory, .. options.Adapters.Select(a => a.Directory)]);
         var graph = new GraphBuilder();
         ConversionProgress totals;
         IReadOnlyList<LoraSite>? sites;
@@ -63,7 +67,7 @@ public sealed class ModelConverter(ModelFamilies families)
             store.Progress.ExpectedElements = weights.All().Sum(reader.Elements);
             var format = weightFormat(store);
             var loraInputs = options.AdapterInputs ? new LoraInputs(format, store) : null;
-            new DecoderGraph(model, weights, store, loraInputs ?? format).Build();
+            new DecoderGraph(model, weights, store, loraInputs ?? format, new DecoderGraphOptions { Logits = options.Logits }).Build();
             sites = loraInputs?.Sites;
             data.Flush();
             totals = store.Progress;
@@ -81,7 +85,10 @@ public sealed class ModelConverter(ModelFamilies families)
                 File.Copy(source, Path.Combine(output.Staging, name));
         }
         output.Commit();
-        return new ConversionResult(output.Final, model, totals.Tensors, totals.Parameters, dataBytes, clock.Elapsed);
+        return new ConversionResult(output.Final, model, totals.Tensors, totals.Parameters, dataBytes, clock.Elapsed)
+        {
+            NonFiniteTensors = checkpoint.NonFiniteTensors.ToList(),
+        };
     }
 
     /// <summary>Opens and checks every adapter against the base before anything is written; null when there are none.</summary>
@@ -128,6 +135,7 @@ public sealed class ModelConverter(ModelFamilies families)
                 Key = "owonnx.merged_adapters",
                 Value = string.Join("; ", options.Adapters.Select(a => $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(a.Directory)))} x{a.Scale}")),
             });
+        proto.MetadataProps.Add(new StringStringEntryProto { Key = DecoderIo.LogitsMetadataKey, Value = options.Logits.ToString().ToLowerInvariant() });
         if (options.EffectiveQuantization is { } q)
             proto.MetadataProps.Add(new StringStringEntryProto
             {
@@ -142,13 +150,6 @@ public sealed class ModelConverter(ModelFamilies families)
             proto.MetadataProps.Add(new StringStringEntryProto { Key = "owonnx.rope_switch_length", Value = switchLength.ToString() });
         using var stream = File.Create(path);
         proto.WriteTo(stream);
-    }
-
-    /// <summary>Fails before anything is written if the checkpoint lacks a tensor the family expects.</summary>
-    private static void CheckWeightsExist(Checkpoint checkpoint, DecoderWeights weights)
-    {
-        foreach (var w in weights.All())
-            checkpoint.Get(w.Tensor);
     }
 
     /// <summary>Checks for cancellation between tensors, where stopping is cheap and safe.</summary>

@@ -52,8 +52,9 @@ public sealed class TokenStream
         options.Validate();
         if (prompt.Length == 0)
             throw new ArgumentException("the prompt is empty.");
-        if (prompt.Length + options.MaxNewTokens > _decoder.MaxLength)
-            throw new ContextOverflowException(prompt.Length + options.MaxNewTokens, _decoder.MaxLength);
+        // In long: a max-new-tokens near int.MaxValue must not wrap around and pass the check.
+        if ((long)prompt.Length + options.MaxNewTokens > _decoder.MaxLength)
+            throw new ContextOverflowException((long)prompt.Length + options.MaxNewTokens, _decoder.MaxLength);
 
         _options = options;
         if (_sampler is null || _sampler.Options != options.Sampling)

@@ -104,6 +104,10 @@ public sealed unsafe class BatchDecoder : IDisposable
     /// </summary>
     public Span<float> Append(int slot, ReadOnlySpan<int> tokens, Span<float> allLogits)
     {
+        if (!allLogits.IsEmpty && _config.Io.LogitsScope == LogitsScope.Last)
+            throw new InvalidOperationException(
+                $"{_config.Directory} was converted with --logits last: it returns only the last position's logits; " +
+                "scoring every position needs a model converted with --logits all.");
         if (!allLogits.IsEmpty && allLogits.Length != tokens.Length * VocabSize)
             throw new ArgumentException($"allLogits must hold {tokens.Length} × {VocabSize} values.", nameof(allLogits));
         if (tokens.Length == 0)
@@ -182,8 +186,10 @@ public sealed unsafe class BatchDecoder : IDisposable
             var logits = outputs[0].GetTensorDataAsSpan<float>();
             if (!allLogits.IsEmpty)
                 logits.CopyTo(allLogits);
+            // A --logits last graph already picked each row's last real position: [rows, 1, vocab].
+            bool lastOnly = _config.Io.LogitsScope == LogitsScope.Last;
             for (int r = 0; r < count; r++)
-                logits.Slice((r * sequenceLength + lastPositions[r]) * VocabSize, VocabSize)
+                logits.Slice((lastOnly ? r : r * sequenceLength + lastPositions[r]) * VocabSize, VocabSize)
                     .CopyTo(_promptLogits.AsSpan((first + r) * VocabSize, VocabSize));
         }
         finally

@@ -32,6 +32,15 @@ public sealed unsafe class KvCache : IDisposable
         HeadSize = config.HeadSize;
         _buffers = new float*[2 * Layers];
         _full = new OrtValue[2 * Layers];
+        long total;
+        try { total = checked(2L * Layers * slots * SlotElements * sizeof(float)); }
+        catch (OverflowException) { total = long.MaxValue; }
+        // Refuse what the machine cannot hold, with the knobs to turn, instead of dying in the allocator.
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        if (total > available)
+            throw new ModelLoadException(
+                $"the KV cache for {slots} sequence(s) of {maxLength} tokens needs {total / 1073741824.0:F1} GiB but this machine has " +
+                $"{available / 1073741824.0:F1} GiB; lower --max-length or --max-batch.");
         nuint bytes = (nuint)(slots * SlotElements * sizeof(float));
         for (int i = 0; i < _buffers.Length; i++)
         {

@@ -72,7 +72,8 @@ internal static class CliErrors
         }
         catch (Exception e) when (e is CheckpointException or ModelLoadException or TokenizerException
                                       or InvalidOperationException or IOException or UnauthorizedAccessException
-                                      or OnnxRuntimeException or InvalidDataException or NotSupportedException)
+                                      or OnnxRuntimeException or InvalidDataException or NotSupportedException
+                                      or Generation.ChatTemplateException)
         {
             Write(e.Message);
             return Failure;

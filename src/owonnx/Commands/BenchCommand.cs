@@ -18,7 +18,7 @@ internal static class BenchCommand
         var json = CliOptions.Flag("--json", "Print the report as JSON");
         var output = CliOptions.Text("--output", "Also write the JSON report to this file (default: none)");
         var ep = CliOptions.Choice("--ep", "Execution provider", "cpu", "cpu", "cuda", "tensorrt");
-        var threads = CliOptions.OptionalInt("--threads", "ONNX Runtime intra-op threads (default: one per core)", 1, 1024);
+        var threads = CliOptions.OptionalInt("--threads", "ONNX Runtime intra-op threads (default: one per core)", 1, RuntimeOptions.MaxThreads);
         var device = new DeviceOptionSet();
         var command = new Command("bench", "Measure prefill and decode speed on random token ids (median and range over repeats, after a warm-up).")
         {

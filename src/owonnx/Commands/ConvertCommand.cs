@@ -16,6 +16,9 @@ internal static class ConvertCommand
         var output = new Option<string>("--output", "-o") { Description = "Output folder (written under a temporary name, moved into place when complete)", Required = true };
         var precision = CliOptions.Choice("--precision", "Weight precision", "fp32", "fp32", "fp16", "int8", "int4");
         var ep = CliOptions.Choice("--ep", "Execution provider the model is built for", "cpu", "cpu", "cuda", "tensorrt");
+        var logits = CliOptions.Choice("--logits",
+            "Prompt logits: last (each row's last position: faster prefill, enough for generation) or all (every position: needed by eval)",
+            "last", "last", "all");
         var overwrite = CliOptions.Flag("--overwrite", "Replace an existing output folder");
         var sample = CliOptions.Flag("--sample", "Convert the built-in sample model (fortune-llama) instead of a folder");
         var lora = new Option<string[]>("--lora")
@@ -38,7 +41,7 @@ internal static class ConvertCommand
         var quantization = new QuantizationOptionSet();
         var command = new Command("convert", "Convert a Hugging Face checkpoint folder (config.json + *.safetensors), or a Hub model id org/name[@revision], to an ONNX model folder.")
         {
-            checkpoint, output, precision, ep, overwrite, sample, lora, loraScale, adapterInputs,
+            checkpoint, output, precision, ep, logits, overwrite, sample, lora, loraScale, adapterInputs,
         };
         quantization.AddTo(command);
         command.SetAction((parse, cancellation) => CliErrors.RunAsync(() =>
@@ -53,6 +56,7 @@ internal static class ConvertCommand
                     _ => Precision.Fp32,
                 },
                 Target = ExecutionTargets.Parse(parse.GetValue(ep)!),
+                Logits = parse.GetValue(logits) == "all" ? LogitsScope.All : LogitsScope.Last,
                 Overwrite = parse.GetValue(overwrite),
                 Adapters = Adapters(parse.GetValue(lora) ?? [], parse.GetValue(loraScale) ?? []),
                 AdapterInputs = parse.GetValue(adapterInputs),

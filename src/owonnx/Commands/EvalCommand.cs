@@ -16,7 +16,7 @@ internal static class EvalCommand
         var windowOption = CliOptions.Int("--window", "Tokens per independent window. Protocol: " + PerplexityEvaluator.Protocol, 256, 2);
         var compareOption = CliOptions.Text("--compare", "Reference model folder (e.g. the FP32 conversion) for KL and top-1 agreement (default: none)");
         var jsonOption = CliOptions.Flag("--json", "Print the report as JSON");
-        var threadsOption = CliOptions.OptionalInt("--threads", "ONNX Runtime intra-op threads (default: one per core)", 1, 1024);
+        var threadsOption = CliOptions.OptionalInt("--threads", "ONNX Runtime intra-op threads (default: one per core)", 1, RuntimeOptions.MaxThreads);
         var epOption = CliOptions.Choice("--ep", "Execution provider for the model", "cpu", "cpu", "cuda", "tensorrt");
         var compareEpOption = CliOptions.Choice("--compare-ep", "Execution provider for the --compare reference (the CPU FP32 run is the yardstick)",
             "cpu", "cpu", "cuda", "tensorrt");

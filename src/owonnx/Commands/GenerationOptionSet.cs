@@ -38,7 +38,7 @@ internal sealed class GenerationOptionSet
         $"KV cache length in tokens, prompt + generated (default: {RuntimeOptions.DefaultMaxLength}, capped at the model's context)", 2);
     public readonly Option<string> Ep = CliOptions.Choice("--ep", "Execution provider", "cpu", "cpu", "cuda", "tensorrt");
     public readonly Option<string> Adapter = CliOptions.Text("--adapter", "Run-time LoRA adapter file made by 'owonnx adapter' for this model (default: none)");
-    public readonly Option<int?> Threads = CliOptions.OptionalInt("--threads", "ONNX Runtime intra-op threads (default: one per core)", 1, 1024);
+    public readonly Option<int?> Threads = CliOptions.OptionalInt("--threads", "ONNX Runtime intra-op threads (default: one per core)", 1, RuntimeOptions.MaxThreads);
 
     public readonly DeviceOptionSet Device = new();
 

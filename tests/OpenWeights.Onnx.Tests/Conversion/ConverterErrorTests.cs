@@ -94,11 +94,18 @@ public sealed class ConverterErrorTests
 
         Directory.CreateDirectory(output);
         File.WriteAllText(Path.Combine(output, "keep.txt"), "mine");
-        Assert.ThrowsExactly<IOException>(() => Converter.Convert(TestFixtures.Hf("llama"), output, new ConversionOptions()));
+        var exists = Assert.ThrowsExactly<OutputExistsException>(() => Converter.Convert(TestFixtures.Hf("llama"), output, new ConversionOptions()));
+        StringAssert.Contains(exists.Message, "ConversionOptions.Overwrite", "a library error names the library's option");
         Assert.AreEqual("mine", File.ReadAllText(Path.Combine(output, "keep.txt")));
 
+        // --overwrite replaces only a previous owonnx output: a folder holding the user's file stays as it is.
+        var refused = Assert.ThrowsExactly<IOException>(() => Converter.Convert(TestFixtures.Hf("llama"), output, new ConversionOptions { Overwrite = true }));
+        StringAssert.Contains(refused.Message, "not an owonnx output");
+        Assert.AreEqual("mine", File.ReadAllText(Path.Combine(output, "keep.txt")));
+
+        File.Delete(Path.Combine(output, "keep.txt"));
         Converter.Convert(TestFixtures.Hf("llama"), output, new ConversionOptions { Overwrite = true });
-        Assert.IsFalse(File.Exists(Path.Combine(output, "keep.txt")));
+        Converter.Convert(TestFixtures.Hf("llama"), output, new ConversionOptions { Overwrite = true });
         Assert.IsTrue(File.Exists(Path.Combine(output, ModelConverter.ModelFile)));
         Assert.AreEqual(1, Directory.GetFileSystemEntries(parent).Length, "no staging or backup folder may remain");
     }
