@@ -34,6 +34,8 @@ public sealed record ServerOptions
     public int? Threads { get; init; }
 
     public int EffectiveThreads => Threads ?? Math.Max(1, Environment.ProcessorCount - 1);
+    /// <summary>Most prompt tokens read between two decode steps (a long prompt stalls running sequences by one chunk at most).</summary>
+    public int PrefillChunk { get; init; } = Scheduling.Scheduler.DefaultPrefillChunk;
     /// <summary>Request bodies larger than this are refused with 413.</summary>
     public long MaxBodyBytes { get; init; } = 4 * 1024 * 1024;
     /// <summary>On shutdown, in-flight requests may finish for this long; then they are cancelled.</summary>
@@ -71,6 +73,8 @@ public sealed record ServerOptions
             throw new ArgumentException($"--port {Port} must be between 0 and 65535.");
         if (MaxBatch is < 1 or > 256)
             throw new ArgumentException($"--max-batch {MaxBatch} must be between 1 and 256.");
+        if (PrefillChunk < 1)
+            throw new ArgumentException($"--prefill-chunk {PrefillChunk} must be at least 1.");
         if (MaxQueue < 0)
             throw new ArgumentException($"--max-queue {MaxQueue} must be at least 0.");
         if (MaxBodyBytes < 1024)

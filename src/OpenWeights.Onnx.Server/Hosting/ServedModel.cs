@@ -65,7 +65,7 @@ public sealed class ServedModel : IDisposable
             }
             var defaults = SamplingOptions.FromGenerationConfig(GenerationConfig.Load(Path.Combine(dir, "generation_config.json")));
             var eos = model.Config.EosTokenIds.Union(tokenizer.EosTokenIds).ToArray();
-            var scheduler = new Scheduler(model.CreateDecoder(options.MaxBatch), tokenizer, eos, options.MaxQueue, metrics, logger);
+            var scheduler = new Scheduler(model.CreateDecoder(options.MaxBatch), tokenizer, eos, options.MaxQueue, metrics, logger, options.PrefillChunk);
             scheduler.Start();
             return new ServedModel(options.EffectiveModelName, model, tokenizer, template, templateProblem, defaults, scheduler);
         }

@@ -11,10 +11,16 @@ namespace OpenWeights.Onnx.Server.Scheduling;
 /// <summary>
 /// Continuous batching over one <see cref="BatchDecoder"/>, on a dedicated thread. Requests wait in a FIFO queue;
 /// between steps a waiting request takes a free slot and its prompt is prefilled alone (<see cref="BatchDecoder.Append"/>
-/// on a view of that slot), then every occupied slot decodes together in one <see cref="BatchDecoder.Step"/>. A
-/// finished or cancelled sequence frees its slot before the next step. Each slot decodes exactly as it would alone, so
-/// a request's greedy output does not depend on what else is running.
+/// on a view of that slot) in chunks of at most <see cref="PrefillChunk"/> tokens per step, so a long prompt delays the
+/// running sequences' next token by one chunk at most; then every decoding slot decodes together in one
+/// <see cref="BatchDecoder.Step"/>. Each slot decodes exactly as it would alone, so a request's greedy output does not
+/// depend on what else is running.
 /// </summary>
+/// <remarks>
+/// Slots stay compact: decoding sequences hold slots [0, decoding), the one prompt being prefilled (if any) the next
+/// slot, and a step runs only those rows — a lone request costs a batch of one at any slot count. When a sequence
+/// ends, the last decoding one moves into its slot (<see cref="BatchDecoder.MoveSlot"/>).
+/// </remarks>
 /// <remarks>
 /// Admission control: at most <c>slots + maxQueue</c> requests are in flight (decoding or waiting); beyond that
 /// <see cref="Submit"/> throws <see cref="SchedulerRejectedException"/>. Shutdown: <see cref="BeginDrain"/> stops
@@ -38,16 +44,23 @@ public sealed class Scheduler : IDisposable
     private readonly Thread _thread;
     private int _inFlight;      // waiting + decoding; Interlocked
     private int _active;        // occupied slots; scheduler thread only (published through metrics)
+    private int _decoding;      // slots [0, _decoding) decode; scheduler thread only
+    private int _prefilled;     // prompt tokens of the sequence in slot _decoding already in the cache
+    private Sequence? _prefilling; // in slot _decoding while its prompt is read
     private bool _accepting = true; // guarded by _waiting
     private long _cancelAllAt = long.MaxValue;
     private volatile bool _stopRequested;
     private long _steps;
+    private long _rowsRun;
+    private long _prefillRuns;
     private bool _started;
 
     public Scheduler(BatchDecoder decoder, TextTokenizer tokenizer, IReadOnlyList<int> eosTokenIds, int maxQueue,
-        ServerMetrics? metrics = null, ILogger? logger = null)
+        ServerMetrics? metrics = null, ILogger? logger = null, int prefillChunk = DefaultPrefillChunk)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(maxQueue);
+        ArgumentOutOfRangeException.ThrowIfLessThan(prefillChunk, 1);
+        PrefillChunk = prefillChunk;
         _decoder = decoder;
         _tokenizer = tokenizer;
         _eos = eosTokenIds.ToArray();
@@ -62,7 +75,18 @@ public sealed class Scheduler : IDisposable
         PublishGauges();
     }
 
+    /// <summary>Prompt tokens read between two decode steps: long enough to prefill efficiently, short enough not to stall.</summary>
+    public const int DefaultPrefillChunk = 128;
+
     public int Slots => _slots.Length;
+    /// <summary>Most prompt tokens run between two decode steps.</summary>
+    public int PrefillChunk { get; }
+    /// <summary>Sequence rows run by all decode steps so far: equal to <see cref="Steps"/> when every step ran one sequence.</summary>
+    public long RowsRun => Interlocked.Read(ref _rowsRun);
+    /// <summary>Runs over prompt tokens (chunks) so far.</summary>
+    public long PrefillRuns => Interlocked.Read(ref _prefillRuns);
+    /// <summary>What the scheduler thread runs, in order: for tests of the scheduling policy (not for timing).</summary>
+    internal Action<SchedulerWork>? Observer { get; set; }
     public int MaxQueue { get; }
     public int MaxLength => _decoder.MaxLength;
     /// <summary>Decode steps run so far (each one Run over every slot).</summary>
@@ -144,7 +168,7 @@ public sealed class Scheduler : IDisposable
         _wake.Set();
         if (_started)
             _thread.Join();
-        for (int s = 0; s < _slots.Length; s++)
+        for (int s = _slots.Length - 1; s >= 0; s--)
             if (_slots[s] is { } sequence)
             {
                 sequence.Fail(SequenceFailure.ShuttingDown, "the server shut down before the request finished.");
@@ -182,20 +206,21 @@ public sealed class Scheduler : IDisposable
             {
                 bool cancelAll = Stopwatch.GetTimestamp() >= Interlocked.Read(ref _cancelAllAt);
                 Sweep(cancelAll);
-                Admit();
+                PrefillChunkOfPrompts();
                 PublishGauges();
                 if (_active == 0)
                 {
                     _wake.WaitOne(IdleWait);
                     continue;
                 }
-                DecodeStep();
+                if (_decoding > 0)
+                    DecodeStep();
             }
             catch (Exception e)
             {
                 // The runtime failed on a step: those sequences cannot go on, but the server can.
                 _logger.LogError(e, "Decode step failed; failing {Count} active sequences.", _active);
-                for (int s = 0; s < _slots.Length; s++)
+                for (int s = _slots.Length - 1; s >= 0; s--)
                     if (_slots[s] is { } sequence)
                     {
                         sequence.Fail(SequenceFailure.Internal, "the model failed while generating.");
@@ -226,7 +251,7 @@ public sealed class Scheduler : IDisposable
                 node = next;
             }
         }
-        for (int s = 0; s < _slots.Length; s++)
+        for (int s = _slots.Length - 1; s >= 0; s--)
         {
             if (_slots[s] is not { } sequence)
                 continue;
@@ -240,54 +265,93 @@ public sealed class Scheduler : IDisposable
         }
     }
 
-    /// <summary>Gives free slots to waiting requests, oldest first: each prompt is prefilled alone, its first token sampled.</summary>
-    private void Admit()
+    /// <summary>
+    /// Reads at most <see cref="PrefillChunk"/> prompt tokens: continues the prompt being prefilled, or gives the next
+    /// free slot to the oldest waiting request. A prompt read to its end samples its first token and starts decoding.
+    /// </summary>
+    private void PrefillChunkOfPrompts()
     {
-        for (int slot = 0; slot < _slots.Length; slot++)
+        int budget = PrefillChunk;
+        while (budget > 0)
         {
-            if (_slots[slot] is not null)
-                continue;
-            Sequence sequence;
-            lock (_waiting)
-            {
-                if (_waiting.First is null)
-                    return;
-                sequence = _waiting.First.Value;
-                _waiting.RemoveFirst();
-            }
-            _slots[slot] = sequence;
-            _active++;
+            if (_prefilling is null && !TakeWaiting())
+                return;
+            var sequence = _prefilling!;
+            int slot = _decoding;
+            var prompt = sequence.Request.PromptIds;
+            int count = Math.Min(budget, prompt.Length - _prefilled);
             try
             {
-                sequence.Begin(_tokenizer, _decoder.VocabSize, _eos);
-                _decoder.Rewind(slot, 0);
-                var logits = _decoder.Append(slot, sequence.Request.PromptIds);
-                _metrics.AddPromptTokens(sequence.Request.PromptIds.Length);
+                if (_prefilled == 0)
+                    sequence.Begin(_tokenizer, _decoder.VocabSize, _eos);
+                Observer?.Invoke(new SchedulerWork(SchedulerWorkKind.Prefill, slot, count));
+                var logits = _decoder.Append(slot, prompt.AsSpan(_prefilled, count));
+                Interlocked.Increment(ref _prefillRuns);
+                _prefilled += count;
+                budget -= count;
+                if (_prefilled < prompt.Length)
+                    continue;
+                _metrics.AddPromptTokens(prompt.Length);
+                _prefilling = null;
+                _decoding++;
                 Advance(slot, sequence, logits);
             }
             catch (Exception e)
             {
-                _logger.LogError(e, "Prefill failed for a prompt of {Tokens} tokens.", sequence.Request.PromptIds.Length);
+                _logger.LogError(e, "Prefill failed for a prompt of {Tokens} tokens.", prompt.Length);
                 sequence.Fail(SequenceFailure.Internal, "the model failed while reading the prompt.");
                 Release(slot);
             }
         }
     }
 
+    /// <summary>Puts the oldest waiting request into the slot after the decoding ones; false when none waits or no slot is free.</summary>
+    private bool TakeWaiting()
+    {
+        if (_active >= _slots.Length)
+            return false;
+        Sequence sequence;
+        lock (_waiting)
+        {
+            if (_waiting.First is null)
+                return false;
+            sequence = _waiting.First.Value;
+            _waiting.RemoveFirst();
+        }
+        int slot = _decoding;
+        _slots[slot] = sequence;
+        _active++;
+        _prefilling = sequence;
+        _prefilled = 0;
+        _decoder.Rewind(slot, 0);
+        return true;
+    }
+
     private void DecodeStep()
     {
+        int rows = _decoding;
         for (int s = 0; s < _slots.Length; s++)
         {
-            var sequence = _slots[s];
-            _stepActive[s] = sequence is not null;
-            _stepTokens[s] = sequence?.PendingToken ?? 0;
+            _stepActive[s] = s < rows;
+            _stepTokens[s] = s < rows ? _slots[s]!.PendingToken : 0;
         }
+        Observer?.Invoke(new SchedulerWork(SchedulerWorkKind.Step, 0, rows));
         var logits = _decoder.Step(_stepTokens, _stepActive);
         Interlocked.Increment(ref _steps);
+        Interlocked.Add(ref _rowsRun, rows);
         int vocab = _decoder.VocabSize;
-        for (int s = 0; s < _slots.Length; s++)
-            if (_slots[s] is { } sequence)
-                Advance(s, sequence, logits.Slice(s * vocab, vocab));
+        // Every row is sampled before any slot is released: a release moves another sequence into the freed slot.
+        for (int s = 0; s < rows; s++)
+        {
+            var sequence = _slots[s]!;
+            int before = sequence.Generated;
+            long previous = sequence.LastTokenAt;
+            _stepActive[s] = sequence.Advance(logits.Slice(s * vocab, vocab), Stopwatch.GetTimestamp());
+            RecordToken(sequence, before, previous);
+        }
+        for (int s = rows - 1; s >= 0; s--)
+            if (!_stepActive[s])
+                Release(s);
     }
 
     private void Advance(int slot, Sequence sequence, Span<float> logits)
@@ -295,6 +359,13 @@ public sealed class Scheduler : IDisposable
         int before = sequence.Generated;
         long previous = sequence.LastTokenAt;
         bool goesOn = sequence.Advance(logits, Stopwatch.GetTimestamp());
+        RecordToken(sequence, before, previous);
+        if (!goesOn)
+            Release(slot);
+    }
+
+    private void RecordToken(Sequence sequence, int before, long previous)
+    {
         if (sequence.Generated > before)
         {
             _metrics.AddCompletionToken();
@@ -303,15 +374,34 @@ public sealed class Scheduler : IDisposable
             else
                 _metrics.TimePerOutputToken.Observe(Stopwatch.GetElapsedTime(previous, sequence.LastTokenAt).TotalSeconds);
         }
-        if (!goesOn)
-            Release(slot);
     }
 
+    /// <summary>Frees a slot, keeping the occupied slots compact (see the remarks on the class).</summary>
     private void Release(int slot)
     {
-        _slots[slot] = null;
+        if (ReferenceEquals(_slots[slot], _prefilling))
+        {
+            _prefilling = null;
+        }
+        else
+        {
+            int last = --_decoding;
+            Move(last, slot);
+            if (_prefilling is not null)
+                Move(last + 1, last);
+        }
+        _slots[_decoding + (_prefilling is null ? 0 : 1)] = null;
         _active--;
         Interlocked.Decrement(ref _inFlight);
+    }
+
+    private void Move(int from, int to)
+    {
+        if (from == to)
+            return;
+        _decoder.MoveSlot(from, to);
+        _slots[to] = _slots[from];
+        _slots[from] = null;
     }
 
     private void PublishGauges()

@@ -26,6 +26,8 @@ public sealed unsafe class BatchDecoder : IDisposable
     private readonly float* _stepLogits;
     private readonly OrtValue _maskValue, _stepIdsValue, _stepLogitsValue;
     private readonly OrtIoBinding _stepBinding;
+    // Bindings of the first n slots (index n − 1), made on first use: a step runs only up to the last active slot.
+    private readonly PrefixBinding?[] _prefixBindings;
     private readonly float[] _promptLogits;
 
     public int Slots => _cache.Slots;
@@ -50,6 +52,7 @@ public sealed unsafe class BatchDecoder : IDisposable
         _lengths = new int[slots];
         _maskFill = new int[slots];
         _promptLogits = new float[slots * config.VocabSize];
+        _prefixBindings = new PrefixBinding?[slots];
 
         _mask = (long*)NativeMemory.AllocZeroed((nuint)(slots * maxLength), sizeof(long));
         _stepIds = (long*)NativeMemory.AllocZeroed((nuint)slots, sizeof(long));
@@ -199,13 +202,18 @@ public sealed unsafe class BatchDecoder : IDisposable
     }
 
     /// <summary>
-    /// One decode step over every slot: <paramref name="tokens"/>[s] is appended to slot s where
-    /// <paramref name="active"/>[s]. Idle slots run a dummy row that overwrites their position 0, so an idle
-    /// slot is emptied (length 0). Returns logits [slots, vocab].
+    /// One decode step: <paramref name="tokens"/>[s] is appended to slot s where <paramref name="active"/>[s].
+    /// Only the slots up to the last active one run (a lone sequence in slot 0 costs a batch of one, whatever
+    /// the slot count); idle slots among them run a dummy row that overwrites their position 0, so they are
+    /// emptied (length 0), while slots after the last active one are not touched. Returns logits
+    /// [slots run, vocab], row s for slot s.
     /// </summary>
     public Span<float> Step(ReadOnlySpan<int> tokens, ReadOnlySpan<bool> active)
     {
-        for (int s = 0; s < Slots; s++)
+        int rows = active[..Slots].LastIndexOf(true) + 1;
+        if (rows == 0)
+            return Span<float>.Empty;
+        for (int s = 0; s < rows; s++)
         {
             if (active[s])
             {
@@ -222,11 +230,64 @@ public sealed unsafe class BatchDecoder : IDisposable
                 _lengths[s] = 0;
             }
         }
-        _session.RunWithBinding(_runOptions, _stepBinding);
-        for (int s = 0; s < Slots; s++)
+        _session.RunWithBinding(_runOptions, rows == Slots ? _stepBinding : PrefixStepBinding(rows));
+        for (int s = 0; s < rows; s++)
             if (active[s])
                 _lengths[s]++;
-        return new Span<float>(_stepLogits, Slots * VocabSize);
+        return new Span<float>(_stepLogits, rows * VocabSize);
+    }
+
+    /// <summary>
+    /// Moves a sequence from one slot to another (its cache entries, length and nothing else), emptying the
+    /// source: how a scheduler keeps its occupied slots a prefix, so that steps run no idle rows.
+    /// </summary>
+    public void MoveSlot(int from, int to)
+    {
+        if (from == to)
+            return;
+        _cache.CopySlot(from, to, _lengths[from]);
+        _lengths[to] = _lengths[from];
+        _lengths[from] = 0;
+    }
+
+    private OrtIoBinding PrefixStepBinding(int rows) =>
+        (_prefixBindings[rows - 1] ??= new PrefixBinding(this, rows)).Binding;
+
+    /// <summary>The step binding over the first <c>rows</c> slots: views of the same buffers, made once.</summary>
+    private sealed class PrefixBinding : IDisposable
+    {
+        private readonly List<OrtValue> _values = new();
+        public OrtIoBinding Binding { get; }
+
+        public PrefixBinding(BatchDecoder d, int rows)
+        {
+            var config = d._config;
+            Binding = d._session.CreateIoBinding();
+            Binding.BindInput(config.InputIdsName, Keep(Wrap(d._stepIds, TensorElementType.Int64, [rows, 1], sizeof(long))));
+            Binding.BindInput(config.AttentionMaskName, Keep(Wrap(d._mask, TensorElementType.Int64, [rows, d.MaxLength], sizeof(long))));
+            Binding.BindOutput(config.LogitsName, Keep(Wrap(d._stepLogits, TensorElementType.Float, [rows, 1, config.VocabSize], sizeof(float))));
+            for (int layer = 0; layer < config.NumLayers; layer++)
+            {
+                var k = Keep(d._cache.Slice(layer, false, 0, rows));
+                var v = Keep(d._cache.Slice(layer, true, 0, rows));
+                Binding.BindInput(config.PastKey(layer), k);
+                Binding.BindInput(config.PastValue(layer), v);
+                Binding.BindOutput(config.PresentKey(layer), k);
+                Binding.BindOutput(config.PresentValue(layer), v);
+            }
+        }
+
+        private OrtValue Keep(OrtValue value)
+        {
+            _values.Add(value);
+            return value;
+        }
+
+        public void Dispose()
+        {
+            Binding.Dispose();
+            foreach (var v in _values) v.Dispose();
+        }
     }
 
     /// <summary>Sets a row's mask to <paramref name="ones"/> leading ones, touching only what changed.</summary>
@@ -242,6 +303,7 @@ public sealed unsafe class BatchDecoder : IDisposable
     public void Dispose()
     {
         _stepBinding.Dispose();
+        foreach (var p in _prefixBindings) p?.Dispose();
         _maskValue.Dispose();
         _stepIdsValue.Dispose();
         _stepLogitsValue.Dispose();

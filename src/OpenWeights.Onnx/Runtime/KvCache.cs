@@ -61,6 +61,19 @@ public sealed unsafe class KvCache : IDisposable
             [count, KvHeads, MaxLength, HeadSize],
             (IntPtr)(_buffers[buffer] + first * SlotElements), count * SlotElements * sizeof(float));
 
+    /// <summary>Copies the first <paramref name="length"/> positions of one slot's keys and values into another slot.</summary>
+    public void CopySlot(int from, int to, int length)
+    {
+        if ((uint)from >= (uint)Slots || (uint)to >= (uint)Slots || (uint)length > (uint)MaxLength)
+            throw new ArgumentOutOfRangeException(nameof(from), $"cannot copy {length} positions from slot {from} to slot {to} of {Slots}.");
+        long headElements = (long)MaxLength * HeadSize;
+        nuint bytes = (nuint)((long)length * HeadSize * sizeof(float));
+        foreach (var buffer in _buffers)
+            for (int head = 0; head < KvHeads; head++)
+                Buffer.MemoryCopy(buffer + from * SlotElements + head * headElements, buffer + to * SlotElements + head * headElements,
+                    (long)bytes, (long)bytes);
+    }
+
     public void Dispose()
     {
         foreach (var v in _full) v?.Dispose();

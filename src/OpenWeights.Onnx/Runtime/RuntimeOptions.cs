@@ -22,6 +22,11 @@ public sealed record RuntimeOptions
     public int MaxBatch { get; init; } = 1;
     /// <summary>Intra-op threads; null = one per core.</summary>
     public int? Threads { get; init; }
+    /// <summary>
+    /// Whether ORT's intra-op threads spin while waiting for work (null = ORT's default, on). Spinning saves the
+    /// wake-up on every op of a step; off, idle threads leave the cores to other work (a server's request threads).
+    /// </summary>
+    public bool? AllowSpinning { get; init; }
     /// <summary>CUDA/TensorRT settings; ignored on the CPU.</summary>
     public GpuOptions Gpu { get; init; } = new();
 
@@ -30,12 +35,12 @@ public sealed record RuntimeOptions
     public void Validate()
     {
         if (MaxLength is < 2)
-            throw new ArgumentException($"max length {MaxLength} is out of range (use at least 2).");
+            throw new ArgumentException($"{nameof(MaxLength)} {MaxLength} is out of range (use at least 2).");
         if (MaxBatch is < 1 or > MaxBatchLimit)
-            throw new ArgumentException($"max batch {MaxBatch} is out of range (use 1 to {MaxBatchLimit}).");
+            throw new ArgumentException($"{nameof(MaxBatch)} {MaxBatch} is out of range (use 1 to {MaxBatchLimit}).");
         if (Threads is { } threads && (threads < 1 || threads > MaxThreads))
             throw new ArgumentException(
-                $"threads {threads} is out of range (use 1 to {MaxThreads}; this machine has {Environment.ProcessorCount} cores).");
+                $"{nameof(Threads)} {threads} is out of range (use 1 to {MaxThreads}; this machine has {Environment.ProcessorCount} cores).");
         Gpu.Validate();
     }
 }

@@ -42,6 +42,8 @@ public static class SessionFactory
         };
         try
         {
+            if (options.AllowSpinning is bool spin)
+                so.AddSessionConfigEntry("session.intra_op.allow_spinning", spin ? "1" : "0");
             switch (options.ExecutionProvider)
             {
                 case ExecutionTarget.Cuda:

@@ -19,10 +19,11 @@ internal static class BenchCommand
         var output = CliOptions.Text("--output", "Also write the JSON report to this file (default: none)");
         var ep = CliOptions.Choice("--ep", "Execution provider", "cpu", "cpu", "cuda", "tensorrt");
         var threads = CliOptions.OptionalInt("--threads", "ONNX Runtime intra-op threads (default: one per core)", 1, RuntimeOptions.MaxThreads);
+        var spinning = CliOptions.Choice("--spinning", "Let ORT's threads spin between ops (default: ORT's, on)", null, "on", "off");
         var device = new DeviceOptionSet();
         var command = new Command("bench", "Measure prefill and decode speed on random token ids (median and range over repeats, after a warm-up).")
         {
-            model, promptTokens, genTokens, batch, repeat, json, output, ep, threads,
+            model, promptTokens, genTokens, batch, repeat, json, output, ep, threads, spinning,
         };
         device.AddTo(command);
         command.SetAction((parse, cancellation) => CliErrors.RunAsync(() =>
@@ -35,6 +36,7 @@ internal static class BenchCommand
                 MaxBatch = settings.Batch,
                 MaxLength = settings.PromptTokens + settings.GenTokens,
                 Threads = parse.GetValue(threads),
+                AllowSpinning = parse.GetValue(spinning) switch { "on" => true, "off" => false, _ => null },
                 Gpu = device.Read(parse),
             };
             string folder = parse.GetValue(model)!;

@@ -24,13 +24,16 @@ internal static class ServeCommand
         var modelName = CliOptions.Text("--model-name", "Model id clients name in 'model' (default: the folder's name)");
         var shutdownTimeout = CliOptions.Double("--shutdown-timeout", "Seconds in-flight requests may take to finish on shutdown", 30,
             s => s is >= 0 and <= 3600, "a number of seconds from 0 to 3600");
+        var prefillChunk = CliOptions.Int("--prefill-chunk",
+            "Most prompt tokens read between two decode steps (a long prompt stalls others by one chunk at most)",
+            OpenWeights.Onnx.Server.Scheduling.Scheduler.DefaultPrefillChunk, 1, 1 << 20);
         var device = new DeviceOptionSet();
         var maxBodyBytes = CliOptions.Long("--max-body-bytes", "Largest request body accepted in bytes (larger: 413)", 4 * 1024 * 1024, 1024);
         var command = new Command("serve",
             "Serve a converted model over an OpenAI-compatible HTTP API: /v1/chat/completions, /v1/completions, /v1/models, " +
             "/health, /metrics. One log line per request on stderr. SIGTERM or Ctrl-C stops it gracefully.")
         {
-            model, host, port, apiKey, maxBatch, maxQueue, maxLength, ep, threads, modelName, shutdownTimeout, maxBodyBytes,
+            model, host, port, apiKey, maxBatch, maxQueue, maxLength, ep, threads, modelName, shutdownTimeout, maxBodyBytes, prefillChunk,
         };
         device.AddTo(command);
         command.SetAction((parse, cancellation) => CliErrors.RunAsync(async () =>
@@ -50,6 +53,7 @@ internal static class ServeCommand
                 Threads = parse.GetValue(threads),
                 Gpu = device.Read(parse),
                 MaxBodyBytes = parse.GetValue(maxBodyBytes),
+                PrefillChunk = parse.GetValue(prefillChunk),
                 ShutdownTimeout = TimeSpan.FromSeconds(parse.GetValue(shutdownTimeout)),
                 // Signals come through Interrupts, which also knows which one arrived (SIGTERM: exit 0, Ctrl-C: 130).
                 HandleSignals = false,
