@@ -27,13 +27,19 @@ internal static class ServeCommand
         var prefillChunk = CliOptions.Int("--prefill-chunk",
             "Most prompt tokens read between two decode steps (a long prompt stalls others by one chunk at most)",
             OpenWeights.Onnx.Server.Scheduling.Scheduler.DefaultPrefillChunk, 1, 1 << 20);
+        var adapter = new Option<string[]>("--adapter")
+        {
+            Description = "Serve a run-time LoRA adapter ('owonnx adapter') as model id NAME: NAME=FILE; repeatable (default: none)",
+            Arity = ArgumentArity.OneOrMore,
+            AllowMultipleArgumentsPerToken = false,
+        };
         var device = new DeviceOptionSet();
         var maxBodyBytes = CliOptions.Long("--max-body-bytes", "Largest request body accepted in bytes (larger: 413)", 4 * 1024 * 1024, 1024);
         var command = new Command("serve",
             "Serve a converted model over an OpenAI-compatible HTTP API: /v1/chat/completions, /v1/completions, /v1/models, " +
             "/health, /metrics. One log line per request on stderr. SIGTERM or Ctrl-C stops it gracefully.")
         {
-            model, host, port, apiKey, maxBatch, maxQueue, maxLength, ep, threads, modelName, shutdownTimeout, maxBodyBytes, prefillChunk,
+            model, host, port, apiKey, maxBatch, maxQueue, maxLength, ep, threads, modelName, shutdownTimeout, maxBodyBytes, prefillChunk, adapter,
         };
         device.AddTo(command);
         command.SetAction((parse, cancellation) => CliErrors.RunAsync(async () =>
@@ -54,6 +60,7 @@ internal static class ServeCommand
                 Gpu = device.Read(parse),
                 MaxBodyBytes = parse.GetValue(maxBodyBytes),
                 PrefillChunk = parse.GetValue(prefillChunk),
+                Adapters = (parse.GetValue(adapter) ?? []).Select(ServedAdapterOption.Parse).ToList(),
                 ShutdownTimeout = TimeSpan.FromSeconds(parse.GetValue(shutdownTimeout)),
                 // Signals come through Interrupts, which also knows which one arrived (SIGTERM: exit 0, Ctrl-C: 130).
                 HandleSignals = false,
@@ -66,7 +73,7 @@ internal static class ServeCommand
             await using var server = OpenAiServer.Create(options);
             await server.StartAsync(interrupts.Token);
             Console.Error.WriteLine(
-                $"owonnx: serving {options.EffectiveModelName} on {server.BaseAddress} (max batch {options.MaxBatch}, max queue {options.MaxQueue}" +
+                $"owonnx: serving {string.Join(", ", [options.EffectiveModelName, .. options.Adapters.Select(a => a.Name)])} on {server.BaseAddress} (max batch {options.MaxBatch}, max queue {options.MaxQueue}" +
                 $"{(string.IsNullOrEmpty(options.ApiKey) ? ", no API key" : ", API key required")}); loading the model…");
             _ = server.Model.Ready.ContinueWith(t =>
             {
