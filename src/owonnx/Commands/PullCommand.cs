@@ -18,7 +18,18 @@ public sealed class PullCommand
             var selection = new HubFileSelection(include, exclude);
             using var puller = new HubPuller(HubSettings.FromEnvironment());
             using var display = new PullDisplay();
-            var snapshot = await puller.PullAsync(repo, selection, display, context.CancellationToken);
+            HubSnapshot snapshot;
+            try
+            {
+                snapshot = await puller.PullAsync(repo, selection, display, context.CancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                display.Dispose();
+                // Unlike a conversion, a cancelled pull keeps what it downloaded: that is what makes resuming possible.
+                Console.Error.WriteLine("owonnx: pull cancelled; complete files stay in the cache and the next pull resumes the partial ones.");
+                return CliErrors.Cancelled;
+            }
             display.Dispose();
             Console.Error.WriteLine($"{snapshot.Repo} at {snapshot.Commit[..12]}: {snapshot.Downloaded} file(s) downloaded " +
                                     $"({snapshot.BytesDownloaded / 1048576.0:F1} MiB), {snapshot.Cached} already cached.");
