@@ -10,8 +10,9 @@ namespace OpenWeights.Onnx.Server.Scheduling;
 
 /// <summary>
 /// Continuous batching over one <see cref="BatchDecoder"/>, on a dedicated thread. Requests wait in a FIFO queue;
-/// between steps a waiting request takes a free slot and its prompt is prefilled alone (<see cref="BatchDecoder.Append"/>
-/// on a view of that slot), then every occupied slot decodes together in one <see cref="BatchDecoder.Step"/>. A
+/// between steps a waiting request takes a free slot and its prompt is prefilled alone, then every occupied slot
+/// decodes together (<see cref="SlotDecoder"/>, the loop <c>bench --batch</c> measures; each sequence's choices are
+/// the shared <see cref="SequenceGenerator"/>'s). A
 /// finished or cancelled sequence frees its slot before the next step. Each slot decodes exactly as it would alone, so
 /// a request's greedy output does not depend on what else is running.
 /// </summary>
@@ -31,8 +32,9 @@ public sealed class Scheduler : IDisposable
     private readonly ILogger _logger;
     private readonly int _capacity;
     private readonly Sequence?[] _slots;
-    private readonly int[] _stepTokens;
-    private readonly bool[] _stepActive;
+    private readonly SequenceGenerator?[] _cores;
+    private readonly SlotDecoder _runner;
+    private readonly SlotDecoder.LogitsHandler _advance;
     private readonly LinkedList<Sequence> _waiting = new(); // guarded by itself
     private readonly AutoResetEvent _wake = new(false);
     private readonly Thread _thread;
@@ -56,8 +58,9 @@ public sealed class Scheduler : IDisposable
         MaxQueue = maxQueue;
         _capacity = decoder.Slots + maxQueue;
         _slots = new Sequence?[decoder.Slots];
-        _stepTokens = new int[decoder.Slots];
-        _stepActive = new bool[decoder.Slots];
+        _cores = new SequenceGenerator?[decoder.Slots];
+        _runner = new SlotDecoder(decoder);
+        _advance = AdvanceSlot;
         _thread = new Thread(Run) { IsBackground = true, Name = "owonnx scheduler" };
         PublishGauges();
     }
@@ -259,9 +262,9 @@ public sealed class Scheduler : IDisposable
             _active++;
             try
             {
-                sequence.Begin(_tokenizer, _decoder.VocabSize, _eos);
-                _decoder.Rewind(slot, 0);
-                var logits = _decoder.Append(slot, sequence.Request.PromptIds);
+                sequence.Begin(_tokenizer, _decoder.VocabSize, _eos, _decoder.MaxLength, _decoder.Config.RopeSwitchLength);
+                _cores[slot] = sequence.Core;
+                var logits = _runner.Prefill(slot, sequence.Request.PromptIds);
                 _metrics.AddPromptTokens(sequence.Request.PromptIds.Length);
                 Advance(slot, sequence, logits);
             }
@@ -276,18 +279,14 @@ public sealed class Scheduler : IDisposable
 
     private void DecodeStep()
     {
-        for (int s = 0; s < _slots.Length; s++)
-        {
-            var sequence = _slots[s];
-            _stepActive[s] = sequence is not null;
-            _stepTokens[s] = sequence?.PendingToken ?? 0;
-        }
-        var logits = _decoder.Step(_stepTokens, _stepActive);
-        Interlocked.Increment(ref _steps);
-        int vocab = _decoder.VocabSize;
-        for (int s = 0; s < _slots.Length; s++)
-            if (_slots[s] is { } sequence)
-                Advance(s, sequence, logits.Slice(s * vocab, vocab));
+        _runner.Run(_cores, _advance);
+        Interlocked.Exchange(ref _steps, _runner.Steps);
+    }
+
+    private void AdvanceSlot(int slot, Span<float> logits)
+    {
+        if (_slots[slot] is { } sequence)
+            Advance(slot, sequence, logits);
     }
 
     private void Advance(int slot, Sequence sequence, Span<float> logits)
@@ -310,6 +309,7 @@ public sealed class Scheduler : IDisposable
     private void Release(int slot)
     {
         _slots[slot] = null;
+        _cores[slot] = null;
         _active--;
         Interlocked.Decrement(ref _inFlight);
     }
