@@ -155,14 +155,14 @@ Task("QualityVariants").IsDependentOn("Build").Does(() =>
         ("int4 MSE sym, int8 head, level 0", "--precision int4 --accuracy-level 0"),
     };
     var fp32 = models.Combine("fp32");
-    Run(Owonnx(), $"convert --sample --output \"{fp32}\" --precision fp32 --overwrite");
+    Run(Owonnx(), $"convert --sample --output \"{fp32}\" --precision fp32 --logits all --overwrite");
     var rows = new List<string> { $"{"variant",-40} {"PPL",9} {"ΔPPL",8} {"mean KL",9} {"top-1",7} {"MB",7}" };
     double basePpl = System.Text.Json.JsonDocument.Parse(Capture($"eval \"{fp32}\" --text {text} --window 256 --json"))
         .RootElement.GetProperty("perplexity").GetDouble();
     for (int v = 0; v < variants.Length; v++)
     {
         var dir = models.Combine($"v{v}");
-        Run(Owonnx(), $"convert --sample --output \"{dir}\" {variants[v].Arguments} --overwrite");
+        Run(Owonnx(), $"convert --sample --output \"{dir}\" {variants[v].Arguments} --logits all --overwrite");
         var inspect = System.Text.Json.JsonDocument.Parse(Capture($"inspect \"{dir}\" --json")).RootElement;
         var eval = System.Text.Json.JsonDocument.Parse(Capture($"eval \"{dir}\" --text {text} --window 256 --compare \"{fp32}\" --json")).RootElement;
         double ppl = eval.GetProperty("perplexity").GetDouble();
@@ -187,7 +187,7 @@ Task("QualityTable").IsDependentOn("Build").Does(() =>
     foreach (var precision in new[] { "fp32", "fp16", "int8", "int4" })
     {
         var dir = models.Combine($"fortune-llama-{precision}");
-        Run(Owonnx(), $"convert --sample --output \"{dir}\" --precision {precision} --overwrite");
+        Run(Owonnx(), $"convert --sample --output \"{dir}\" --precision {precision} --logits all --overwrite");
         var inspect = System.Text.Json.JsonDocument.Parse(Capture($"inspect \"{dir}\" --json")).RootElement;
         var eval = System.Text.Json.JsonDocument.Parse(Capture(
             $"eval \"{dir}\" --text {text} --window 256 --compare \"{models.Combine("fortune-llama-fp32")}\" --json")).RootElement;

@@ -14,15 +14,13 @@ public sealed class Gemma2 : IModelFamily
     public ModelDescription Describe(HfConfig config, GenerationConfig generation)
     {
         var model = Gemma.Common(config, generation, "gemma2");
-        double queryScalar = config.Double("query_pre_attn_scalar", 256)!.Value;
-        if (queryScalar <= 0)
-            throw config.Invalid("query_pre_attn_scalar", "must be positive");
-        int? window = Defaulted(config, "sliding_window", 4096, config.Int);
+        double queryScalar = config.Positive("query_pre_attn_scalar", 256)!.Value;
+        int? window = Defaulted(config, "sliding_window", 4096, (f, d) => config.Int(f, d, 1, int.MaxValue));
         return model with
         {
             AttentionScale = (float)Math.Pow(queryScalar, -0.5),
-            AttentionSoftcap = (float?)Defaulted(config, "attn_logit_softcapping", 50.0, config.Double),
-            FinalLogitSoftcap = (float?)Defaulted(config, "final_logit_softcapping", 30.0, config.Double),
+            AttentionSoftcap = (float?)Defaulted(config, "attn_logit_softcapping", 50.0, config.Positive),
+            FinalLogitSoftcap = (float?)Defaulted(config, "final_logit_softcapping", 30.0, config.Positive),
             // transformers 4.46: Gemma2Attention.sliding_window = config.sliding_window if not bool(layer_idx % 2).
             SlidingWindow = window,
             SlidingWindowLayers = window is null ? null : Enumerable.Range(0, model.NumLayers).Where(i => i % 2 == 0).ToArray(),

@@ -20,9 +20,9 @@ public sealed class Gpt2 : IModelFamily
 
     public ModelDescription Describe(HfConfig c, GenerationConfig g)
     {
-        int hidden = c.Int("n_embd");
-        int heads = c.Int("n_head");
-        if (heads <= 0 || hidden <= 0 || hidden % heads != 0)
+        int hidden = c.Int("n_embd", 1, int.MaxValue);
+        int heads = c.Int("n_head", 1, int.MaxValue);
+        if (hidden % heads != 0)
             throw c.Invalid("n_head", $"({heads}) must be positive and divide n_embd ({hidden})");
         string act = c.String("activation_function") ?? "gelu_new";
         var activation = act switch
@@ -40,16 +40,16 @@ public sealed class Gpt2 : IModelFamily
         {
             Architecture = c.Architecture,
             GenAiType = GenAiType,
-            VocabSize = c.Int("vocab_size"),
+            VocabSize = c.Int("vocab_size", 1, int.MaxValue),
             HiddenSize = hidden,
-            IntermediateSize = c.Int("n_inner", null) ?? 4 * hidden,
-            NumLayers = c.Int("n_layer"),
+            IntermediateSize = c.Int("n_inner", null, 1, int.MaxValue) ?? checked(4 * hidden),
+            NumLayers = c.Int("n_layer", 1, int.MaxValue),
             NumHeads = heads,
             NumKvHeads = heads,
             HeadDim = hidden / heads,
-            ContextLength = c.Int("n_positions"),
+            ContextLength = c.Int("n_positions", 1, int.MaxValue),
             Norm = NormKind.LayerNorm,
-            NormEpsilon = (float)c.Double("layer_norm_epsilon", 1e-5)!.Value,
+            NormEpsilon = (float)c.Positive("layer_norm_epsilon", 1e-5)!.Value,
             Activation = activation,
             GatedMlp = false,
             Rotary = null,

@@ -14,15 +14,16 @@ internal static class LlamaStyle
     public static ModelDescription Describe(HfConfig c, GenerationConfig g, string genAiType,
         Activation? activation = null, Func<int, RotaryEmbedding>? rotary = null)
     {
-        int hidden = c.Int("hidden_size");
-        int heads = c.Int("num_attention_heads");
-        if (heads <= 0 || hidden <= 0)
-            throw c.Invalid("num_attention_heads", "and hidden_size must be positive");
-        int headDim = c.Int("head_dim", null) ?? hidden / heads;
+        int hidden = c.Int("hidden_size", 1, int.MaxValue);
+        int heads = c.Int("num_attention_heads", 1, int.MaxValue);
+        int? explicitHeadDim = c.Int("head_dim", null, 1, int.MaxValue);
+        if (explicitHeadDim is null && hidden % heads != 0)
+            throw c.Invalid("num_attention_heads", $"({heads}) must divide hidden_size ({hidden}) when head_dim is not given");
+        int headDim = explicitHeadDim ?? hidden / heads;
         string act = c.String("hidden_act") ?? "silu";
         if (activation is null && act != "silu")
             throw c.Invalid("hidden_act", $"is '{act}'; this family supports 'silu'");
-        int kvHeads = c.Int("num_key_value_heads", null) ?? heads;
+        int kvHeads = c.Int("num_key_value_heads", heads, 1, int.MaxValue)!.Value;
         if (heads % kvHeads != 0)
             throw c.Invalid("num_key_value_heads", $"({kvHeads}) must divide num_attention_heads ({heads})");
 
@@ -30,16 +31,16 @@ internal static class LlamaStyle
         {
             Architecture = c.Architecture,
             GenAiType = genAiType,
-            VocabSize = c.Int("vocab_size"),
+            VocabSize = c.Int("vocab_size", 1, int.MaxValue),
             HiddenSize = hidden,
-            IntermediateSize = c.Int("intermediate_size"),
-            NumLayers = c.Int("num_hidden_layers"),
+            IntermediateSize = c.Int("intermediate_size", 1, int.MaxValue),
+            NumLayers = c.Int("num_hidden_layers", 1, int.MaxValue),
             NumHeads = heads,
             NumKvHeads = kvHeads,
             HeadDim = headDim,
-            ContextLength = c.Int("max_position_embeddings"),
+            ContextLength = c.Int("max_position_embeddings", 1, int.MaxValue),
             Norm = NormKind.RmsNorm,
-            NormEpsilon = (float)c.Double("rms_norm_eps", 1e-6)!.Value,
+            NormEpsilon = (float)c.Positive("rms_norm_eps", 1e-6)!.Value,
             Activation = activation ?? Activation.Silu,
             Rotary = rotary is null ? RopeScalingParser.Parse(c, headDim) : rotary(headDim),
             TiedEmbeddings = c.Bool("tie_word_embeddings", false),

@@ -9,7 +9,7 @@ public sealed class Mistral : IModelFamily
     public IReadOnlyList<string> Architectures => ["MistralForCausalLM"];
 
     public ModelDescription Describe(HfConfig config, GenerationConfig generation) =>
-        LlamaStyle.Describe(config, generation, "mistral") with { SlidingWindow = config.Int("sliding_window", null) };
+        LlamaStyle.Describe(config, generation, "mistral") with { SlidingWindow = config.Int("sliding_window", null, 1, int.MaxValue) };
 
     public DecoderWeights MapWeights(ModelDescription model, HfConfig config) => LlamaStyle.Weights(model);
 }

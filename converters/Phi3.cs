@@ -16,7 +16,7 @@ public sealed class Phi3 : IModelFamily
     public ModelDescription Describe(HfConfig config, GenerationConfig generation) =>
         LlamaStyle.Describe(config, generation, "phi3", rotary: headDim => Rotary(config, headDim)) with
         {
-            SlidingWindow = config.Int("sliding_window", null),
+            SlidingWindow = config.Int("sliding_window", null, 1, int.MaxValue),
         };
 
     public DecoderWeights MapWeights(ModelDescription model, HfConfig config)
@@ -46,11 +46,10 @@ public sealed class Phi3 : IModelFamily
     internal static RotaryEmbedding Rotary(HfConfig c, int headDim)
     {
         var plain = RopeScalingParser.Unscaled(c, headDim);
-        var s = c.Object("rope_scaling");
+        var s = c.Section("rope_scaling");
         if (s is null)
             return plain;
-        string type = (s["type"] ?? s["rope_type"])?.GetValue<string>()
-                      ?? throw c.Invalid("rope_scaling", "has neither 'type' nor 'rope_type'");
+        string type = RopeScalingParser.Type(s, "type", "rope_type");
         if (type == "default")
             return plain;
         if (type is not ("longrope" or "su" or "yarn"))
@@ -60,21 +59,23 @@ public sealed class Phi3 : IModelFamily
         int half = plain.RotaryDim / 2;
         float[] Factors(string field)
         {
-            if (s[field] is not JsonArray a)
-                throw c.Invalid("rope_scaling", $"of type '{type}' needs '{field}' (a list of {half} numbers)");
+            if (s.Root[field] is not JsonArray a)
+                throw s.Invalid(field, $"must be a list of {half} numbers for type '{type}', found {(s.Root[field] is { } n ? n.ToJsonString() : "nothing")}");
             if (a.Count != half)
-                throw c.Invalid("rope_scaling", $"'{field}' has {a.Count} values; the rotary dimension {plain.RotaryDim} needs {half}");
-            return a.Select(x => (float)(x?.GetValue<double>() ?? throw c.Invalid("rope_scaling", $"'{field}' holds a null"))).ToArray();
+                throw s.Invalid(field, $"has {a.Count} values; the rotary dimension {plain.RotaryDim} needs {half}");
+            return a.Select((x, i) => x is JsonValue v && v.TryGetValue(out double d) && double.IsFinite(d) && d > 0
+                ? (float)d
+                : throw s.Invalid(field, $"value {i} is {x?.ToJsonString() ?? "null"}; every factor must be a finite number > 0")).ToArray();
         }
 
-        int max = c.Int("max_position_embeddings");
-        int? configOriginal = c.Int("original_max_position_embeddings", null);
-        int original = configOriginal ?? (int?)s["original_max_position_embeddings"]?.GetValue<double>() ?? max;
-        if (original <= 0)
-            throw c.Invalid("original_max_position_embeddings", "must be positive");
-        double factor = configOriginal is not null ? (double)max / original : s["factor"]?.GetValue<double>() ?? 1.0;
-        double attention = s["attention_factor"]?.GetValue<double>()
+        int max = c.Int("max_position_embeddings", 1, int.MaxValue);
+        int? configOriginal = c.Int("original_max_position_embeddings", null, 1, int.MaxValue);
+        int original = configOriginal ?? s.Int("original_max_position_embeddings", null, 1, int.MaxValue) ?? max;
+        double factor = configOriginal is not null ? (double)max / original : s.Positive("factor", 1.0)!.Value;
+        double attention = s.Positive("attention_factor", null)
                            ?? (factor <= 1.0 ? 1.0 : Math.Sqrt(1 + Math.Log(factor) / Math.Log(original)));
+        if (!double.IsFinite(attention))
+            throw c.Invalid("original_max_position_embeddings", $"is {original}, which gives no finite LongRoPE attention factor");
         return plain with { Scaling = new RopeScaling.LongRope(Factors("short_factor"), Factors("long_factor"), original, attention) };
     }
 }

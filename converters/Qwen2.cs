@@ -11,7 +11,7 @@ public sealed class Qwen2 : IModelFamily
     public ModelDescription Describe(HfConfig config, GenerationConfig generation) =>
         LlamaStyle.Describe(config, generation, "qwen2") with
         {
-            SlidingWindow = config.Bool("use_sliding_window", false) ? config.Int("sliding_window", null) : null,
+            SlidingWindow = config.Bool("use_sliding_window", false) ? config.Int("sliding_window", null, 1, int.MaxValue) : null,
         };
 
     public DecoderWeights MapWeights(ModelDescription model, HfConfig config) => LlamaStyle.Weights(model, qkvBias: true);

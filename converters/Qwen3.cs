@@ -12,7 +12,7 @@ public sealed class Qwen3 : IModelFamily
         LlamaStyle.Describe(config, generation, "qwen3") with
         {
             QkNorm = true,
-            SlidingWindow = config.Bool("use_sliding_window", false) ? config.Int("sliding_window", null) : null,
+            SlidingWindow = config.Bool("use_sliding_window", false) ? config.Int("sliding_window", null, 1, int.MaxValue) : null,
         };
 
     public DecoderWeights MapWeights(ModelDescription model, HfConfig config) =>

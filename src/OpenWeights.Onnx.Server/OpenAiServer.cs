@@ -51,11 +51,17 @@ public sealed class OpenAiServer : IAsyncDisposable
         });
         builder.Logging.ClearProviders();
         if (options.ConsoleLogging)
-            builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
+            builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning)
+                // A failed start (port in use) is reported once by the caller, not as a logged stack trace.
+                .AddFilter("Microsoft.Extensions.Hosting", LogLevel.None)
+                .AddFilter("Microsoft.AspNetCore.Server.Kestrel", LogLevel.Critical);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = options.MaxBodyBytes;
+            kestrel.Limits.MaxRequestLineSize = RequestLimitsMiddleware.KestrelLineLimit;
+            kestrel.Limits.MaxRequestHeadersTotalSize = RequestLimitsMiddleware.KestrelHeaderLimit;
+            kestrel.Limits.MaxRequestHeaderCount = RequestLimitsMiddleware.KestrelHeaderCountLimit;
             kestrel.Listen(options.ListenAddress, options.Port);
         });
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout + TimeSpan.FromSeconds(5));
@@ -69,6 +75,7 @@ public sealed class OpenAiServer : IAsyncDisposable
         var app = builder.Build();
         app.UseMiddleware<RequestMetricsMiddleware>();
         app.UseMiddleware<ErrorMiddleware>();
+        app.UseMiddleware<RequestLimitsMiddleware>();
         app.UseMiddleware<ApiKeyMiddleware>();
         app.MapPost("/v1/chat/completions", ChatCompletionsEndpoint.HandleAsync);
         app.MapPost("/v1/completions", CompletionsEndpoint.HandleAsync);
@@ -79,7 +86,20 @@ public sealed class OpenAiServer : IAsyncDisposable
         return new OpenAiServer(app, options);
     }
 
-    public Task StartAsync(CancellationToken cancellationToken = default) => _app.StartAsync(cancellationToken);
+    /// <summary>Binds the port and starts loading the model; a port in use is one clear <see cref="IOException"/>.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await _app.StartAsync(cancellationToken);
+        }
+        catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException
+                                    || e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new IOException(
+                $"{Options.Host}:{Options.Port} is already in use (another server is listening there); choose another --port or stop that server.", e);
+        }
+    }
 
     /// <summary>Graceful stop: no new requests, in-flight ones finish until the shutdown timeout, then the model is freed.</summary>
     public Task StopAsync(CancellationToken cancellationToken = default) => _app.StopAsync(cancellationToken);

@@ -25,6 +25,8 @@ public sealed record ServerOptions
     /// <summary>KV cache length per sequence (prompt + completion); default as the runtime's.</summary>
     public int? MaxLength { get; init; }
     public ExecutionTarget ExecutionProvider { get; init; } = ExecutionTarget.Cpu;
+    /// <summary>CUDA/TensorRT settings (device, CUDA graphs, TensorRT cache); ignored on the CPU.</summary>
+    public GpuOptions Gpu { get; init; } = new();
     /// <summary>
     /// ONNX Runtime intra-op threads; default: one per core but one. The spare core serves HTTP: ORT's threads spin
     /// while they wait, and with every core theirs the request threads starve (half the throughput on two cores).
@@ -32,6 +34,8 @@ public sealed record ServerOptions
     public int? Threads { get; init; }
 
     public int EffectiveThreads => Threads ?? Math.Max(1, Environment.ProcessorCount - 1);
+    /// <summary>Most prompt tokens read between two decode steps (a long prompt stalls running sequences by one chunk at most).</summary>
+    public int PrefillChunk { get; init; } = Scheduling.Scheduler.DefaultPrefillChunk;
     /// <summary>Request bodies larger than this are refused with 413.</summary>
     public long MaxBodyBytes { get; init; } = 4 * 1024 * 1024;
     /// <summary>On shutdown, in-flight requests may finish for this long; then they are cancelled.</summary>
@@ -54,6 +58,7 @@ public sealed record ServerOptions
     public RuntimeOptions ToRuntimeOptions() => new()
     {
         ExecutionProvider = ExecutionProvider,
+        Gpu = Gpu,
         MaxLength = MaxLength,
         MaxBatch = MaxBatch,
         Threads = EffectiveThreads,
@@ -68,6 +73,8 @@ public sealed record ServerOptions
             throw new ArgumentException($"--port {Port} must be between 0 and 65535.");
         if (MaxBatch is < 1 or > 256)
             throw new ArgumentException($"--max-batch {MaxBatch} must be between 1 and 256.");
+        if (PrefillChunk < 1)
+            throw new ArgumentException($"--prefill-chunk {PrefillChunk} must be at least 1.");
         if (MaxQueue < 0)
             throw new ArgumentException($"--max-queue {MaxQueue} must be at least 0.");
         if (MaxBodyBytes < 1024)

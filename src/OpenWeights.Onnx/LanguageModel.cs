@@ -27,7 +27,18 @@ public sealed class LanguageModel : IDisposable
         options ??= new RuntimeOptions();
         options.Validate();
         var config = ModelConfig.Load(directory);
-        var session = SessionFactory.Create(Path.Combine(directory, config.ModelFile), options);
+        var session = SessionFactory.Create(config, options);
+        try
+        {
+            config.CheckAgainst(
+                session.InputMetadata.ToDictionary(p => p.Key, p => p.Value.Dimensions),
+                session.OutputMetadata.ToDictionary(p => p.Key, p => p.Value.Dimensions));
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
         if (session.ModelMetadata.CustomMetadataMap.TryGetValue("owonnx.rope_switch_length", out var text)
             && int.TryParse(text, out int switchLength))
             config = config with { RopeSwitchLength = switchLength };
@@ -43,9 +54,12 @@ public sealed class LanguageModel : IDisposable
         return new LanguageModel(config, options, session);
     }
 
-    /// <summary>A decoder with <paramref name="slots"/> sequences (default: the options' max batch).</summary>
-    public BatchDecoder CreateDecoder(int? slots = null) =>
-        new(Session, Config, slots ?? Options.MaxBatch, MaxLength);
+    /// <summary>
+    /// A decoder with <paramref name="slots"/> sequences (default: the options' max batch); with
+    /// <paramref name="adapterRank"/> above 0 each slot can run its own adapter of up to that rank.
+    /// </summary>
+    public BatchDecoder CreateDecoder(int? slots = null, int adapterRank = 0) =>
+        new(Session, Config, slots ?? Options.MaxBatch, MaxLength, adapterRank);
 
     public void Dispose() => Session.Dispose();
 }

@@ -16,7 +16,9 @@ app.AddCommands<ChatCommand>();
 app.AddCommands<BenchCommand>();
 app.AddCommands<EvalCommand>();
 app.AddCommands<ServeCommand>();
+app.AddCommands<ProvidersCommand>();
 app.AddCommands<PullCommand>();
+app.AddCommands<AdapterCommand>();
 app.Run();
 // Cocona exits with 129 after printing help for --help; asking for help is not a failure.
 const int CoconaHelpExitCode = 129;

@@ -35,6 +35,12 @@ public sealed class ErrorMiddleware(RequestDelegate next, ILogger<ErrorMiddlewar
         {
             await WriteOrAbortAsync(http, e);
         }
+        catch (BadHttpRequestException e) when (!http.RequestAborted.IsCancellationRequested)
+        {
+            // Kestrel's own verdicts met while reading (malformed chunking, body too large, slow upload).
+            await WriteOrAbortAsync(http, new OpenAiException(e.StatusCode, $"The request could not be read: {e.Message}",
+                OpenAiException.InvalidRequest, null, e.StatusCode == 413 ? "request_too_large" : "invalid_request"));
+        }
         catch (Exception e) when (e is ClientDisconnectedException
                                   || (http.RequestAborted.IsCancellationRequested
                                       && e is OperationCanceledException or IOException or ObjectDisposedException))

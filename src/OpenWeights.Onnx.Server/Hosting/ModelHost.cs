@@ -20,6 +20,7 @@ public sealed class ModelHost(ServerOptions options, ServerMetrics metrics, IHos
     private bool _draining;
     private Task _loading = Task.CompletedTask;
     private CancellationTokenRegistration _stopping;
+    private CancellationTokenRegistration _started;
 
     public ModelState State
     {
@@ -48,7 +49,9 @@ public sealed class ModelHost(ServerOptions options, ServerMetrics metrics, IHos
     public Task StartAsync(CancellationToken cancellationToken)
     {
         _stopping = lifetime.ApplicationStopping.Register(BeginDrain);
-        _loading = Task.Run(Load, CancellationToken.None);
+        // Load only once the port is bound: a server that cannot listen (port in use) then exits at once, instead of
+        // tearing down a native session that is still being created.
+        _started = lifetime.ApplicationStarted.Register(() => _loading = Task.Run(Load, CancellationToken.None));
         return Task.CompletedTask;
     }
 
@@ -101,6 +104,7 @@ public sealed class ModelHost(ServerOptions options, ServerMetrics metrics, IHos
     public void Dispose()
     {
         _stopping.Dispose();
+        _started.Dispose();
         ServedModel? model;
         lock (_lock)
         {

@@ -19,10 +19,13 @@ public sealed class ServedModel : IDisposable
     private readonly Lock _templateLock = new();
     private readonly LanguageModel _model;
     private readonly ChatTemplate? _template;
+    // Why the folder's template is not used (refused as unsafe), when it has one.
+    private readonly string? _templateProblem;
 
-    private ServedModel(string id, LanguageModel model, TextTokenizer tokenizer, ChatTemplate? template,
+    private ServedModel(string id, LanguageModel model, TextTokenizer tokenizer, ChatTemplate? template, string? templateProblem,
         SamplingOptions defaults, Scheduler scheduler)
     {
+        _templateProblem = templateProblem;
         Id = id;
         _model = model;
         Tokenizer = tokenizer;
@@ -49,12 +52,22 @@ public sealed class ServedModel : IDisposable
         try
         {
             var tokenizer = TextTokenizer.FromFolder(dir);
-            template = string.IsNullOrEmpty(tokenizer.ChatTemplate) ? null : new ChatTemplate(dir, tokenizer.ChatTemplate);
+            string? templateProblem = null;
+            try
+            {
+                template = string.IsNullOrEmpty(tokenizer.ChatTemplate) ? null : new ChatTemplate(dir, tokenizer.ChatTemplate);
+            }
+            catch (ChatTemplateException e)
+            {
+                // Completions still work; chat requests are answered with the reason.
+                templateProblem = e.Message;
+                logger.LogWarning("{Problem}", e.Message);
+            }
             var defaults = SamplingOptions.FromGenerationConfig(GenerationConfig.Load(Path.Combine(dir, "generation_config.json")));
             var eos = model.Config.EosTokenIds.Union(tokenizer.EosTokenIds).ToArray();
-            var scheduler = new Scheduler(model.CreateDecoder(options.MaxBatch), tokenizer, eos, options.MaxQueue, metrics, logger);
+            var scheduler = new Scheduler(model.CreateDecoder(options.MaxBatch), tokenizer, eos, options.MaxQueue, metrics, logger, options.PrefillChunk);
             scheduler.Start();
-            return new ServedModel(options.EffectiveModelName, model, tokenizer, template, defaults, scheduler);
+            return new ServedModel(options.EffectiveModelName, model, tokenizer, template, templateProblem, defaults, scheduler);
         }
         catch
         {
@@ -74,6 +87,9 @@ public sealed class ServedModel : IDisposable
     /// <summary>The conversation rendered by the model's own chat template, as token ids (the template writes any BOS).</summary>
     public int[] EncodeChat(IReadOnlyList<ChatMessage> messages)
     {
+        if (_templateProblem is not null)
+            throw new OpenAiException(500, $"The model's chat template cannot be used: {_templateProblem}", OpenAiException.ServerError,
+                "messages", "chat_template_unusable");
         if (_template is null)
             throw OpenAiException.BadRequest(
                 $"The model '{Id}' has no chat template (tokenizer_config.json); use /v1/completions with a raw prompt.",
@@ -84,7 +100,13 @@ public sealed class ServedModel : IDisposable
             lock (_templateLock)
                 prompt = _template.Render(messages, addGenerationPrompt: true);
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (ChatTemplateException e) when (e.InnerException is null)
+        {
+            // Not these messages' fault: the template overran its time or output limit.
+            throw new OpenAiException(500, $"The model's chat template failed: {e.Message}", OpenAiException.ServerError,
+                "messages", "chat_template_error");
+        }
+        catch (ChatTemplateException e)
         {
             // Templates reject conversations they do not accept (e.g. roles that must alternate) by raising.
             throw OpenAiException.BadRequest($"The model's chat template could not render these messages: {e.Message}",

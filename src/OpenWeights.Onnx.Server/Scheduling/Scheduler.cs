@@ -10,12 +10,18 @@ namespace OpenWeights.Onnx.Server.Scheduling;
 
 /// <summary>
 /// Continuous batching over one <see cref="BatchDecoder"/>, on a dedicated thread. Requests wait in a FIFO queue;
-/// between steps a waiting request takes a free slot and its prompt is prefilled alone, then every occupied slot
-/// decodes together (<see cref="SlotDecoder"/>, the loop <c>bench --batch</c> measures; each sequence's choices are
-/// the shared <see cref="SequenceGenerator"/>'s). A
-/// finished or cancelled sequence frees its slot before the next step. Each slot decodes exactly as it would alone, so
+/// between steps a waiting request takes a free slot and its prompt is prefilled alone (<see cref="BatchDecoder.Append"/>
+/// on a view of that slot) in chunks of at most <see cref="PrefillChunk"/> tokens per step, so a long prompt delays the
+/// running sequences' next token by one chunk at most; then every decoding slot decodes together
+/// (<see cref="SlotDecoder"/>, the loop <c>bench --batch</c> measures), each token chosen by the sequence's own
+/// <see cref="SequenceGenerator"/> (the core <c>owonnx run</c> drives). Each slot decodes exactly as it would alone, so
 /// a request's greedy output does not depend on what else is running.
 /// </summary>
+/// <remarks>
+/// Slots stay compact: decoding sequences hold slots [0, decoding), the one prompt being prefilled (if any) the next
+/// slot, and a step runs only those rows — a lone request costs a batch of one at any slot count. When a sequence
+/// ends, the last decoding one moves into its slot (<see cref="BatchDecoder.MoveSlot"/>).
+/// </remarks>
 /// <remarks>
 /// Admission control: at most <c>slots + maxQueue</c> requests are in flight (decoding or waiting); beyond that
 /// <see cref="Submit"/> throws <see cref="SchedulerRejectedException"/>. Shutdown: <see cref="BeginDrain"/> stops
@@ -33,6 +39,7 @@ public sealed class Scheduler : IDisposable
     private readonly int _capacity;
     private readonly Sequence?[] _slots;
     private readonly SequenceGenerator?[] _cores;
+    private readonly bool[] _goesOn;
     private readonly SlotDecoder _runner;
     private readonly SlotDecoder.LogitsHandler _advance;
     private readonly LinkedList<Sequence> _waiting = new(); // guarded by itself
@@ -40,16 +47,23 @@ public sealed class Scheduler : IDisposable
     private readonly Thread _thread;
     private int _inFlight;      // waiting + decoding; Interlocked
     private int _active;        // occupied slots; scheduler thread only (published through metrics)
+    private int _decoding;      // slots [0, _decoding) decode; scheduler thread only
+    private int _prefilled;     // prompt tokens of the sequence in slot _decoding already in the cache
+    private Sequence? _prefilling; // in slot _decoding while its prompt is read
     private bool _accepting = true; // guarded by _waiting
     private long _cancelAllAt = long.MaxValue;
     private volatile bool _stopRequested;
     private long _steps;
+    private long _rowsRun;
+    private long _prefillRuns;
     private bool _started;
 
     public Scheduler(BatchDecoder decoder, TextTokenizer tokenizer, IReadOnlyList<int> eosTokenIds, int maxQueue,
-        ServerMetrics? metrics = null, ILogger? logger = null)
+        ServerMetrics? metrics = null, ILogger? logger = null, int prefillChunk = DefaultPrefillChunk)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(maxQueue);
+        ArgumentOutOfRangeException.ThrowIfLessThan(prefillChunk, 1);
+        PrefillChunk = prefillChunk;
         _decoder = decoder;
         _tokenizer = tokenizer;
         _eos = eosTokenIds.ToArray();
@@ -59,13 +73,25 @@ public sealed class Scheduler : IDisposable
         _capacity = decoder.Slots + maxQueue;
         _slots = new Sequence?[decoder.Slots];
         _cores = new SequenceGenerator?[decoder.Slots];
+        _goesOn = new bool[decoder.Slots];
         _runner = new SlotDecoder(decoder);
         _advance = AdvanceSlot;
         _thread = new Thread(Run) { IsBackground = true, Name = "owonnx scheduler" };
         PublishGauges();
     }
 
+    /// <summary>Prompt tokens read between two decode steps: long enough to prefill efficiently, short enough not to stall.</summary>
+    public const int DefaultPrefillChunk = 128;
+
     public int Slots => _slots.Length;
+    /// <summary>Most prompt tokens run between two decode steps.</summary>
+    public int PrefillChunk { get; }
+    /// <summary>Sequence rows run by all decode steps so far: equal to <see cref="Steps"/> when every step ran one sequence.</summary>
+    public long RowsRun => Interlocked.Read(ref _rowsRun);
+    /// <summary>Runs over prompt tokens (chunks) so far.</summary>
+    public long PrefillRuns => Interlocked.Read(ref _prefillRuns);
+    /// <summary>What the scheduler thread runs, in order: for tests of the scheduling policy (not for timing).</summary>
+    internal Action<SchedulerWork>? Observer { get; set; }
     public int MaxQueue { get; }
     public int MaxLength => _decoder.MaxLength;
     /// <summary>Decode steps run so far (each one Run over every slot).</summary>
@@ -92,8 +118,8 @@ public sealed class Scheduler : IDisposable
         request.Options.Validate();
         if (request.PromptIds.Length == 0)
             throw new ArgumentException("the prompt is empty.");
-        if (request.PromptIds.Length + request.Options.MaxNewTokens > _decoder.MaxLength)
-            throw new ContextOverflowException(request.PromptIds.Length + request.Options.MaxNewTokens, _decoder.MaxLength);
+        if ((long)request.PromptIds.Length + request.Options.MaxNewTokens > _decoder.MaxLength)
+            throw new ContextOverflowException((long)request.PromptIds.Length + request.Options.MaxNewTokens, _decoder.MaxLength);
         foreach (int id in request.PromptIds)
             if ((uint)id >= (uint)_decoder.VocabSize)
                 throw new ArgumentException($"prompt token id {id} is outside the vocabulary [0, {_decoder.VocabSize}).");
@@ -147,7 +173,7 @@ public sealed class Scheduler : IDisposable
         _wake.Set();
         if (_started)
             _thread.Join();
-        for (int s = 0; s < _slots.Length; s++)
+        for (int s = _slots.Length - 1; s >= 0; s--)
             if (_slots[s] is { } sequence)
             {
                 sequence.Fail(SequenceFailure.ShuttingDown, "the server shut down before the request finished.");
@@ -185,20 +211,21 @@ public sealed class Scheduler : IDisposable
             {
                 bool cancelAll = Stopwatch.GetTimestamp() >= Interlocked.Read(ref _cancelAllAt);
                 Sweep(cancelAll);
-                Admit();
+                PrefillChunkOfPrompts();
                 PublishGauges();
                 if (_active == 0)
                 {
                     _wake.WaitOne(IdleWait);
                     continue;
                 }
-                DecodeStep();
+                if (_decoding > 0)
+                    DecodeStep();
             }
             catch (Exception e)
             {
                 // The runtime failed on a step: those sequences cannot go on, but the server can.
                 _logger.LogError(e, "Decode step failed; failing {Count} active sequences.", _active);
-                for (int s = 0; s < _slots.Length; s++)
+                for (int s = _slots.Length - 1; s >= 0; s--)
                     if (_slots[s] is { } sequence)
                     {
                         sequence.Fail(SequenceFailure.Internal, "the model failed while generating.");
@@ -229,7 +256,7 @@ public sealed class Scheduler : IDisposable
                 node = next;
             }
         }
-        for (int s = 0; s < _slots.Length; s++)
+        for (int s = _slots.Length - 1; s >= 0; s--)
         {
             if (_slots[s] is not { } sequence)
                 continue;
@@ -243,50 +270,97 @@ public sealed class Scheduler : IDisposable
         }
     }
 
-    /// <summary>Gives free slots to waiting requests, oldest first: each prompt is prefilled alone, its first token sampled.</summary>
-    private void Admit()
+    /// <summary>
+    /// Reads at most <see cref="PrefillChunk"/> prompt tokens: continues the prompt being prefilled, or gives the next
+    /// free slot to the oldest waiting request. A prompt read to its end samples its first token and starts decoding.
+    /// </summary>
+    private void PrefillChunkOfPrompts()
     {
-        for (int slot = 0; slot < _slots.Length; slot++)
+        int budget = PrefillChunk;
+        while (budget > 0)
         {
-            if (_slots[slot] is not null)
-                continue;
-            Sequence sequence;
-            lock (_waiting)
-            {
-                if (_waiting.First is null)
-                    return;
-                sequence = _waiting.First.Value;
-                _waiting.RemoveFirst();
-            }
-            _slots[slot] = sequence;
-            _active++;
+            if (_prefilling is null && !TakeWaiting())
+                return;
+            var sequence = _prefilling!;
+            int slot = _decoding;
+            var prompt = sequence.Request.PromptIds;
+            int count = Math.Min(budget, prompt.Length - _prefilled);
             try
             {
-                sequence.Begin(_tokenizer, _decoder.VocabSize, _eos, _decoder.MaxLength, _decoder.Config.RopeSwitchLength);
-                _cores[slot] = sequence.Core;
-                var logits = _runner.Prefill(slot, sequence.Request.PromptIds);
-                _metrics.AddPromptTokens(sequence.Request.PromptIds.Length);
+                if (_prefilled == 0)
+                    sequence.Begin(_tokenizer, _decoder.VocabSize, _eos, _decoder.MaxLength, _decoder.Config.RopeSwitchLength);
+                Observer?.Invoke(new SchedulerWork(SchedulerWorkKind.Prefill, slot, count));
+                var logits = _decoder.Append(slot, prompt.AsSpan(_prefilled, count));
+                Interlocked.Increment(ref _prefillRuns);
+                _prefilled += count;
+                budget -= count;
+                if (_prefilled < prompt.Length)
+                    continue;
+                _metrics.AddPromptTokens(prompt.Length);
+                _prefilling = null;
+                _decoding++;
                 Advance(slot, sequence, logits);
             }
             catch (Exception e)
             {
-                _logger.LogError(e, "Prefill failed for a prompt of {Tokens} tokens.", sequence.Request.PromptIds.Length);
+                _logger.LogError(e, "Prefill failed for a prompt of {Tokens} tokens.", prompt.Length);
                 sequence.Fail(SequenceFailure.Internal, "the model failed while reading the prompt.");
                 Release(slot);
             }
         }
     }
 
+    /// <summary>Puts the oldest waiting request into the slot after the decoding ones; false when none waits or no slot is free.</summary>
+    private bool TakeWaiting()
+    {
+        if (_active >= _slots.Length)
+            return false;
+        Sequence sequence;
+        lock (_waiting)
+        {
+            if (_waiting.First is null)
+                return false;
+            sequence = _waiting.First.Value;
+            _waiting.RemoveFirst();
+        }
+        int slot = _decoding;
+        _slots[slot] = sequence;
+        _active++;
+        _prefilling = sequence;
+        _prefilled = 0;
+        _decoder.Rewind(slot, 0);
+        return true;
+    }
+
+    /// <summary>
+    /// Runs every decoding slot once (<see cref="SlotDecoder"/>: a batched step, or alone where a LongRoPE sequence
+    /// is recomputed or the rows straddle its switch) and samples each; slots are released only after every row is
+    /// sampled, since a release moves another sequence into the freed slot.
+    /// </summary>
     private void DecodeStep()
     {
-        _runner.Run(_cores, _advance);
-        Interlocked.Exchange(ref _steps, _runner.Steps);
+        int rows = _decoding;
+        for (int s = 0; s < rows; s++)
+            _cores[s] = _slots[s]!.Core;
+        Observer?.Invoke(new SchedulerWork(SchedulerWorkKind.Step, 0, rows));
+        _runner.Run(_cores.AsSpan(0, rows), _advance);
+        Interlocked.Increment(ref _steps);
+        Interlocked.Add(ref _rowsRun, rows);
+        for (int s = rows - 1; s >= 0; s--)
+        {
+            _cores[s] = null;
+            if (!_goesOn[s])
+                Release(s);
+        }
     }
 
     private void AdvanceSlot(int slot, Span<float> logits)
     {
-        if (_slots[slot] is { } sequence)
-            Advance(slot, sequence, logits);
+        var sequence = _slots[slot]!;
+        int before = sequence.Generated;
+        long previous = sequence.LastTokenAt;
+        _goesOn[slot] = sequence.Advance(logits, Stopwatch.GetTimestamp());
+        RecordToken(sequence, before, previous);
     }
 
     private void Advance(int slot, Sequence sequence, Span<float> logits)
@@ -294,6 +368,13 @@ public sealed class Scheduler : IDisposable
         int before = sequence.Generated;
         long previous = sequence.LastTokenAt;
         bool goesOn = sequence.Advance(logits, Stopwatch.GetTimestamp());
+        RecordToken(sequence, before, previous);
+        if (!goesOn)
+            Release(slot);
+    }
+
+    private void RecordToken(Sequence sequence, int before, long previous)
+    {
         if (sequence.Generated > before)
         {
             _metrics.AddCompletionToken();
@@ -302,16 +383,34 @@ public sealed class Scheduler : IDisposable
             else
                 _metrics.TimePerOutputToken.Observe(Stopwatch.GetElapsedTime(previous, sequence.LastTokenAt).TotalSeconds);
         }
-        if (!goesOn)
-            Release(slot);
     }
 
+    /// <summary>Frees a slot, keeping the occupied slots compact (see the remarks on the class).</summary>
     private void Release(int slot)
     {
-        _slots[slot] = null;
-        _cores[slot] = null;
+        if (ReferenceEquals(_slots[slot], _prefilling))
+        {
+            _prefilling = null;
+        }
+        else
+        {
+            int last = --_decoding;
+            Move(last, slot);
+            if (_prefilling is not null)
+                Move(last + 1, last);
+        }
+        _slots[_decoding + (_prefilling is null ? 0 : 1)] = null;
         _active--;
         Interlocked.Decrement(ref _inFlight);
+    }
+
+    private void Move(int from, int to)
+    {
+        if (from == to)
+            return;
+        _decoder.MoveSlot(from, to);
+        _slots[to] = _slots[from];
+        _slots[from] = null;
     }
 
     private void PublishGauges()

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using OpenWeights.Onnx.Models;
 
 namespace OpenWeights.Onnx.Checkpoints;
@@ -17,6 +16,13 @@ public sealed unsafe class Checkpoint : IDisposable
     public GenerationConfig Generation { get; }
     public IReadOnlyList<SafeTensorsFile> Files => _files;
     public IEnumerable<TensorInfo> Tensors => _tensors.Values.Select(t => t.Info);
+
+    /// <summary>Read weights holding NaN or ±Inf anyway (listed in <see cref="NonFiniteTensors"/>) rather than failing.</summary>
+    public bool AllowNonFinite { get; set; }
+
+    private readonly HashSet<string> _nonFinite = new(StringComparer.Ordinal);
+    /// <summary>Tensors found to hold NaN or ±Inf while reading, when <see cref="AllowNonFinite"/> is set.</summary>
+    public IReadOnlyCollection<string> NonFiniteTensors => _nonFinite;
 
     private Checkpoint(string directory, HfConfig config, GenerationConfig generation, List<SafeTensorsFile> files)
     {
@@ -41,9 +47,12 @@ public sealed unsafe class Checkpoint : IDisposable
         var files = new List<SafeTensorsFile>();
         try
         {
-            foreach (var path in ShardPaths(directory))
+            var index = ShardIndex.Load(directory);
+            foreach (var path in index?.Shards ?? [SingleFile(directory)])
                 files.Add(SafeTensorsFile.Open(path));
-            return new Checkpoint(directory, config, generation, files);
+            var checkpoint = new Checkpoint(directory, config, generation, files);
+            index?.CheckAgainst(files);
+            return checkpoint;
         }
         catch
         {
@@ -52,36 +61,17 @@ public sealed unsafe class Checkpoint : IDisposable
         }
     }
 
-    /// <summary>The shards named by <c>model.safetensors.index.json</c>, or the folder's single file.</summary>
-    private static IEnumerable<string> ShardPaths(string directory)
+    /// <summary>
+    /// A folder may hold other safetensors files beside the model (adapters, references): the Hugging Face
+    /// convention is that an unsharded model is exactly model.safetensors.
+    /// </summary>
+    private static string SingleFile(string directory)
     {
-        string index = System.IO.Path.Combine(directory, "model.safetensors.index.json");
-        if (File.Exists(index))
-        {
-            JsonDocument doc;
-            try { doc = JsonDocument.Parse(File.ReadAllBytes(index)); }
-            catch (JsonException e) { throw new CheckpointException($"{index}: not valid JSON ({e.Message}).", e); }
-            using (doc)
-            {
-                if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
-                    throw new CheckpointException($"{index}: missing object field 'weight_map'.");
-                var shards = map.EnumerateObject().Select(p => p.Value.GetString() ?? "").Distinct().Order(StringComparer.Ordinal).ToList();
-                foreach (var shard in shards)
-                {
-                    string path = System.IO.Path.Combine(directory, shard);
-                    if (!File.Exists(path))
-                        throw new CheckpointException($"{index}: shard '{shard}' is listed in weight_map but {path} does not exist.");
-                }
-                return shards.Select(s => System.IO.Path.Combine(directory, s)).ToList();
-            }
-        }
-
-        // A folder may hold other safetensors files beside the model (adapters, references): the
-        // Hugging Face convention is that an unsharded model is exactly model.safetensors.
         string model = System.IO.Path.Combine(directory, "model.safetensors");
-        if (File.Exists(model))
-            return [model];
-        throw new CheckpointException($"{directory}: neither model.safetensors nor model.safetensors.index.json found.");
+        if (!File.Exists(model))
+            throw new CheckpointException($"{directory}: neither model.safetensors nor model.safetensors.index.json found.");
+        ShardIndex.CheckInsideFolder(directory, model, model);
+        return model;
     }
 
     public bool Contains(string name) => _tensors.ContainsKey(name);
@@ -100,19 +90,34 @@ public sealed unsafe class Checkpoint : IDisposable
         return new ReadOnlySpan<byte>(file.Pointer(tensor) + byteOffset, byteCount);
     }
 
-    /// <summary>Reads <paramref name="destination"/>.Length elements starting at element <paramref name="start"/>, as float32.</summary>
+    /// <summary>
+    /// Reads <paramref name="destination"/>.Length elements starting at element <paramref name="start"/>, as float32.
+    /// Non-finite values are refused with the tensor's name (or recorded, with <see cref="AllowNonFinite"/>); the check
+    /// runs on each small chunk right after its conversion, while it is still in cache, not as a second pass.
+    /// </summary>
     public void ReadSingles(TensorInfo tensor, long start, Span<float> destination)
     {
         if (!tensor.DType.IsConvertibleFloat())
             throw new CheckpointException($"{Directory}: tensor '{tensor.Name}' has dtype {tensor.DType}; weights must be F32, F16 or BF16.");
         int size = tensor.DType.SizeInBytes();
-        // Stay under the 2 GiB span limit on very large tensors by converting in slices.
-        const int sliceElements = 1 << 26;
-        for (int done = 0; done < destination.Length; done += sliceElements)
+        const int chunkElements = 1 << 14;
+        for (int done = 0; done < destination.Length; done += chunkElements)
         {
-            int n = Math.Min(sliceElements, destination.Length - done);
-            FloatConversion.ToSingle(Bytes(tensor, (start + done) * size, n * size), tensor.DType, destination.Slice(done, n));
+            int n = Math.Min(chunkElements, destination.Length - done);
+            var chunk = destination.Slice(done, n);
+            FloatConversion.ToSingle(Bytes(tensor, (start + done) * size, n * size), tensor.DType, chunk);
+            if (FloatConversion.IndexOfNonFinite(chunk) is var bad and >= 0)
+                NonFinite(tensor, start + done + bad, chunk[bad]);
         }
+    }
+
+    private void NonFinite(TensorInfo tensor, long element, float value)
+    {
+        if (!AllowNonFinite)
+            throw new CheckpointException(
+                $"{_tensors[tensor.Name].File.Path}: tensor '{tensor.Name}' holds {value} at element {element}; the weights are corrupt " +
+                "(NaN or infinity). Re-download the checkpoint, or pass --allow-nonfinite to convert it anyway.");
+        _nonFinite.Add(tensor.Name);
     }
 
     public void Dispose() => _files.ForEach(f => f.Dispose());

@@ -45,6 +45,25 @@ public static class FloatConversion
             bits[i] = (uint)source[i] << 16;
     }
 
+    /// <summary>The index of the first NaN or ±Inf in <paramref name="values"/>, or −1 (x·0 is 0 only for finite x).</summary>
+    public static int IndexOfNonFinite(ReadOnlySpan<float> values)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated && values.Length >= Vector<float>.Count)
+        {
+            var sum = Vector<float>.Zero;
+            var vectors = MemoryMarshal.Cast<float, Vector<float>>(values);
+            foreach (var v in vectors)
+                sum += v * Vector<float>.Zero;
+            if (Vector.EqualsAll(sum, Vector<float>.Zero))
+                i = vectors.Length * Vector<float>.Count;
+        }
+        for (; i < values.Length; i++)
+            if (!float.IsFinite(values[i]))
+                return i;
+        return -1;
+    }
+
     public static void SingleToHalf(ReadOnlySpan<float> source, Span<Half> destination) =>
         TensorPrimitives.ConvertToHalf(source, destination);
 }

@@ -82,11 +82,13 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         JsonDocument doc;
         try
         {
+            // Names are read as UTF-16 later; text that is not UTF-8 must fail here, naming the file.
+            new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true).GetCharCount(header);
             doc = JsonDocument.Parse(header);
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or System.Text.DecoderFallbackException)
         {
-            throw new CheckpointException($"{path}: header is not valid JSON ({e.Message}).", e);
+            throw new CheckpointException($"{path}: header is not valid JSON or not UTF-8 ({e.Message}).", e);
         }
 
         using (doc)
@@ -105,8 +107,11 @@ public sealed unsafe class SafeTensorsFile : IDisposable
                             metadata[m.Name] = m.Value.ToString();
                     continue;
                 }
+                if (property.Name.Length == 0)
+                    throw new CheckpointException($"{path}: the header holds a tensor with an empty name.");
                 var info = ParseTensor(path, property.Name, property.Value, dataStart, dataLength);
-                tensors.Add(info.Name, info);
+                if (!tensors.TryAdd(info.Name, info))
+                    throw new CheckpointException($"{path}: the header lists tensor '{info.Name}' twice.");
             }
             CheckNoOverlap(path, tensors.Values);
             return (tensors, metadata);
@@ -145,9 +150,17 @@ public sealed unsafe class SafeTensorsFile : IDisposable
             throw new CheckpointException($"{where}: data_offsets [{begin}, {end}] run past the end of the data section ({dataLength} bytes); the file is truncated.");
 
         long elements = 1;
-        foreach (long dim in shape)
-            elements = checked(elements * dim);
-        long expected = checked(elements * dtype.SizeInBytes());
+        long expected;
+        try
+        {
+            foreach (long dim in shape)
+                elements = checked(elements * dim);
+            expected = checked(elements * dtype.SizeInBytes());
+        }
+        catch (OverflowException)
+        {
+            throw new CheckpointException($"{where}: shape [{string.Join(", ", shape)}] has more elements than any file can hold.");
+        }
         if (expected != end - begin)
             throw new CheckpointException($"{where}: shape [{string.Join(", ", shape)}] × {dtypeText} needs {expected} bytes but data_offsets span {end - begin}.");
 

@@ -15,12 +15,29 @@ public sealed record ConversionOptions
     /// <summary>Replace an existing output folder (atomically, only once the new one is complete).</summary>
     public bool Overwrite { get; init; }
     /// <summary>
+    /// Convert weights holding NaN or ±Inf (reported in <see cref="ConversionResult.NonFiniteTensors"/>) instead of
+    /// refusing them; such a model usually produces garbage, so this is for inspecting broken checkpoints.
+    /// </summary>
+    public bool AllowNonFinite { get; init; }
+    /// <summary>
     /// Block quantization settings for int8/int4; null takes <see cref="DefaultQuantization"/>. Bits always
     /// follow <see cref="Precision"/>.
     /// </summary>
     public QuantizationOptions? Quantization { get; init; }
     /// <summary>PEFT LoRA adapters merged into the weights (W + scale·B·A in float32, before quantization), in order.</summary>
     public IReadOnlyList<AdapterMerge> Adapters { get; init; } = [];
+    /// <summary>
+    /// Give every linear layer of the body optional LoRA inputs (empty by default), so adapters prepared with
+    /// <c>owonnx adapter</c> can be chosen at run time, per request, over this one base.
+    /// </summary>
+    public bool AdapterInputs { get; init; }
+
+    /// <summary>
+    /// Prompt positions that get logits: every one (what scoring a text needs) or each row's last (all that
+    /// generation needs; faster prefill and no [prompt, vocab] buffer). The library keeps every position by
+    /// default so that any caller can score; `owonnx convert` defaults to last (measurements in the README).
+    /// </summary>
+    public LogitsScope Logits { get; init; } = LogitsScope.All;
 
     public bool IsQuantized => Precision is Precision.Int8 or Precision.Int4;
 
@@ -46,6 +63,8 @@ public sealed record ConversionOptions
     {
         if (!Enum.IsDefined(Precision))
             throw new ArgumentException($"unknown precision {(int)Precision}; use fp32, fp16, int8 or int4.");
+        if (!Enum.IsDefined(Logits))
+            throw new ArgumentException($"unknown logits scope {(int)Logits}; use all or last.");
         if (!Enum.IsDefined(Target))
             throw new ArgumentException($"unknown execution target {(int)Target}; use cpu, cuda or tensorrt.");
         if (!IsQuantized && Quantization is not null)

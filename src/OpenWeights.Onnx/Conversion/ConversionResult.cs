@@ -10,6 +10,9 @@ public sealed record ConversionResult(
     long DataBytes,
     TimeSpan Elapsed)
 {
+    /// <summary>Tensors holding NaN or ±Inf, converted anyway because <see cref="ConversionOptions.AllowNonFinite"/> was set.</summary>
+    public IReadOnlyList<string> NonFiniteTensors { get; init; } = [];
+
     public string Summary =>
         $"converted {Model.Architecture} → {OutputDirectory}: {Tensors} tensors, {Parameters:N0} parameters, " +
         $"{DataBytes / 1048576.0:F1} MiB, {Elapsed.TotalSeconds:F1} s";

@@ -44,15 +44,20 @@ public sealed class ModelConverter(ModelFamilies families)
         options.Validate();
         var clock = Stopwatch.StartNew();
         using var checkpoint = Checkpoint.Open(checkpointDirectory);
+        checkpoint.AllowNonFinite = options.AllowNonFinite;
         var family = families.For(checkpoint.Config.Architecture, checkpoint.Config.Path);
-        var model = family.Describe(checkpoint.Config, checkpoint.Generation);
+        var model = CheckpointChecks.TokenIds(family.Describe(checkpoint.Config, checkpoint.Generation), checkpoint);
         var weights = family.MapWeights(model, checkpoint.Config, checkpoint.Contains);
-        CheckWeightsExist(checkpoint, weights);
+        CheckpointChecks.WeightsExist(checkpoint, model, weights.All());
+        CheckpointChecks.NoUnusedTensors(checkpoint, model, weights.All(),
+            tiedHead: weights.LmHead is null ? "lm_head.weight" : null);
         var merge = MergedAdapters(options.Adapters, weights, checkpoint);
 
-        using var output = new OutputFolder(outputDirectory, options.Overwrite);
+        using var output = new OutputFolder(outputDirectory, options.Overwrite,
+            [checkpointDirectory, .. options.Adapters.Select(a => a.Directory)]);
         var graph = new GraphBuilder();
         ConversionProgress totals;
+        IReadOnlyList<LoraSite>? sites;
         long dataBytes;
         using (var data = new ExternalDataWriter(Path.Combine(output.Staging, DataFile), DataFile))
         using (var reader = new WeightReader(checkpoint, merge))
@@ -60,14 +65,17 @@ public sealed class ModelConverter(ModelFamilies families)
             var cancellable = new CancellingProgress(progress, cancellationToken);
             var store = new InitializerStore(graph, reader, data, StorageType(options), ComputeType(options), cancellable);
             store.Progress.ExpectedElements = weights.All().Sum(reader.Elements);
-            new DecoderGraph(model, weights, store, weightFormat(store)).Build();
+            var format = weightFormat(store);
+            var loraInputs = options.AdapterInputs ? new LoraInputs(format, store) : null;
+            new DecoderGraph(model, weights, store, loraInputs ?? format, new DecoderGraphOptions { Logits = options.Logits }).Build();
+            sites = loraInputs?.Sites;
             data.Flush();
             totals = store.Progress;
             dataBytes = data.Length;
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        WriteModel(Path.Combine(output.Staging, ModelFile), graph, model, options, totals.Parameters);
+        WriteModel(Path.Combine(output.Staging, ModelFile), graph, model, options, totals.Parameters, sites);
         GenAiConfigWriter.Write(Path.Combine(output.Staging, GenAiConfigWriter.FileName),
             GenAiConfigWriter.Build(model, checkpoint.Generation, options.Target, ModelFile));
         foreach (var name in CopiedFiles)
@@ -77,7 +85,10 @@ public sealed class ModelConverter(ModelFamilies families)
                 File.Copy(source, Path.Combine(output.Staging, name));
         }
         output.Commit();
-        return new ConversionResult(output.Final, model, totals.Tensors, totals.Parameters, dataBytes, clock.Elapsed);
+        return new ConversionResult(output.Final, model, totals.Tensors, totals.Parameters, dataBytes, clock.Elapsed)
+        {
+            NonFiniteTensors = checkpoint.NonFiniteTensors.ToList(),
+        };
     }
 
     /// <summary>Opens and checks every adapter against the base before anything is written; null when there are none.</summary>
@@ -100,7 +111,8 @@ public sealed class ModelConverter(ModelFamilies families)
     /// <summary>CPU computes in float32 (its fp16 kernels are few and slow); fp16 weights are cast at load.</summary>
     private static DataType ComputeType(ConversionOptions o) => DataType.Float;
 
-    private static void WriteModel(string path, GraphBuilder graph, ModelDescription model, ConversionOptions options, long parameters)
+    private static void WriteModel(string path, GraphBuilder graph, ModelDescription model, ConversionOptions options, long parameters,
+        IReadOnlyList<LoraSite>? sites)
     {
         var proto = new ModelProto
         {
@@ -115,12 +127,15 @@ public sealed class ModelConverter(ModelFamilies families)
         proto.MetadataProps.Add(new StringStringEntryProto { Key = "owonnx.precision", Value = options.Precision.ToString().ToLowerInvariant() });
         proto.MetadataProps.Add(new StringStringEntryProto { Key = "owonnx.target", Value = options.Target.ToString().ToLowerInvariant() });
         proto.MetadataProps.Add(new StringStringEntryProto { Key = "owonnx.parameters", Value = parameters.ToString() });
+        if (sites is not null)
+            proto.MetadataProps.Add(new StringStringEntryProto { Key = LoraSite.MetadataKey, Value = LoraSite.Serialize(sites) });
         if (options.Adapters.Count > 0)
             proto.MetadataProps.Add(new StringStringEntryProto
             {
                 Key = "owonnx.merged_adapters",
                 Value = string.Join("; ", options.Adapters.Select(a => $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(a.Directory)))} x{a.Scale}")),
             });
+        proto.MetadataProps.Add(new StringStringEntryProto { Key = DecoderIo.LogitsMetadataKey, Value = options.Logits.ToString().ToLowerInvariant() });
         if (options.EffectiveQuantization is { } q)
             proto.MetadataProps.Add(new StringStringEntryProto
             {
@@ -135,13 +150,6 @@ public sealed class ModelConverter(ModelFamilies families)
             proto.MetadataProps.Add(new StringStringEntryProto { Key = "owonnx.rope_switch_length", Value = switchLength.ToString() });
         using var stream = File.Create(path);
         proto.WriteTo(stream);
-    }
-
-    /// <summary>Fails before anything is written if the checkpoint lacks a tensor the family expects.</summary>
-    private static void CheckWeightsExist(Checkpoint checkpoint, DecoderWeights weights)
-    {
-        foreach (var w in weights.All())
-            checkpoint.Get(w.Tensor);
     }
 
     /// <summary>Checks for cancellation between tensors, where stopping is cheap and safe.</summary>

@@ -38,6 +38,11 @@ public static class PerplexityEvaluator
     {
         if (window < 2)
             throw new ArgumentException($"window {window} must be at least 2.");
+        foreach (var m in reference is null ? [model] : new[] { model, reference })
+            if (m.Config.Io.LogitsScope == LogitsScope.Last)
+                throw new ArgumentException(
+                    $"{m.Config.Directory} was converted with --logits last, so it returns logits for each prompt's last " +
+                    "position only; eval scores every position: convert it again with --logits all.");
         if (window > model.MaxLength)
             throw new ArgumentException($"window {window} exceeds the model's max length {model.MaxLength}; pass a larger max length or a smaller window.");
         if (reference is not null && reference.Config.VocabSize != model.Config.VocabSize)

@@ -1,5 +1,5 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.ML.OnnxRuntimeGenAI;
 using GenAiTokenizer = Microsoft.ML.OnnxRuntimeGenAI.Tokenizer;
 
 namespace OpenWeights.Onnx.Generation;
@@ -8,14 +8,34 @@ namespace OpenWeights.Onnx.Generation;
 /// Renders a conversation with the model's own Jinja <c>chat_template</c> (from tokenizer_config.json),
 /// through onnxruntime-genai's template engine: a real Jinja implementation rather than an imitation of
 /// a few known templates.
+/// <para>
+/// The engine is native and unbounded, so a hostile template is stopped before and around it: <see cref="TemplateGuard"/>
+/// refuses recursion and bombs when the template is loaded, and each render runs on its own thread (with a large
+/// stack) under a time limit and an output limit. A render that overruns is abandoned, never awaited: its thread
+/// finishes on its own, and this template refuses further work rather than touch the engine it still uses.
+/// </para>
 /// </summary>
 public sealed class ChatTemplate : IDisposable
 {
+    /// <summary>Stack of the render thread: far more than any template the guard admits can use.</summary>
+    private const int RenderStackBytes = 64 * 1024 * 1024;
+
     private readonly GenAiTokenizer _engine;
     private readonly string _template;
+    private readonly string _modelDirectory;
+    private Thread? _runaway;
+
+    /// <summary>Longest a render may take.</summary>
+    public TimeSpan TimeLimit { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Largest rendered prompt, in characters, beyond the conversation's own text.</summary>
+    public int OutputAllowance { get; init; } = 1 << 20;
 
     public ChatTemplate(string modelDirectory, string template)
     {
+        if (TemplateGuard.Problem(template) is { } problem)
+            throw new ChatTemplateException($"{Source(modelDirectory)}: the chat_template is refused: {problem}.");
+        _modelDirectory = modelDirectory;
         _template = template;
         _engine = new GenAiTokenizer(modelDirectory);
     }
@@ -29,13 +49,57 @@ public sealed class ChatTemplate : IDisposable
         return new ChatTemplate(modelDirectory, template);
     }
 
+    /// <summary>Renders the conversation; a template error, an overrun or an oversized result is a <see cref="ChatTemplateException"/>.</summary>
     public string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true)
     {
+        if (_runaway is not null)
+            throw new ChatTemplateException($"{Source(_modelDirectory)}: the chat_template ran past its time limit earlier; it is no longer used.");
         var array = new JsonArray(messages
             .Select(m => (JsonNode)new JsonObject { ["role"] = m.Role, ["content"] = m.Content })
             .ToArray());
-        return _engine.ApplyChatTemplate(_template, array.ToJsonString(), null, addGenerationPrompt);
+        string json = array.ToJsonString();
+
+        string? result = null;
+        Exception? error = null;
+        var thread = new Thread(() =>
+        {
+            try { result = _engine.ApplyChatTemplate(_template, json, null, addGenerationPrompt); }
+            catch (Exception e) { error = e; }
+        }, RenderStackBytes) { IsBackground = true, Name = "owonnx chat template" };
+        thread.Start();
+        if (!thread.Join(TimeLimit))
+        {
+            _runaway = thread;
+            throw new ChatTemplateException(
+                $"{Source(_modelDirectory)}: the chat_template did not finish rendering within {TimeLimit.TotalSeconds:0.#} s; fix the template.");
+        }
+        if (error is OnnxRuntimeGenAIException e)
+            throw new ChatTemplateException($"{Source(_modelDirectory)}: the chat_template failed: {FirstLine(e.Message)}", e);
+        if (error is not null)
+            throw new ChatTemplateException($"{Source(_modelDirectory)}: the chat_template failed: {error.Message}", error);
+        long limit = (long)OutputAllowance + 2L * json.Length;
+        if (result!.Length > limit)
+            throw new ChatTemplateException(
+                $"{Source(_modelDirectory)}: the chat_template rendered {result.Length} characters for a conversation of {json.Length}; " +
+                $"more than {limit} is refused.");
+        return result;
     }
 
-    public void Dispose() => _engine.Dispose();
+    private static string Source(string modelDirectory) => Path.Combine(modelDirectory, "tokenizer_config.json");
+
+    private static string FirstLine(string message)
+    {
+        int end = message.IndexOf('\n');
+        return (end < 0 ? message : message[..end]).Trim();
+    }
+
+    public void Dispose()
+    {
+        // A runaway render still uses the engine: freeing it under that thread would crash, so it is left to the process.
+        if (_runaway is null || !_runaway.IsAlive)
+            _engine.Dispose();
+    }
 }
+
+/// <summary>A chat template that is refused, fails, or overruns its limits; the message names the file.</summary>
+public sealed class ChatTemplateException(string message, Exception? inner = null) : Exception(message, inner);

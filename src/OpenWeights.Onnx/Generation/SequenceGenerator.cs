@@ -89,8 +89,9 @@ public sealed class SequenceGenerator
         options.Validate();
         if (prompt.Length == 0)
             throw new ArgumentException("the prompt is empty.");
-        if (prompt.Length + options.MaxNewTokens > _tokens.Length)
-            throw new Runtime.ContextOverflowException(prompt.Length + options.MaxNewTokens, _tokens.Length);
+        // In long: a max-new-tokens near int.MaxValue must not wrap around and pass the check.
+        if ((long)prompt.Length + options.MaxNewTokens > _tokens.Length)
+            throw new Runtime.ContextOverflowException((long)prompt.Length + options.MaxNewTokens, _tokens.Length);
         _options = options;
         if (_sampler is null || _sampler.Options != options.Sampling)
             _sampler = new TokenSampler(options.Sampling, _vocabSize);

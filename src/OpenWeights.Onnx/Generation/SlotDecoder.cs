@@ -52,14 +52,15 @@ public sealed class SlotDecoder
 
     /// <summary>
     /// Runs what each slot's sequence asks for (<see cref="SequenceGenerator.Next"/>; null or finished slots are idle)
-    /// and hands each slot's logits to <paramref name="handler"/>, which advances that sequence.
+    /// and hands each slot's logits to <paramref name="handler"/>, which advances that sequence. Slots past
+    /// <paramref name="slots"/>' length are not touched.
     /// </summary>
     public void Run(ReadOnlySpan<SequenceGenerator?> slots, LogitsHandler handler)
     {
         bool anyStep = false, anyRecompute = false;
         for (int s = 0; s < _active.Length; s++)
         {
-            var next = slots[s]?.Next ?? NextRun.None;
+            var next = s < slots.Length ? slots[s]?.Next ?? NextRun.None : NextRun.None;
             _active[s] = next == NextRun.Step;
             _tokens[s] = _active[s] ? slots[s]!.Current : 0;
             anyStep |= _active[s];
@@ -72,7 +73,7 @@ public sealed class SlotDecoder
             StepTogether(handler);
         if (!anyRecompute)
             return;
-        for (int s = 0; s < _active.Length; s++)
+        for (int s = 0; s < slots.Length; s++)
             if (slots[s] is { Next: NextRun.Recompute } sequence)
             {
                 long started = Stopwatch.GetTimestamp();

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using OpenWeights.Onnx.Adapters;
 using OpenWeights.Onnx.Runtime;
 using OpenWeights.Onnx.Tokenization;
 
@@ -22,12 +23,23 @@ public sealed class TextGenerator : IDisposable
     public TokenStream Tokens { get; }
 
     /// <param name="ownsModel">Dispose <paramref name="model"/> with this generator (one generator, one model).</param>
-    public TextGenerator(LanguageModel model, TextTokenizer tokenizer, bool ownsModel = false)
+    /// <param name="adapter">A run-time adapter (<c>owonnx adapter</c>) applied to every token; null: the base model.</param>
+    public TextGenerator(LanguageModel model, TextTokenizer tokenizer, bool ownsModel = false, AdapterFile? adapter = null)
     {
         Model = model;
         _ownsModel = ownsModel;
         Tokenizer = tokenizer;
-        _decoder = model.CreateDecoder(1);
+        _decoder = model.CreateDecoder(1, adapter?.Rank ?? 0);
+        try
+        {
+            if (adapter is not null)
+                _decoder.Adapters!.Assign(0, adapter);
+        }
+        catch
+        {
+            _decoder.Dispose();
+            throw;
+        }
         var eos = model.Config.EosTokenIds.Union(tokenizer.EosTokenIds).ToArray();
         Tokens = new TokenStream(_decoder, eos);
     }

@@ -9,8 +9,10 @@ namespace OpenWeights.Onnx.Graph;
 /// <see cref="DecoderIo"/> (onnxruntime-genai's conventions). Attention is <c>GroupQueryAttention</c> with fused
 /// rotary; norms are the fused (Skip)SimplifiedLayerNormalization pair, so each residual add rides on a norm.
 /// </summary>
-public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights, InitializerStore store, IWeightFormat format)
+public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights, InitializerStore store, IWeightFormat format,
+    DecoderGraphOptions? options = null)
 {
+    private readonly DecoderGraphOptions _options = options ?? new();
     private readonly GraphBuilder _g = store.Graph;
     private DataType Compute => store.Compute;
 
@@ -43,7 +45,7 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
                 last ? weights.FinalNorm : layers[i + 1].AttentionNorm,
                 last ? "final_norm" : $"layers.{i + 1}.attn_norm");
         }
-        LmHead(h);
+        LmHead(_options.Logits == LogitsScope.Last ? LastPositions(h, lengths) : h);
     }
 
     /// <summary>ONNX Runtime's GroupQueryAttention refuses these at run time; say so before converting.</summary>
@@ -68,7 +70,9 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
             _g.Input(DecoderIo.PastKey(i), Compute, batch, model.NumKvHeads, DecoderIo.PastSequenceDim, model.HeadDim);
             _g.Input(DecoderIo.PastValue(i), Compute, batch, model.NumKvHeads, DecoderIo.PastSequenceDim, model.HeadDim);
         }
-        _g.Output(DecoderIo.Logits, (DataType)DecoderIo.LogitsType, batch, DecoderIo.SequenceDim, model.VocabSize);
+        // A static 1 is how onnxruntime-genai recognises last-position logits (its "pruned" models).
+        object positions = _options.Logits == LogitsScope.Last ? 1 : DecoderIo.SequenceDim;
+        _g.Output(DecoderIo.Logits, (DataType)DecoderIo.LogitsType, batch, positions, model.VocabSize);
         for (int i = 0; i < model.NumLayers; i++)
         {
             _g.Output(DecoderIo.PresentKey(i), Compute, batch, model.NumKvHeads, DecoderIo.TotalSequenceDim, model.HeadDim);
@@ -260,6 +264,20 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
 
     private string NormScale(NormWeights w, string name, int width) =>
         store.Vector(w.Weight, name + ".weight", width, model.Norm == NormKind.RmsNormPlusOne ? 1f : 0f);
+
+    /// <summary>
+    /// Each row's last real position, [b, 1, hidden]: min(real length, new tokens) − 1. A right-padded prefill
+    /// row ends at its length; a row continuing a cache (or decoding) ends at the last new token.
+    /// </summary>
+    private string LastPositions(string h, string lengths)
+    {
+        const string name = "last_position";
+        string newTokens = _g.Op("Shape", name + "/Shape", [DecoderIo.InputIds], Attr.Int("start", 1), Attr.Int("end", 2));
+        string last = _g.Op("Sub", name + "/Sub", [_g.Op("Min", name + "/Min", [lengths, newTokens]), _g.Int64s(1)]);
+        string column = _g.Op("Unsqueeze", name + "/Unsqueeze", [last, _g.Int64s(1, 2)]);
+        string index = _g.Op("Expand", name + "/Expand", [column, _g.Int64s(1, 1, model.HiddenSize)]);
+        return _g.Op("GatherElements", name + "/GatherElements", [h, index], Attr.Int("axis", 1));
+    }
 
     private void LmHead(string h)
     {

@@ -22,7 +22,7 @@ internal sealed class BlobDownloader(HubHttp http)
         Directory.CreateDirectory(cache.BlobsFolder);
 
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        await using (var stream = new FileStream(incomplete, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, BufferSize, FileOptions.Asynchronous))
+        await using (var stream = OpenIncomplete(cache, file, incomplete))
         {
             await HashExistingAsync(stream, hash, cancellationToken);
             progress.AddBytes(stream.Length);
@@ -99,6 +99,20 @@ internal sealed class BlobDownloader(HubHttp http)
             await stream.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
             hash.AppendData(buffer, 0, read);
             progress.AddBytes(read);
+        }
+    }
+
+    // Exclusive: two pulls of the same blob must not append to one file (on Unix .NET takes an advisory lock).
+    private static FileStream OpenIncomplete(HubCache cache, HubRepoFile file, string incomplete)
+    {
+        try
+        {
+            return new FileStream(incomplete, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, BufferSize, FileOptions.Asynchronous);
+        }
+        catch (IOException e)
+        {
+            throw new HubException($"{cache.Repo}: {file.Path}: {incomplete} is being written by another process (another pull of " +
+                                   "the same model?); wait for it to finish and run this again.", e);
         }
     }
 

@@ -23,7 +23,16 @@ public static class HubCheckpoint
             throw new HubException($"'{argument}' is not a folder here, and as a Hub model it is not (completely) in the cache " +
                                    $"({cache.RepoFolder}) while HF_HUB_OFFLINE is set. Unset HF_HUB_OFFLINE to pull it.");
         using var puller = new HubPuller(settings);
-        var snapshot = await puller.PullAsync(repo, HubFileSelection.Default, progress, cancellationToken);
+        HubSnapshot snapshot;
+        try
+        {
+            snapshot = await puller.PullAsync(repo, HubFileSelection.Default, progress, cancellationToken);
+        }
+        catch (HubException e)
+        {
+            // The user may have meant a folder: say that none exists before what the Hub said.
+            throw new HubException($"'{argument}' is not a folder here; as a Hub model: {e.Message}", e);
+        }
         return CachedCheckpoint.IsComplete(snapshot.Folder)
             ? snapshot.Folder
             : throw new HubException($"{repo}: pulled to {snapshot.Folder}, but it holds no config.json and safetensors weights to convert.");

@@ -73,7 +73,7 @@ public sealed class HubHttp : IDisposable
         }
         catch (HttpRequestException e)
         {
-            throw new HubException($"cannot reach {Origin(request.RequestUri!)}: {e.Message} " +
+            throw new HubException($"cannot reach {Origin(request.RequestUri!)}: {e.Message.TrimEnd('.')}. " +
                                    $"Check the network{(SameOrigin(request.RequestUri!, Settings.Endpoint) ? " or HF_ENDPOINT" : "")}; " +
                                    "with HF_HUB_OFFLINE=1 owonnx uses only models already in the cache.", e);
         }

@@ -31,6 +31,8 @@ public sealed class HubPuller : IDisposable
 
         var revision = await _api.GetRevisionAsync(repo, cancellationToken);
         var files = (selection ?? HubFileSelection.Default).Select(repo, revision.Files);
+        // huggingface_hub's cache scanner calls a repo folder without snapshots/ corrupted: make it before any blob.
+        Directory.CreateDirectory(cache.Snapshot(revision.Commit));
         var counter = new PullProgressCounter(progress, files.Count);
         int downloaded = 0;
         long bytes = 0;

@@ -26,6 +26,8 @@ public sealed unsafe class BatchDecoder : IDisposable
     private readonly float* _stepLogits;
     private readonly OrtValue _maskValue, _stepIdsValue, _stepLogitsValue;
     private readonly OrtIoBinding _stepBinding;
+    // Bindings of the first n slots (index n − 1), made on first use: a step runs only up to the last active slot.
+    private readonly PrefixBinding?[] _prefixBindings;
     private readonly float[] _promptLogits;
 
     public int Slots => _cache.Slots;
@@ -33,11 +35,14 @@ public sealed unsafe class BatchDecoder : IDisposable
     public int VocabSize => _config.VocabSize;
     public ModelConfig Config => _config;
     public KvCache Cache => _cache;
+    /// <summary>Per-slot run-time adapters; null when the decoder was made without (the base model only).</summary>
+    public AdapterSlots? Adapters { get; }
 
     /// <summary>Tokens held in the cache for a slot.</summary>
     public int Length(int slot) => _lengths[slot];
 
-    public BatchDecoder(InferenceSession session, ModelConfig config, int slots, int maxLength)
+    /// <param name="adapterRank">Above 0: per-slot adapter buffers of this rank (the model needs adapter inputs).</param>
+    public BatchDecoder(InferenceSession session, ModelConfig config, int slots, int maxLength, int adapterRank = 0)
     {
         _session = session;
         _config = config;
@@ -47,6 +52,7 @@ public sealed unsafe class BatchDecoder : IDisposable
         _lengths = new int[slots];
         _maskFill = new int[slots];
         _promptLogits = new float[slots * config.VocabSize];
+        _prefixBindings = new PrefixBinding?[slots];
 
         _mask = (long*)NativeMemory.AllocZeroed((nuint)(slots * maxLength), sizeof(long));
         _stepIds = (long*)NativeMemory.AllocZeroed((nuint)slots, sizeof(long));
@@ -69,6 +75,11 @@ public sealed unsafe class BatchDecoder : IDisposable
             _stepBinding.BindInput(config.PastValue(layer), _cache.Full(layer, true));
             _stepBinding.BindOutput(config.PresentKey(layer), _cache.Full(layer, false));
             _stepBinding.BindOutput(config.PresentValue(layer), _cache.Full(layer, true));
+        }
+        if (adapterRank > 0)
+        {
+            Adapters = new AdapterSlots(session, config.Directory, slots, adapterRank);
+            Adapters.BindAll(_stepBinding);
         }
     }
 
@@ -96,6 +107,10 @@ public sealed unsafe class BatchDecoder : IDisposable
     /// </summary>
     public Span<float> Append(int slot, ReadOnlySpan<int> tokens, Span<float> allLogits)
     {
+        if (!allLogits.IsEmpty && _config.Io.LogitsScope == LogitsScope.Last)
+            throw new InvalidOperationException(
+                $"{_config.Directory} was converted with --logits last: it returns only the last position's logits; " +
+                "scoring every position needs a model converted with --logits all.");
         if (!allLogits.IsEmpty && allLogits.Length != tokens.Length * VocabSize)
             throw new ArgumentException($"allLogits must hold {tokens.Length} × {VocabSize} values.", nameof(allLogits));
         if (tokens.Length == 0)
@@ -168,13 +183,16 @@ public sealed unsafe class BatchDecoder : IDisposable
                 binding.BindOutput(_config.PresentKey(layer), k);
                 binding.BindOutput(_config.PresentValue(layer), v);
             }
+            Adapters?.Bind(binding, first, count, views);
             _session.RunWithBinding(_runOptions, binding);
             using var outputs = binding.GetOutputValues();
             var logits = outputs[0].GetTensorDataAsSpan<float>();
             if (!allLogits.IsEmpty)
                 logits.CopyTo(allLogits);
+            // A --logits last graph already picked each row's last real position: [rows, 1, vocab].
+            bool lastOnly = _config.Io.LogitsScope == LogitsScope.Last;
             for (int r = 0; r < count; r++)
-                logits.Slice((r * sequenceLength + lastPositions[r]) * VocabSize, VocabSize)
+                logits.Slice((lastOnly ? r : r * sequenceLength + lastPositions[r]) * VocabSize, VocabSize)
                     .CopyTo(_promptLogits.AsSpan((first + r) * VocabSize, VocabSize));
         }
         finally
@@ -184,13 +202,18 @@ public sealed unsafe class BatchDecoder : IDisposable
     }
 
     /// <summary>
-    /// One decode step over every slot: <paramref name="tokens"/>[s] is appended to slot s where
-    /// <paramref name="active"/>[s]. Idle slots run a dummy row that overwrites their position 0, so an idle
-    /// slot is emptied (length 0). Returns logits [slots, vocab].
+    /// One decode step: <paramref name="tokens"/>[s] is appended to slot s where <paramref name="active"/>[s].
+    /// Only the slots up to the last active one run (a lone sequence in slot 0 costs a batch of one, whatever
+    /// the slot count); idle slots among them run a dummy row that overwrites their position 0, so they are
+    /// emptied (length 0), while slots after the last active one are not touched. Returns logits
+    /// [slots run, vocab], row s for slot s.
     /// </summary>
     public Span<float> Step(ReadOnlySpan<int> tokens, ReadOnlySpan<bool> active)
     {
-        for (int s = 0; s < Slots; s++)
+        int rows = active[..Slots].LastIndexOf(true) + 1;
+        if (rows == 0)
+            return Span<float>.Empty;
+        for (int s = 0; s < rows; s++)
         {
             if (active[s])
             {
@@ -207,11 +230,64 @@ public sealed unsafe class BatchDecoder : IDisposable
                 _lengths[s] = 0;
             }
         }
-        _session.RunWithBinding(_runOptions, _stepBinding);
-        for (int s = 0; s < Slots; s++)
+        _session.RunWithBinding(_runOptions, rows == Slots ? _stepBinding : PrefixStepBinding(rows));
+        for (int s = 0; s < rows; s++)
             if (active[s])
                 _lengths[s]++;
-        return new Span<float>(_stepLogits, Slots * VocabSize);
+        return new Span<float>(_stepLogits, rows * VocabSize);
+    }
+
+    /// <summary>
+    /// Moves a sequence from one slot to another (its cache entries, length and nothing else), emptying the
+    /// source: how a scheduler keeps its occupied slots a prefix, so that steps run no idle rows.
+    /// </summary>
+    public void MoveSlot(int from, int to)
+    {
+        if (from == to)
+            return;
+        _cache.CopySlot(from, to, _lengths[from]);
+        _lengths[to] = _lengths[from];
+        _lengths[from] = 0;
+    }
+
+    private OrtIoBinding PrefixStepBinding(int rows) =>
+        (_prefixBindings[rows - 1] ??= new PrefixBinding(this, rows)).Binding;
+
+    /// <summary>The step binding over the first <c>rows</c> slots: views of the same buffers, made once.</summary>
+    private sealed class PrefixBinding : IDisposable
+    {
+        private readonly List<OrtValue> _values = new();
+        public OrtIoBinding Binding { get; }
+
+        public PrefixBinding(BatchDecoder d, int rows)
+        {
+            var config = d._config;
+            Binding = d._session.CreateIoBinding();
+            Binding.BindInput(config.InputIdsName, Keep(Wrap(d._stepIds, TensorElementType.Int64, [rows, 1], sizeof(long))));
+            Binding.BindInput(config.AttentionMaskName, Keep(Wrap(d._mask, TensorElementType.Int64, [rows, d.MaxLength], sizeof(long))));
+            Binding.BindOutput(config.LogitsName, Keep(Wrap(d._stepLogits, TensorElementType.Float, [rows, 1, config.VocabSize], sizeof(float))));
+            for (int layer = 0; layer < config.NumLayers; layer++)
+            {
+                var k = Keep(d._cache.Slice(layer, false, 0, rows));
+                var v = Keep(d._cache.Slice(layer, true, 0, rows));
+                Binding.BindInput(config.PastKey(layer), k);
+                Binding.BindInput(config.PastValue(layer), v);
+                Binding.BindOutput(config.PresentKey(layer), k);
+                Binding.BindOutput(config.PresentValue(layer), v);
+            }
+        }
+
+        private OrtValue Keep(OrtValue value)
+        {
+            _values.Add(value);
+            return value;
+        }
+
+        public void Dispose()
+        {
+            Binding.Dispose();
+            foreach (var v in _values) v.Dispose();
+        }
     }
 
     /// <summary>Sets a row's mask to <paramref name="ones"/> leading ones, touching only what changed.</summary>
@@ -227,11 +303,13 @@ public sealed unsafe class BatchDecoder : IDisposable
     public void Dispose()
     {
         _stepBinding.Dispose();
+        foreach (var p in _prefixBindings) p?.Dispose();
         _maskValue.Dispose();
         _stepIdsValue.Dispose();
         _stepLogitsValue.Dispose();
         _runOptions.Dispose();
         _cache.Dispose();
+        Adapters?.Dispose();
         NativeMemory.Free(_mask);
         NativeMemory.Free(_stepIds);
         NativeMemory.Free(_stepLogits);

@@ -4,10 +4,10 @@ namespace OpenWeights.Onnx.Runtime;
 /// A sequence would grow past the cache's max length. Our policy is to refuse, never to silently drop
 /// earlier context: callers choose a larger --max-length or a shorter prompt.
 /// </summary>
-public sealed class ContextOverflowException(int needed, int maxLength)
+public sealed class ContextOverflowException(long needed, int maxLength)
     : Exception($"the sequence needs {needed} tokens but the cache holds {maxLength} (max length); " +
                 "use a shorter prompt, fewer new tokens or a larger --max-length (up to the model's context length).")
 {
-    public int Needed { get; } = needed;
+    public long Needed { get; } = needed;
     public int MaxLength { get; } = maxLength;
 }

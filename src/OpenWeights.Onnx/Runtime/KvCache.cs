@@ -32,6 +32,15 @@ public sealed unsafe class KvCache : IDisposable
         HeadSize = config.HeadSize;
         _buffers = new float*[2 * Layers];
         _full = new OrtValue[2 * Layers];
+        long total;
+        try { total = checked(2L * Layers * slots * SlotElements * sizeof(float)); }
+        catch (OverflowException) { total = long.MaxValue; }
+        // Refuse what the machine cannot hold, with the knobs to turn, instead of dying in the allocator.
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        if (total > available)
+            throw new ModelLoadException(
+                $"the KV cache for {slots} sequence(s) of {maxLength} tokens needs {total / 1073741824.0:F1} GiB but this machine has " +
+                $"{available / 1073741824.0:F1} GiB; lower --max-length or --max-batch.");
         nuint bytes = (nuint)(slots * SlotElements * sizeof(float));
         for (int i = 0; i < _buffers.Length; i++)
         {
@@ -51,6 +60,19 @@ public sealed unsafe class KvCache : IDisposable
         OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float,
             [count, KvHeads, MaxLength, HeadSize],
             (IntPtr)(_buffers[buffer] + first * SlotElements), count * SlotElements * sizeof(float));
+
+    /// <summary>Copies the first <paramref name="length"/> positions of one slot's keys and values into another slot.</summary>
+    public void CopySlot(int from, int to, int length)
+    {
+        if ((uint)from >= (uint)Slots || (uint)to >= (uint)Slots || (uint)length > (uint)MaxLength)
+            throw new ArgumentOutOfRangeException(nameof(from), $"cannot copy {length} positions from slot {from} to slot {to} of {Slots}.");
+        long headElements = (long)MaxLength * HeadSize;
+        nuint bytes = (nuint)((long)length * HeadSize * sizeof(float));
+        foreach (var buffer in _buffers)
+            for (int head = 0; head < KvHeads; head++)
+                Buffer.MemoryCopy(buffer + from * SlotElements + head * headElements, buffer + to * SlotElements + head * headElements,
+                    (long)bytes, (long)bytes);
+    }
 
     public void Dispose()
     {

@@ -6,6 +6,15 @@ public sealed record RuntimeOptions
     /// <summary>Default cache length: enough for real conversations without reserving a 128k context.</summary>
     public const int DefaultMaxLength = 2048;
 
+    /// <summary>Sequences one decoder batches at most (the server's slots).</summary>
+    public const int MaxBatchLimit = 256;
+
+    /// <summary>
+    /// Threads beyond a few per core only contend (ORT's workers spin), and asking for 100000 would make ORT create
+    /// them all before anything runs: the limit turns such a typo into an error instead of a hang.
+    /// </summary>
+    public static int MaxThreads => Math.Max(64, 4 * Environment.ProcessorCount);
+
     public ExecutionTarget ExecutionProvider { get; init; } = ExecutionTarget.Cpu;
     /// <summary>Tokens per sequence the KV cache holds (prompt + generated). Clamped to the model's context.</summary>
     public int? MaxLength { get; init; }
@@ -13,16 +22,25 @@ public sealed record RuntimeOptions
     public int MaxBatch { get; init; } = 1;
     /// <summary>Intra-op threads; null = one per core.</summary>
     public int? Threads { get; init; }
+    /// <summary>
+    /// Whether ORT's intra-op threads spin while waiting for work (null = ORT's default, on). Spinning saves the
+    /// wake-up on every op of a step; off, idle threads leave the cores to other work (a server's request threads).
+    /// </summary>
+    public bool? AllowSpinning { get; init; }
+    /// <summary>CUDA/TensorRT settings; ignored on the CPU.</summary>
+    public GpuOptions Gpu { get; init; } = new();
 
     public int EffectiveMaxLength(ModelConfig config) => Math.Min(MaxLength ?? DefaultMaxLength, config.ContextLength);
 
     public void Validate()
     {
         if (MaxLength is < 2)
-            throw new ArgumentException($"max length {MaxLength} must be at least 2.");
-        if (MaxBatch < 1)
-            throw new ArgumentException($"max batch {MaxBatch} must be at least 1.");
-        if (Threads is < 1)
-            throw new ArgumentException($"threads {Threads} must be at least 1.");
+            throw new ArgumentException($"--max-length {MaxLength} is out of range (use at least 2).");
+        if (MaxBatch is < 1 or > MaxBatchLimit)
+            throw new ArgumentException($"--max-batch {MaxBatch} is out of range (use 1 to {MaxBatchLimit}).");
+        if (Threads is { } threads && (threads < 1 || threads > MaxThreads))
+            throw new ArgumentException(
+                $"--threads {threads} is out of range (use 1 to {MaxThreads}; this machine has {Environment.ProcessorCount} cores).");
+        Gpu.Validate();
     }
 }

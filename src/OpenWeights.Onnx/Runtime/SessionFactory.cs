@@ -1,4 +1,5 @@
 using Microsoft.ML.OnnxRuntime;
+using OpenWeights.Onnx.Onnx.Proto;
 
 namespace OpenWeights.Onnx.Runtime;
 
@@ -12,9 +13,20 @@ public static class SessionFactory
         return env;
     });
 
-    public static InferenceSession Create(string modelPath, RuntimeOptions options)
+    /// <summary>The execution providers compiled into the ONNX Runtime this process loaded.</summary>
+    public static IReadOnlyList<string> AvailableProviders() => Env.Value.GetAvailableProviders();
+
+    public static string ProviderName(ExecutionTarget target) => target switch
+    {
+        ExecutionTarget.Cuda => ProviderOptions.CudaProvider,
+        ExecutionTarget.TensorRt => ProviderOptions.TensorRtProvider,
+        _ => "CPUExecutionProvider",
+    };
+
+    public static InferenceSession Create(ModelConfig config, RuntimeOptions options)
     {
         var env = Env.Value;
+        string modelPath = Path.Combine(config.Directory, config.ModelFile);
         var so = new SessionOptions
         {
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
@@ -30,8 +42,22 @@ public static class SessionFactory
         };
         try
         {
-            AppendProvider(so, options.ExecutionProvider, env);
-            return new InferenceSession(modelPath, so);
+            if (options.AllowSpinning is bool spin)
+                so.AddSessionConfigEntry("session.intra_op.allow_spinning", spin ? "1" : "0");
+            switch (options.ExecutionProvider)
+            {
+                case ExecutionTarget.Cuda:
+                    AppendCuda(so, options.Gpu);
+                    break;
+                case ExecutionTarget.TensorRt:
+                    var profiles = TensorRtProfiles.For(GraphInputNames(modelPath), config, options.MaxBatch,
+                        options.EffectiveMaxLength(config));
+                    AppendTensorRt(so, options.Gpu, profiles);
+                    // TensorRT parses standard ONNX only; contrib ops (GroupQueryAttention, MatMulNBits) go to CUDA.
+                    AppendCuda(so, options.Gpu);
+                    break;
+            }
+            return CreateSession(modelPath, so, options.ExecutionProvider);
         }
         catch
         {
@@ -40,26 +66,103 @@ public static class SessionFactory
         }
     }
 
-    private static void AppendProvider(SessionOptions so, ExecutionTarget target, OrtEnv env)
+    /// <summary>
+    /// Checks that <paramref name="target"/> can start here: compiled in, and its provider library and the
+    /// CUDA/cuDNN/TensorRT libraries it links found. Throws <see cref="ModelLoadException"/> saying what is missing.
+    /// </summary>
+    public static void EnsureCanStart(ExecutionTarget target, GpuOptions? gpu = null)
     {
-        if (target == ExecutionTarget.Cpu)
-            return;
-        string provider = target == ExecutionTarget.Cuda ? "CUDAExecutionProvider" : "TensorrtExecutionProvider";
-        if (!env.GetAvailableProviders().Contains(provider))
+        using var so = new SessionOptions();
+        gpu ??= new GpuOptions();
+        if (target == ExecutionTarget.Cuda)
+            AppendCuda(so, gpu);
+        else if (target == ExecutionTarget.TensorRt)
+            AppendTensorRt(so, gpu, new TensorRtProfiles("", "", ""));
+    }
+
+    private static void AppendCuda(SessionOptions so, GpuOptions gpu)
+    {
+        RequireCompiledIn(ExecutionTarget.Cuda);
+        StartingProvider(ExecutionTarget.Cuda, () =>
+        {
+            // Creating the options object already loads the provider library and the CUDA libraries it links.
+            using var cuda = new OrtCUDAProviderOptions();
+            cuda.UpdateOptions(ProviderOptions.Cuda(gpu));
+            so.AppendExecutionProvider_CUDA(cuda);
+        });
+    }
+
+    private static void AppendTensorRt(SessionOptions so, GpuOptions gpu, TensorRtProfiles profiles)
+    {
+        RequireCompiledIn(ExecutionTarget.TensorRt);
+        StartingProvider(ExecutionTarget.TensorRt, () =>
+        {
+            using var trt = new OrtTensorRTProviderOptions();
+            var values = ProviderOptions.TensorRt(gpu, profiles);
+            if (profiles.Min.Length == 0)
+            {
+                values.Remove("trt_profile_min_shapes");
+                values.Remove("trt_profile_opt_shapes");
+                values.Remove("trt_profile_max_shapes");
+            }
+            trt.UpdateOptions(values);
+            so.AppendExecutionProvider_Tensorrt(trt);
+        });
+    }
+
+    private static void RequireCompiledIn(ExecutionTarget target)
+    {
+        var available = AvailableProviders();
+        if (!available.Contains(ProviderName(target)))
             throw new ModelLoadException(
-                $"execution provider '{target.ToString().ToLowerInvariant()}' is not available in this build of owonnx " +
-                $"(available: {string.Join(", ", env.GetAvailableProviders())}); build with -p:OwonnxGpu=true on a machine with CUDA 13.");
+                $"execution provider '{Name(target)}' is not available in this build of owonnx " +
+                $"(available: {string.Join(", ", available)}); build with -p:OwonnxGpu=true on a machine with CUDA 13.");
+    }
+
+    /// <summary>
+    /// Appends a GPU provider, which loads its native library and the CUDA/cuDNN/TensorRT libraries it links.
+    /// ORT logs a failed dlopen itself before returning the error; that log is silenced here because the
+    /// exception becomes one clear message naming the missing library.
+    /// </summary>
+    private static void StartingProvider(ExecutionTarget target, Action append)
+    {
+        var env = Env.Value;
+        var level = env.EnvLogLevel;
+        env.EnvLogLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL;
         try
         {
-            if (target == ExecutionTarget.Cuda)
-                so.AppendExecutionProvider_CUDA(0);
-            else
-                so.AppendExecutionProvider_Tensorrt(0);
+            append();
         }
         catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
         {
-            throw new ModelLoadException(
-                $"execution provider '{target.ToString().ToLowerInvariant()}' could not start on this machine: {e.Message}", e);
+            throw new ModelLoadException(NativeLibraryHint.Explain(Name(target), e.Message), e);
+        }
+        finally
+        {
+            env.EnvLogLevel = level;
         }
     }
+
+    /// <summary>Creates the session; a library some kernel loads lazily (cuDNN) can still be missing here.</summary>
+    private static InferenceSession CreateSession(string modelPath, SessionOptions so, ExecutionTarget target)
+    {
+        try
+        {
+            return new InferenceSession(modelPath, so);
+        }
+        catch (OnnxRuntimeException e) when (target != ExecutionTarget.Cpu && NativeLibraryHint.MissingLibraryName(e.Message) is not null)
+        {
+            throw new ModelLoadException(NativeLibraryHint.Explain(Name(target), e.Message), e);
+        }
+    }
+
+    private static IEnumerable<string> GraphInputNames(string modelPath)
+    {
+        using var stream = File.OpenRead(modelPath);
+        var graph = ModelProto.Parser.ParseFrom(stream).Graph;
+        var initializers = graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        return graph.Input.Select(i => i.Name).Where(n => !initializers.Contains(n)).ToList();
+    }
+
+    private static string Name(ExecutionTarget target) => target.ToString().ToLowerInvariant();
 }

@@ -10,6 +10,7 @@ public sealed class BenchCommand
     public int Bench(
         [FromService] CoconaAppContext context,
         [Argument(Description = "Converted model folder")] string model,
+        DeviceParameters device,
         [Option("prompt-tokens")] int promptTokens = 128,
         [Option("gen-tokens")] int genTokens = 64,
         [Option] int batch = 1,
@@ -17,7 +18,8 @@ public sealed class BenchCommand
         [Option(Description = "Print the report as JSON")] bool json = false,
         [Option(Description = "Also write the JSON report to this file")] string? output = null,
         [Option(Description = "Execution provider: cpu, cuda, tensorrt")] string ep = "cpu",
-        [Option(Description = "Intra-op threads (default: one per core)")] int? threads = null)
+        [Option(Description = "Intra-op threads (default: one per core)")] int? threads = null,
+        [Option(Description = "Let ORT's threads spin between ops: on, off (default: ORT's, on)")] string? spinning = null)
     {
         return CliErrors.Run(() =>
         {
@@ -29,6 +31,14 @@ public sealed class BenchCommand
                 MaxBatch = batch,
                 MaxLength = promptTokens + genTokens,
                 Threads = threads,
+                AllowSpinning = spinning switch
+                {
+                    null => null,
+                    "on" => true,
+                    "off" => false,
+                    _ => throw new ArgumentException($"--spinning '{spinning}' must be on or off."),
+                },
+                Gpu = device.ToGpuOptions(),
             };
             using var lm = LanguageModel.Load(model, runtime);
             using var line = new ProgressLine();

@@ -11,11 +11,12 @@ public sealed class ChatCommand
         [FromService] CoconaAppContext context,
         [Argument(Description = "Converted model folder")] string model,
         [Option(Description = "System prompt")] string? system,
-        GenerationParameters parameters)
+        GenerationParameters parameters,
+        DeviceParameters device)
     {
         return CliErrors.Run(() =>
         {
-            var (generator, options) = parameters.Load(model);
+            var (generator, options) = parameters.Load(model, device);
             using var _ = generator;
             using var session = new ChatSession(generator, ChatTemplate.ForModel(model, generator.Tokenizer.ChatTemplate), system);
             var cancel = context.CancellationToken;

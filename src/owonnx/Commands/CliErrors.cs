@@ -31,7 +31,7 @@ internal static class CliErrors
         catch (Exception e) when (e is CheckpointException or ModelLoadException or TokenizerException
                                       or ContextOverflowException or InvalidOperationException or IOException
                                       or UnauthorizedAccessException or OnnxRuntimeException or InvalidDataException
-                                      or NotSupportedException)
+                                      or NotSupportedException or Generation.ChatTemplateException)
         {
             Console.Error.WriteLine($"owonnx: {e.Message}");
             return Failure;

@@ -64,9 +64,11 @@ public sealed class ConvertCommand
         [Argument(Description = "Checkpoint folder, or Hub model id org/name[@revision] (from the cache, else pulled; a folder of that name wins)")] string? checkpoint = null,
         [Option(Description = "Weight precision: fp32, fp16, int8, int4")] string precision = "fp32",
         [Option(Description = "Execution provider the model is built for: cpu, cuda, tensorrt")] string ep = "cpu",
+        [Option(Description = "Prompt logits: last (each row's last position: faster prefill, enough for generation) or all (every position: needed by eval)")] string logits = "last",
         [Option(Description = "Replace an existing output folder")] bool overwrite = false,
         [Option(Description = "Convert the built-in sample model (fortune-llama) instead of a folder")] bool sample = false,
         [Option(Description = "PEFT LoRA adapter folder to merge into the weights (repeatable; merged in order)")] string[]? lora = null,
+        [Option("adapter-inputs", Description = "Give the graph inputs for run-time LoRA adapters ('owonnx adapter', run/serve --adapter)")] bool adapterInputs = false,
         [Option("lora-scale", Description = "Multiplier of each --lora's own scale α/r: one for all, or one per --lora (default 1)")] float[]? loraScale = null)
     {
         return CliErrors.Run(() =>
@@ -75,8 +77,10 @@ public sealed class ConvertCommand
             {
                 Precision = CliParse.Enum<Precision>("--precision", precision),
                 Target = CliParse.Target(ep),
+                Logits = CliParse.Enum<LogitsScope>("--logits", logits),
                 Overwrite = overwrite,
                 Adapters = Adapters(lora ?? [], loraScale ?? []),
+                AdapterInputs = adapterInputs,
             };
             options = options with { Quantization = quantization.ToOptions(options) };
             options.Validate();

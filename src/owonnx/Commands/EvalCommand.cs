@@ -11,19 +11,26 @@ public sealed class EvalCommand
     public int Eval(
         [FromService] CoconaAppContext context,
         [Argument(Description = "Converted model folder")] string model,
+        DeviceParameters device,
         [Option(Description = "UTF-8 text file to score")] string text,
         [Option(Description = "Tokens per independent window. Protocol: " + PerplexityEvaluator.Protocol)] int window = 256,
         [Option(Description = "Reference model folder (e.g. the FP32 conversion) for KL and top-1 agreement")] string? compare = null,
         [Option(Description = "Print the report as JSON")] bool json = false,
-        [Option(Description = "Intra-op threads (default: one per core)")] int? threads = null)
+        [Option(Description = "Intra-op threads (default: one per core)")] int? threads = null,
+        [Option(Description = "Execution provider for the model: cpu, cuda, tensorrt")] string ep = "cpu",
+        [Option("compare-ep", Description = "Execution provider for the --compare reference (default cpu: the CPU FP32 run is the yardstick)")] string compareEp = "cpu")
     {
         return CliErrors.Run(() =>
         {
             if (!File.Exists(text))
                 throw new IOException($"{text}: text file not found.");
-            var runtime = new RuntimeOptions { MaxLength = window, Threads = threads };
+            var runtime = new RuntimeOptions
+            {
+                MaxLength = window, Threads = threads, ExecutionProvider = CliParse.Target(ep), Gpu = device.ToGpuOptions(),
+            };
+            var referenceRuntime = runtime with { ExecutionProvider = CliParse.Target(compareEp) };
             using var lm = LanguageModel.Load(model, runtime);
-            using var reference = compare is null ? null : LanguageModel.Load(compare, runtime);
+            using var reference = compare is null ? null : LanguageModel.Load(compare, referenceRuntime);
             var tokenizer = TextTokenizer.FromFolder(model);
             using var line = new ProgressLine();
             var report = PerplexityEvaluator.Run(lm, tokenizer, File.ReadAllText(text), window, reference,

@@ -1,4 +1,5 @@
 using Cocona;
+using OpenWeights.Onnx.Adapters;
 using OpenWeights.Onnx.Generation;
 using OpenWeights.Onnx.Generation.Sampling;
 using OpenWeights.Onnx.Runtime;
@@ -20,7 +21,8 @@ public sealed record GenerationParameters(
     [Option(Description = "Stop before this string (repeatable)")] string[]? Stop = null,
     [Option("max-length", Description = "KV cache length in tokens (prompt + generated)")] int? MaxLength = null,
     [Option(Description = "Execution provider: cpu, cuda, tensorrt")] string Ep = "cpu",
-    [Option(Description = "Intra-op threads (default: one per core)")] int? Threads = null) : ICommandParameterSet
+    [Option(Description = "Intra-op threads (default: one per core)")] int? Threads = null,
+    [Option(Description = "Run-time LoRA adapter file made by 'owonnx adapter' for this model")] string? Adapter = null) : ICommandParameterSet
 {
     public GenerationOptions ToGenerationOptions() => new()
     {
@@ -39,24 +41,26 @@ public sealed record GenerationParameters(
         },
     };
 
-    public RuntimeOptions ToRuntimeOptions() => new()
+    public RuntimeOptions ToRuntimeOptions(DeviceParameters device) => new()
     {
         ExecutionProvider = CliParse.Target(Ep),
         MaxLength = MaxLength,
         Threads = Threads,
+        Gpu = device.ToGpuOptions(),
     };
 
     /// <summary>Validates every option, then loads the model and its tokenizer into a generator.</summary>
-    public (TextGenerator Generator, GenerationOptions Options) Load(string model)
+    public (TextGenerator Generator, GenerationOptions Options) Load(string model, DeviceParameters device)
     {
         var options = ToGenerationOptions();
         options.Validate();
-        var runtime = ToRuntimeOptions();
+        var runtime = ToRuntimeOptions(device);
         runtime.Validate();
+        var adapter = Adapter is null ? null : AdapterFile.Load(Adapter);
         var lm = LanguageModel.Load(model, runtime);
         try
         {
-            return (new TextGenerator(lm, TextTokenizer.FromFolder(model), ownsModel: true), options);
+            return (new TextGenerator(lm, TextTokenizer.FromFolder(model), ownsModel: true, adapter), options);
         }
         catch
         {
@@ -74,11 +78,12 @@ public sealed class RunCommand
         [Argument(Description = "Converted model folder")] string model,
         [Option('p', Description = "Prompt text")] string prompt,
         [Option(Description = "Render the prompt as a user message through the model's chat template")] bool chat,
-        GenerationParameters parameters)
+        GenerationParameters parameters,
+        DeviceParameters device)
     {
         return CliErrors.Run(() =>
         {
-            var (generator, options) = parameters.Load(model);
+            var (generator, options) = parameters.Load(model, device);
             using var _ = generator;
             var tokenizer = generator.Tokenizer;
 

@@ -10,6 +10,7 @@ public sealed class ServeCommand
     public Task<int> Serve(
         [FromService] CoconaAppContext context,
         [Argument(Description = "Converted model folder")] string model,
+        DeviceParameters device,
         [Option(Description = "Address to listen on: an IP address or localhost")] string host = "127.0.0.1",
         [Option(Description = "TCP port (0 picks a free one)")] int port = 8080,
         [Option("api-key", Description = "Require 'Authorization: Bearer KEY' on /v1 (default: $OWONNX_API_KEY; none = open)")] string? apiKey = null,
@@ -20,7 +21,8 @@ public sealed class ServeCommand
         [Option(Description = "Intra-op threads (default: one per core but one, which serves HTTP)")] int? threads = null,
         [Option("model-name", Description = "Model id clients name in 'model' (default: the folder's name)")] string? modelName = null,
         [Option("shutdown-timeout", Description = "Seconds in-flight requests may take to finish on shutdown")] double shutdownTimeout = 30,
-        [Option("max-body-bytes", Description = "Largest request body accepted (larger: 413)")] long maxBodyBytes = 4 * 1024 * 1024)
+        [Option("max-body-bytes", Description = "Largest request body accepted (larger: 413)")] long maxBodyBytes = 4 * 1024 * 1024,
+        [Option("prefill-chunk", Description = "Most prompt tokens read between two decode steps (a long prompt stalls others by one chunk at most)")] int prefillChunk = OpenWeights.Onnx.Server.Scheduling.Scheduler.DefaultPrefillChunk)
     {
         return CliErrors.RunAsync(async () =>
         {
@@ -35,7 +37,9 @@ public sealed class ServeCommand
                 MaxQueue = maxQueue,
                 MaxLength = maxLength,
                 ExecutionProvider = CliParse.Target(ep),
+                Gpu = device.ToGpuOptions(),
                 Threads = threads,
+                PrefillChunk = prefillChunk,
                 MaxBodyBytes = maxBodyBytes,
                 ShutdownTimeout = double.IsFinite(shutdownTimeout) && shutdownTimeout >= 0
                     ? TimeSpan.FromSeconds(shutdownTimeout)

@@ -97,8 +97,14 @@ public sealed class ConverterErrorTests
         Assert.ThrowsExactly<IOException>(() => Converter.Convert(TestFixtures.Hf("llama"), output, new ConversionOptions()));
         Assert.AreEqual("mine", File.ReadAllText(Path.Combine(output, "keep.txt")));
 
+        // --overwrite replaces only a previous owonnx output: a folder holding the user's file stays as it is.
+        var refused = Assert.ThrowsExactly<IOException>(() => Converter.Convert(TestFixtures.Hf("llama"), output, new ConversionOptions { Overwrite = true }));
+        StringAssert.Contains(refused.Message, "not an owonnx output");
+        Assert.AreEqual("mine", File.ReadAllText(Path.Combine(output, "keep.txt")));
+
+        File.Delete(Path.Combine(output, "keep.txt"));
         Converter.Convert(TestFixtures.Hf("llama"), output, new ConversionOptions { Overwrite = true });
-        Assert.IsFalse(File.Exists(Path.Combine(output, "keep.txt")));
+        Converter.Convert(TestFixtures.Hf("llama"), output, new ConversionOptions { Overwrite = true });
         Assert.IsTrue(File.Exists(Path.Combine(output, ModelConverter.ModelFile)));
         Assert.AreEqual(1, Directory.GetFileSystemEntries(parent).Length, "no staging or backup folder may remain");
     }

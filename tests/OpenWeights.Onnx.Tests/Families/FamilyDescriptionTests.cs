@@ -101,7 +101,7 @@ public sealed class FamilyDescriptionTests
         {
             ["architectures"] = new JsonArray("Phi3ForCausalLM"), ["hidden_size"] = hidden, ["intermediate_size"] = inter,
             ["num_hidden_layers"] = 1, ["num_attention_heads"] = heads, ["vocab_size"] = vocab,
-            ["max_position_embeddings"] = 16, ["partial_rotary_factor"] = partial,
+            ["max_position_embeddings"] = 16, ["partial_rotary_factor"] = partial, ["eos_token_id"] = 2,
         }, 3);
         c.Normal("model.embed_tokens.weight", 0.15f, vocab, hidden);
         c.Uniform("model.layers.0.input_layernorm.weight", 0.5f, 1.5f, hidden);

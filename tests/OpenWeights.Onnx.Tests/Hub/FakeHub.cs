@@ -91,6 +91,9 @@ public sealed class FakeHub : IAsyncDisposable
 
     public void Add(FakeRepo repo) => _repos[repo.Id] = repo;
 
+    /// <summary>Renamed repos: old id → new id, answered with a relative 307 as the Hub does.</summary>
+    public ConcurrentDictionary<string, string> Renamed { get; } = new();
+
     public void ClearRequests() => Requests.Clear();
 
     private async Task HandleAsync(HttpContext context)
@@ -102,7 +105,12 @@ public sealed class FakeHub : IAsyncDisposable
             request.Headers.Authorization.FirstOrDefault(), storage));
         var segments = path.Split('/', StringSplitOptions.RemoveEmptyEntries).Select(Uri.UnescapeDataString).ToArray();
 
-        if (storage && segments is ["storage", var repoId1, var repoId2, var sha])
+        if (!storage && RenamedTarget(segments) is { } moved)
+        {
+            context.Response.StatusCode = 307;
+            context.Response.Headers.Location = moved + request.QueryString;
+        }
+        else if (storage && segments is ["storage", var repoId1, var repoId2, var sha])
             await ServeStorageAsync(context, $"{repoId1}/{repoId2}", sha);
         else if (!storage && segments is ["api", "models", var owner, var name, "revision", var revision])
             await ServeRevisionAsync(context, $"{owner}/{name}", revision);
@@ -110,6 +118,16 @@ public sealed class FakeHub : IAsyncDisposable
             await ServeResolveAsync(context, $"{segments[0]}/{segments[1]}", segments[3], string.Join('/', segments[4..]));
         else
             context.Response.StatusCode = 404;
+    }
+
+    private string? RenamedTarget(string[] segments)
+    {
+        int at = segments is ["api", "models", ..] ? 2 : segments.Length >= 3 && segments[2] == "resolve" ? 0 : -1;
+        if (at < 0 || segments.Length < at + 2 || !Renamed.TryGetValue($"{segments[at]}/{segments[at + 1]}", out var target))
+            return null;
+        var moved = segments.ToArray();
+        (moved[at], moved[at + 1]) = (target.Split('/')[0], target.Split('/')[1]);
+        return "/" + string.Join('/', moved.Select(Uri.EscapeDataString));
     }
 
     private static void Error(HttpContext context, int status, string code, string message)

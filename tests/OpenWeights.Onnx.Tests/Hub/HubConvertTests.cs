@@ -38,9 +38,10 @@ public sealed class HubConvertTests
         await using var hub = await FakeHub.StartAsync(repo);
         string cache = TestFixtures.Scratch("hub-cache"), scratch = TestFixtures.Scratch("hub-convert");
         string byId = Path.Combine(scratch, "by-id"), byFolder = Path.Combine(scratch, "by-folder"), offline = Path.Combine(scratch, "offline");
+        // --logits all: the library's default, and what OrtDecoderSession's every-position comparison needs.
         new ModelConverter(KnownFamilies.All).Convert(TestFixtures.Hf("llama"), byFolder, new ConversionOptions());
 
-        var convert = await OwonnxAsync(hub, cache, ["convert", "tiny/llama", "--output", byId]);
+        var convert = await OwonnxAsync(hub, cache, ["convert", "tiny/llama", "--output", byId, "--logits", "all"]);
         Assert.AreEqual(0, convert.ExitCode, convert.StandardError);
         StringAssert.Contains(convert.StandardOutput, "LlamaForCausalLM");
         foreach (string file in new[] { ModelConverter.ModelFile, ModelConverter.DataFile, "genai_config.json", "config.json" })
@@ -56,7 +57,7 @@ public sealed class HubConvertTests
         }
 
         hub.ClearRequests();
-        var again = await OwonnxAsync(hub, cache, ["convert", "tiny/llama", "--output", offline], offline: true);
+        var again = await OwonnxAsync(hub, cache, ["convert", "tiny/llama", "--output", offline, "--logits", "all"], offline: true);
         Assert.AreEqual(0, again.ExitCode, again.StandardError);
         CollectionAssert.AreEqual(File.ReadAllBytes(Path.Combine(byId, ModelConverter.DataFile)), File.ReadAllBytes(Path.Combine(offline, ModelConverter.DataFile)));
         Assert.IsEmpty(hub.Requests, "a cached model converts with no request (HF_HUB_OFFLINE=1)");
@@ -96,5 +97,17 @@ public sealed class HubConvertTests
         Assert.AreEqual(0, convert.ExitCode, convert.StandardError);
         StringAssert.Contains(convert.StandardOutput, "GemmaForCausalLM");
         Assert.IsEmpty(hub.Requests);
+    }
+
+    [TestMethod]
+    public async Task PullTakesRepeatedIncludeAndExcludeGlobs()
+    {
+        await using var hub = await FakeHub.StartAsync(FakeRepos.Llama(withTokenizer: false));
+        string cache = TestFixtures.Scratch("hub-cache");
+        var pull = await OwonnxAsync(hub, cache, ["pull", "tiny/llama", "--include", "*.json", "--include", "LICENSE", "--exclude", "generation_*"]);
+        Assert.AreEqual(0, pull.ExitCode, pull.StandardError);
+        string folder = pull.StandardOutput.Trim();
+        CollectionAssert.AreEquivalent(new[] { "config.json", "LICENSE" }, Directory.GetFiles(folder).Select(Path.GetFileName).ToArray());
+        StringAssert.Contains(pull.StandardError, "2 file(s) downloaded");
     }
 }

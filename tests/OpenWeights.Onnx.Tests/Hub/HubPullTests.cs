@@ -13,10 +13,40 @@ namespace OpenWeights.Onnx.Tests.Hub;
 [TestCategory(Category.Process)]
 public sealed class HubPullTests
 {
-    private static async Task<HubSnapshot> PullAsync(HubSettings settings, string id, HubFileSelection? selection = null)
+    private static async Task<HubSnapshot> PullAsync(HubSettings settings, string id, HubFileSelection? selection = null,
+        IProgress<PullProgress>? progress = null)
     {
         using var puller = new HubPuller(settings);
-        return await puller.PullAsync(HubRepoId.Parse(id), selection);
+        return await puller.PullAsync(HubRepoId.Parse(id), selection, progress);
+    }
+
+    /// <summary>Keeps every report (the puller serialises them), in order.</summary>
+    private sealed class RecordingProgress : IProgress<PullProgress>
+    {
+        public List<PullProgress> Reports { get; } = [];
+        public void Report(PullProgress value) => Reports.Add(value);
+    }
+
+    /// <summary>
+    /// The rules huggingface_hub's cache scanner (<c>scan_cache_dir</c>) enforces, which it reports as a corrupted
+    /// cache: snapshots/ exists, every snapshot entry resolves to an existing blob, every ref names a snapshot.
+    /// </summary>
+    private static void AssertScannableCache(string repoFolder)
+    {
+        string snapshots = Path.Combine(repoFolder, "snapshots"), blobs = Path.Combine(repoFolder, "blobs");
+        Assert.IsTrue(Directory.Exists(snapshots), "snapshots/ exists");
+        foreach (string entry in Directory.GetFiles(snapshots, "*", SearchOption.AllDirectories))
+        {
+            var target = new FileInfo(entry).ResolveLinkTarget(returnFinalTarget: true);
+            Assert.IsNotNull(target, $"{entry} is a link");
+            Assert.IsTrue(target.Exists, $"{entry} links to an existing blob");
+            Assert.AreEqual(Path.GetFullPath(blobs), Path.GetDirectoryName(target.FullName), entry);
+            Assert.IsFalse(target.Name.EndsWith(".incomplete"), entry);
+        }
+        string refs = Path.Combine(repoFolder, "refs");
+        if (Directory.Exists(refs))
+            foreach (string reference in Directory.GetFiles(refs, "*", SearchOption.AllDirectories))
+                Assert.IsTrue(Directory.Exists(Path.Combine(snapshots, File.ReadAllText(reference))), $"{reference} names a snapshot");
     }
 
     private static string Sha256Of(string path) => Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path)));
@@ -28,7 +58,15 @@ public sealed class HubPullTests
         await using var hub = await FakeHub.StartAsync(repo);
         var settings = FakeRepos.Settings(hub);
 
-        var snapshot = await PullAsync(settings, "tiny/llama");
+        var progress = new RecordingProgress();
+        var snapshot = await PullAsync(settings, "tiny/llama", progress: progress);
+
+        long lfsBytes = repo.Files.Where(f => f.Key is "model.safetensors" or "tokenizer.json").Sum(f => (long)f.Value.Content.Length);
+        var last = progress.Reports[^1];
+        Assert.AreEqual((7, 7), (last.FilesDone, last.FilesTotal), "one display for all files");
+        Assert.AreEqual(last.BytesTotal, last.BytesDone);
+        Assert.IsGreaterThanOrEqualTo(lfsBytes, last.BytesDone);
+        Assert.IsTrue(progress.Reports.Zip(progress.Reports.Skip(1)).All(p => p.Second.BytesDone >= p.First.BytesDone), "progress never goes back");
 
         string repoFolder = Path.Combine(settings.CacheDirectory, "models--tiny--llama");
         Assert.AreEqual(Path.Combine(repoFolder, "snapshots", repo.Commit), snapshot.Folder);
@@ -46,6 +84,7 @@ public sealed class HubPullTests
         }
         Assert.AreEqual(Sha256Of(Path.Combine(TestFixtures.Hf("llama"), "model.safetensors")), Sha256Of(Path.Combine(snapshot.Folder, "model.safetensors")));
         Assert.IsEmpty(Directory.GetFiles(Path.Combine(repoFolder, "blobs"), "*.incomplete"));
+        AssertScannableCache(repoFolder);
         Assert.AreEqual(7, snapshot.Downloaded);
         // LFS bytes came from the storage origin, after a redirect.
         Assert.IsTrue(hub.Requests.Any(r => r.Storage && r.Method == "GET" && r.Path.EndsWith(repo.Files["model.safetensors"].Sha256)));
@@ -118,6 +157,7 @@ public sealed class HubPullTests
         Assert.IsNull(new FileInfo(snapshotFile).LinkTarget, "no snapshot link to a partial blob");
         Assert.IsFalse(File.Exists(snapshotFile));
         Assert.IsFalse(File.Exists(Path.Combine(repoFolder, "refs", "main")), "refs/main moves only when the snapshot is whole");
+        AssertScannableCache(repoFolder);
 
         hub.ClearRequests();
         var snapshot = await PullAsync(settings with { TransferAttempts = 5 }, "tiny/llama");
@@ -146,6 +186,7 @@ public sealed class HubPullTests
         Assert.IsFalse(File.Exists(Path.Combine(repoFolder, "snapshots", repo.Commit, "model.safetensors")));
         Assert.IsFalse(File.Exists(Path.Combine(repoFolder, "blobs", sha)));
         Assert.IsFalse(File.Exists(Path.Combine(repoFolder, "blobs", sha + ".incomplete")), "a corrupt download is not kept for resuming");
+        AssertScannableCache(repoFolder);
     }
 
     [TestMethod]
@@ -178,6 +219,8 @@ public sealed class HubPullTests
 
         var repo = await Assert.ThrowsExactlyAsync<HubException>(() => PullAsync(settings, "tiny/nope"));
         StringAssert.Contains(repo.Message, "tiny/nope: repository not found");
+        var asCheckpoint = await Assert.ThrowsExactlyAsync<HubException>(() => HubCheckpoint.ResolveAsync("tiny/nope", settings));
+        StringAssert.StartsWith(asCheckpoint.Message, "'tiny/nope' is not a folder here; as a Hub model: tiny/nope: repository not found");
 
         var revision = await Assert.ThrowsExactlyAsync<HubException>(() => PullAsync(settings, "tiny/llama@v9"));
         StringAssert.Contains(revision.Message, "tiny/llama: revision 'v9' not found");
@@ -235,5 +278,20 @@ public sealed class HubPullTests
         var snapshot = await PullAsync(settings, "tiny/llama", new HubFileSelection(include: ["*.json", "*.bin"], exclude: ["generation_*"]));
         CollectionAssert.AreEquivalent(new[] { "config.json" }, Directory.GetFiles(snapshot.Folder).Select(Path.GetFileName).ToArray(),
             "*.bin matched a pickle, which is never downloaded");
+    }
+
+    [TestMethod]
+    public async Task ARenamedRepoIsFollowedThroughTheHubsRelativeRedirect()
+    {
+        var repo = FakeRepos.Llama(withTokenizer: false);
+        await using var hub = await FakeHub.StartAsync(repo);
+        hub.Renamed["old-org/llama"] = "tiny/llama";
+        var settings = FakeRepos.Settings(hub);
+
+        var snapshot = await PullAsync(settings, "old-org/llama");
+        // Cached under the name asked for, as huggingface_hub does.
+        Assert.AreEqual(Path.Combine(settings.CacheDirectory, "models--old-org--llama", "snapshots", repo.Commit), snapshot.Folder);
+        Assert.AreEqual(repo.Files["model.safetensors"].Sha256, Sha256Of(Path.Combine(snapshot.Folder, "model.safetensors")));
+        Assert.IsTrue(hub.Requests.Any(r => r.Path.StartsWith("/old-org/llama/resolve/")));
     }
 }

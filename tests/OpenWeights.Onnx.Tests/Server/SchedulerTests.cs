@@ -13,15 +13,19 @@ public sealed class SchedulerTests
 {
     private sealed class Harness : IDisposable
     {
-        public Harness(int slots, int maxQueue)
+        public Harness(int slots, int maxQueue, int prefillChunk = Scheduler.DefaultPrefillChunk)
         {
             string dir = FortuneReference.ConvertedFp32;
             Model = LanguageModel.Load(dir);
             Tokenizer = TextTokenizer.FromFolder(dir);
             Eos = Model.Config.EosTokenIds.Union(Tokenizer.EosTokenIds).ToArray();
-            Scheduler = new Scheduler(Model.CreateDecoder(slots), Tokenizer, Eos, maxQueue);
+            Scheduler = new Scheduler(Model.CreateDecoder(slots), Tokenizer, Eos, maxQueue, prefillChunk: prefillChunk);
+            Scheduler.Observer = Work.Enqueue;
             Scheduler.Start();
         }
+
+        /// <summary>Every run the scheduler made, in order.</summary>
+        public System.Collections.Concurrent.ConcurrentQueue<SchedulerWork> Work { get; } = new();
 
         public LanguageModel Model { get; }
         public TextTokenizer Tokenizer { get; }
@@ -121,6 +125,67 @@ public sealed class SchedulerTests
         CollectionAssert.AreEqual(alone.Generate(longPrompt, long1).TokenIds.ToArray(), longIds);
         Assert.AreEqual(new SequenceFinished(FinishReason.Length, longPrompt.Length, 57), longLast);
         await WaitUntilAsync(() => h.Scheduler.InFlight == 0, "every slot is free");
+    }
+
+    [TestMethod]
+    public async Task ALoneRequestRunsABatchOfOneWhateverTheSlotCount()
+    {
+        using var h = new Harness(slots: 8, maxQueue: 1);
+        var reference = FortuneReference.Greedy()[0];
+        var (ids, _, _) = await ReadAllAsync(h.Submit(reference.InputIds, new GenerationOptions { MaxNewTokens = 40 }));
+
+        CollectionAssert.AreEqual(reference.GenerateApiIds.Where(t => t != 0).ToList(), ids);
+        Assert.IsGreaterThan(0L, h.Scheduler.Steps);
+        Assert.AreEqual(h.Scheduler.Steps, h.Scheduler.RowsRun, "every step ran one row");
+        Assert.IsTrue(h.Work.Where(w => w.Kind == SchedulerWorkKind.Step).All(w => w.Count == 1));
+    }
+
+    [TestMethod]
+    public async Task WhenANeighbourEndsTheRemainingSequenceMovesUpAndRunsAlone()
+    {
+        using var h = new Harness(slots: 4, maxQueue: 1);
+        var references = FortuneReference.Greedy();
+        var shortOne = h.Submit(references[0].InputIds, new GenerationOptions { MaxNewTokens = 8, StopAtEos = false });
+        var reader = new Reader(h.Submit(references[1].InputIds, new GenerationOptions { MaxNewTokens = 40 }));
+        await ReadAllAsync(shortOne);
+        var (ids, _, _) = await reader.ToEndAsync();
+
+        // The second request started in slot 1 and continued from slot 0: its tokens are still the reference's.
+        CollectionAssert.AreEqual(references[1].GenerateApiIds.Where(t => t != 0).ToList(), ids);
+        var steps = h.Work.Where(w => w.Kind == SchedulerWorkKind.Step).Select(w => w.Count).ToList();
+        CollectionAssert.Contains(steps, 2, "the two requests decoded together");
+        Assert.AreEqual(1, steps[^1], "once alone, the remaining request ran a batch of one");
+        Assert.IsTrue(steps.SkipWhile(c => c != 2).SkipWhile(c => c == 2).All(c => c == 1));
+    }
+
+    [TestMethod]
+    public async Task ALongPromptJoiningABusyBatchIsReadInChunksBetweenSteps()
+    {
+        const int chunk = 3;
+        using var h = new Harness(slots: 4, maxQueue: 1, prefillChunk: chunk);
+        var references = FortuneReference.Greedy();
+        var joining = references.OrderByDescending(r => r.InputIds.Length).First();
+        Assert.IsGreaterThan(2 * chunk, joining.InputIds.Length, "the joining prompt needs at least three chunks");
+        int[] runningPrompt = h.Tokenizer.Encode("Computers are", addSpecialTokens: true);
+        var running = new Reader(h.Submit(runningPrompt, new GenerationOptions { MaxNewTokens = 40, StopAtEos = false }));
+        await running.TokensAsync(3);
+        var (ids, _, _) = await ReadAllAsync(h.Submit(joining.InputIds, new GenerationOptions { MaxNewTokens = 40 }));
+        var (runningIds, _, _) = await running.ToEndAsync();
+
+        CollectionAssert.AreEqual(joining.GenerateApiIds.Where(t => t != 0).ToList(), ids);
+        using (var alone = new TextGenerator(h.Model, h.Tokenizer))
+            CollectionAssert.AreEqual(alone.Generate(runningPrompt, new GenerationOptions { MaxNewTokens = 40, StopAtEos = false }).TokenIds.ToArray(), runningIds);
+
+        // The joining prompt (slot 1) was read in chunks of at most 3, with a step for the running sequence between them.
+        var work = h.Work.ToList();
+        var chunks = work.Select((w, i) => (w, i)).Where(x => x.w is { Kind: SchedulerWorkKind.Prefill, Slot: 1 }).ToList();
+        Assert.AreEqual((joining.InputIds.Length + chunk - 1) / chunk, chunks.Count);
+        Assert.AreEqual(joining.InputIds.Length, chunks.Sum(c => c.w.Count));
+        Assert.IsTrue(chunks.All(c => c.w.Count <= chunk));
+        for (int c = 1; c < chunks.Count; c++)
+            Assert.IsTrue(work.Skip(chunks[c - 1].i + 1).Take(chunks[c].i - chunks[c - 1].i - 1).Any(w => w is { Kind: SchedulerWorkKind.Step, Count: 1 }),
+                $"no decode step between prompt chunks {c - 1} and {c}");
+        Assert.AreEqual(h.Scheduler.PrefillRuns, work.Count(w => w.Kind == SchedulerWorkKind.Prefill));
     }
 
     [TestMethod]

@@ -10,6 +10,7 @@ public static class TestFixtures
     private static readonly Lazy<string> RepoRoot = new(FindRepositoryRoot);
 
     public static string Root => Path.Combine(RepoRoot.Value, "tests", "fixtures");
+    public static string RepositoryRoot => RepoRoot.Value;
     public static string Hf(string name) => Path.Combine(Root, "hf", name);
     public static string Lora(string name) => Path.Combine(Root, "lora", name);
     public static string Tokenizers(string name) => Path.Combine(Root, "tokenizers", name);

@@ -1,0 +1,44 @@
+using System.Globalization;
+
+namespace OpenWeights.Onnx.Runtime;
+
+/// <summary>
+/// TensorRT optimisation profiles (the shapes an engine is built for) sized from the runtime's own limits:
+/// what <see cref="BatchDecoder"/> binds is known exactly — ids [batch, tokens], a fixed-width mask
+/// [batch, max_length] and the shared cache [batch, kv_heads, max_length, head_size] — so the engine is built
+/// for 1…max-batch rows and 1…max-length new tokens, and tuned for a decode step of every slot.
+/// </summary>
+public sealed record TensorRtProfiles(string Min, string Opt, string Max)
+{
+    public static TensorRtProfiles For(IEnumerable<string> inputNames, ModelConfig config, int maxBatch, int maxLength)
+    {
+        var pastNames = Enumerable.Range(0, config.NumLayers)
+            .SelectMany(l => new[] { config.PastKey(l), config.PastValue(l) })
+            .ToHashSet(StringComparer.Ordinal);
+        List<string> min = [], opt = [], max = [];
+        foreach (string name in inputNames)
+        {
+            (long[] lo, long[] tuned, long[] hi) = name switch
+            {
+                _ when name == config.InputIdsName || name == "position_ids" => Dims([1, 1], [maxBatch, 1], [maxBatch, maxLength]),
+                _ when name == config.AttentionMaskName => Dims([1, maxLength], [maxBatch, maxLength], [maxBatch, maxLength]),
+                _ when pastNames.Contains(name) => Dims(
+                    [1, config.NumKvHeads, maxLength, config.HeadSize],
+                    [maxBatch, config.NumKvHeads, maxLength, config.HeadSize],
+                    [maxBatch, config.NumKvHeads, maxLength, config.HeadSize]),
+                _ => throw new ModelLoadException(
+                    $"{config.Directory}: graph input '{name}' has no TensorRT optimisation profile rule " +
+                    "(known: input_ids, position_ids, attention_mask, past key/value)."),
+            };
+            min.Add(Shape(name, lo));
+            opt.Add(Shape(name, tuned));
+            max.Add(Shape(name, hi));
+        }
+        return new TensorRtProfiles(string.Join(',', min), string.Join(',', opt), string.Join(',', max));
+    }
+
+    private static (long[], long[], long[]) Dims(long[] min, long[] opt, long[] max) => (min, opt, max);
+
+    private static string Shape(string name, long[] dims) =>
+        $"{name}:{string.Join('x', dims.Select(d => d.ToString(CultureInfo.InvariantCulture)))}";
+}

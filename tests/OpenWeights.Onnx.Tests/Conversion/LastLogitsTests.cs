@@ -1,0 +1,167 @@
+using Microsoft.ML.OnnxRuntimeGenAI;
+using OpenWeights.Onnx.Conversion;
+using OpenWeights.Onnx.Evaluation;
+using OpenWeights.Onnx.Tokenization;
+using OpenWeights.Onnx.Tests.Support;
+
+namespace OpenWeights.Onnx.Tests.Conversion;
+
+/// <summary>
+/// <c>--logits last</c>: the graph returns only each row's last real position, [batch, 1, vocab]. Those rows
+/// must equal transformers' last-position logits — alone, continuing a cache, and in a right-padded batch whose
+/// rows end at different positions — and onnxruntime-genai must run the folder (it recognises such a graph by
+/// the static 1). Whatever needs every position refuses the model with a clear message.
+/// </summary>
+[TestCategory(Category.Parity)]
+[TestClass]
+public sealed class LastLogitsTests
+{
+    private const float Tolerance = 1e-4f;
+    private static readonly ConversionOptions Last = new() { Logits = LogitsScope.Last };
+
+    // llama: rotary; gpt2: learned positions (their index also comes from the mask); phi3: fused projections.
+    public static IEnumerable<object[]> Fixtures => [["llama"], ["gpt2"], ["phi3"]];
+
+    private static int[] Ints(long[] values) => values.Select(v => (int)v).ToArray();
+
+    [TestMethod]
+    [DynamicData(nameof(Fixtures))]
+    public void GraphDeclaresOnePositionAndRuntimeReadsIt(string fixture)
+    {
+        using var model = LanguageModel.Load(ConvertedFixtures.Hf(fixture, Last));
+        var dims = model.Session.OutputMetadata[DecoderIo.Logits].Dimensions;
+        CollectionAssert.AreEqual(new[] { -1, 1, model.Config.VocabSize }, dims);
+        Assert.AreEqual(LogitsScope.Last, model.Config.Io.LogitsScope);
+        Assert.AreEqual("last", model.Session.ModelMetadata.CustomMetadataMap[DecoderIo.LogitsMetadataKey]);
+
+        using var all = LanguageModel.Load(ConvertedFixtures.Hf(fixture));
+        Assert.AreEqual(LogitsScope.All, all.Config.Io.LogitsScope);
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(Fixtures))]
+    public void PromptCacheAndDecodeStepsMatchReference(string fixture)
+    {
+        using var reference = ReferenceTensors.For(TestFixtures.Hf(fixture));
+        using var model = LanguageModel.Load(ConvertedFixtures.Hf(fixture, Last));
+        using var decoder = model.CreateDecoder(1);
+        int vocab = decoder.VocabSize;
+        var prompt = Ints(reference.Longs("input_ids"));
+        var generated = Ints(reference.Longs("generated_ids"));
+        var full = reference.Floats("full_logits_prompt_plus_generated"); // one pass, no cache
+
+        var logits = decoder.Append(0, prompt).ToArray();
+        AssertRow(full, prompt.Length - 1, logits, vocab, $"{fixture}: prompt");
+        // A multi-token chunk continuing the cache: its last new token, not its first, gives the logits.
+        logits = decoder.Append(0, generated[..3]).ToArray();
+        AssertRow(full, prompt.Length + 2, logits, vocab, $"{fixture}: 3-token chunk after the prompt");
+        for (int i = 3; i < 6; i++)
+        {
+            logits = decoder.Step([generated[i]], [true]).ToArray();
+            AssertRow(full, prompt.Length + i, logits, vocab, $"{fixture}: decode step {i}");
+        }
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(Fixtures))]
+    public void RightPaddedBatchGivesEachRowItsLastPosition(string fixture)
+    {
+        using var reference = ReferenceTensors.For(TestFixtures.Hf(fixture));
+        using var model = LanguageModel.Load(ConvertedFixtures.Hf(fixture, Last));
+        using var decoder = model.CreateDecoder(2);
+        int vocab = decoder.VocabSize;
+        int width = (int)reference.Shape("batch_input_ids")[1];
+        var ids = reference.Longs("batch_input_ids");
+        var mask = reference.Longs("batch_attention_mask");
+        var prompts = Enumerable.Range(0, 2)
+            .Select(r => Enumerable.Range(0, width).Where(t => mask[r * width + t] == 1).Select(t => (int)ids[r * width + t]).ToArray())
+            .ToList();
+        Assert.AreNotEqual(prompts[0].Length, prompts[1].Length, "the fixture's rows must differ in length");
+
+        var logits = decoder.Prefill(prompts).ToArray();
+        float diff = Logits.MaxAbsDiff(logits, reference.Floats("batch_last_logits"));
+        Assert.IsLessThanOrEqualTo(Tolerance, diff, $"{fixture}: right-padded prefill, each row's last logits differ by {diff}");
+        var expectedIds = Ints(reference.Longs("batch_generated_ids"));
+        int steps = expectedIds.Length / 2;
+        var tokens = new int[2];
+        for (int i = 0; i < steps; i++)
+        {
+            for (int r = 0; r < 2; r++)
+            {
+                tokens[r] = Logits.ArgMax(logits.AsSpan(r * vocab, vocab));
+                Assert.AreEqual(expectedIds[r * steps + i], tokens[r], $"{fixture}: row {r} step {i}");
+            }
+            logits = decoder.Step(tokens, [true, true]).ToArray();
+        }
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(Fixtures))]
+    public void GenAiRunsTheFolderSingleAndBatched(string fixture)
+    {
+        using var reference = ReferenceTensors.For(TestFixtures.Hf(fixture));
+        string folder = ConvertedFixtures.Hf(fixture, Last);
+        using var model = new Model(folder);
+
+        var prompt = Ints(reference.Longs("input_ids"));
+        var expected = Ints(reference.Longs("generated_ids"));
+        using (var parameters = new GeneratorParams(model))
+        {
+            parameters.SetSearchOption("max_length", prompt.Length + expected.Length);
+            parameters.SetSearchOption("do_sample", false);
+            using var generator = new Generator(model, parameters);
+            generator.AppendTokens(prompt);
+            while (!generator.IsDone())
+                generator.GenerateNextToken();
+            CollectionAssert.AreEqual(expected, generator.GetSequence(0).ToArray()[prompt.Length..], $"{fixture}: genai single prompt");
+        }
+
+        var ids = reference.Longs("batch_input_ids");
+        var mask = reference.Longs("batch_attention_mask");
+        var expectedBatch = Ints(reference.Longs("batch_generated_ids"));
+        int width = ids.Length / 2, steps = expectedBatch.Length / 2;
+        int pad = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "genai_config.json")))!["model"]!["pad_token_id"]!.GetValue<int>();
+        var batch = new int[ids.Length];
+        for (int row = 0; row < 2; row++)
+        {
+            var real = Enumerable.Range(0, width).Where(i => mask[row * width + i] == 1).Select(i => (int)ids[row * width + i]).ToArray();
+            for (int i = 0; i < width; i++)
+                batch[row * width + i] = i < real.Length ? real[i] : pad;
+        }
+        using (var parameters = new GeneratorParams(model))
+        {
+            parameters.SetSearchOption("batch_size", 2);
+            parameters.SetSearchOption("max_length", width + steps);
+            parameters.SetSearchOption("do_sample", false);
+            using var generator = new Generator(model, parameters);
+            generator.AppendTokens(batch);
+            while (!generator.IsDone())
+                generator.GenerateNextToken();
+            for (int row = 0; row < 2; row++)
+                CollectionAssert.AreEqual(expectedBatch[(row * steps)..((row + 1) * steps)],
+                    generator.GetSequence((ulong)row).ToArray()[width..], $"{fixture}: genai batch row {row}");
+        }
+    }
+
+    [TestMethod]
+    public void EvalAndFullScoringRefuseALastModel()
+    {
+        string folder = ConvertedFixtures.Get(TestFixtures.FortuneLlama, Last);
+        using var model = LanguageModel.Load(folder);
+        var e = Assert.ThrowsExactly<ArgumentException>(() =>
+            PerplexityEvaluator.Run(model, TextTokenizer.FromFolder(folder), "some text to score", 2));
+        StringAssert.Contains(e.Message, "--logits last");
+        StringAssert.Contains(e.Message, "--logits all");
+
+        using var decoder = model.CreateDecoder(1);
+        var scores = new float[2 * decoder.VocabSize];
+        var refused = Assert.ThrowsExactly<InvalidOperationException>(() => decoder.Append(0, [5, 6], scores));
+        StringAssert.Contains(refused.Message, "--logits all");
+    }
+
+    private static void AssertRow(float[] full, int position, float[] actual, int vocab, string what)
+    {
+        float diff = Logits.MaxAbsDiff(actual, full.AsSpan(position * vocab, vocab));
+        Assert.IsLessThanOrEqualTo(Tolerance, diff, $"{what}: logits differ from transformers' position {position} by {diff}");
+    }
+}
