@@ -47,6 +47,12 @@ public sealed record ExpertWeights(IReadOnlyList<LinearWeights> Experts) : IWeig
         new(Enumerable.Range(0, experts).Select(e => new LinearWeights(weights.At(e), biases?.At(e))).ToArray());
 }
 
+/// <summary>
+/// A mixture-of-experts MLP: the router (E logits per token, [E, hidden]) and the experts' gated projections,
+/// expert e computing Down_e(act(Gate_e·x) ⊙ Up_e·x).
+/// </summary>
+public sealed record MoeWeights(LinearWeights Router, ExpertWeights Gate, ExpertWeights Up, ExpertWeights Down) : IWeightGroup;
+
 public sealed record NormWeights(WeightRef Weight, WeightRef? Bias = null) : IWeightGroup;
 
 public sealed record LayerWeights : IWeightGroup
@@ -64,8 +70,11 @@ public sealed record LayerWeights : IWeightGroup
     public required NormWeights MlpNorm { get; init; }
     /// <summary>Null for an ungated MLP.</summary>
     public LinearWeights? Gate { get; init; }
-    public required LinearWeights Up { get; init; }
-    public required LinearWeights Down { get; init; }
+    /// <summary>The dense MLP's projections; null when the layer's MLP is a mixture of experts (<see cref="Experts"/>).</summary>
+    public LinearWeights? Up { get; init; }
+    public LinearWeights? Down { get; init; }
+    /// <summary>A mixture-of-experts MLP in place of the dense one (Mixtral's <c>block_sparse_moe</c>).</summary>
+    public MoeWeights? Experts { get; init; }
     /// <summary>Norm of the MLP output before the residual add (Gemma 2's post_feedforward_layernorm).</summary>
     public NormWeights? PostMlpNorm { get; init; }
 }

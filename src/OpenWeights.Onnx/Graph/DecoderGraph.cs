@@ -215,7 +215,11 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
 
     private string Mlp(string h, LayerWeights layer, int i)
     {
+        if (layer.Experts is { } experts)
+            return new MixtureOfExpertsMlp(model, store, format).Build(h, experts, $"layers.{i}.moe");
         string name = $"layers.{i}.mlp";
+        if (layer.Up is null || layer.Down is null)
+            throw new InvalidOperationException($"layer {i}: a dense MLP needs Up and Down weights (or Experts for a mixture of experts).");
         string up = format.Linear(h, layer.Up, name + ".up_proj", model.IntermediateSize, model.HiddenSize);
         string activated;
         if (layer.Gate is not null)
@@ -230,13 +234,15 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
         return format.Linear(activated, layer.Down, name + ".down_proj", model.HiddenSize, model.IntermediateSize);
     }
 
-    private string Activate(string x, string name) => model.Activation switch
+    internal static string Activate(GraphBuilder g, ModelDescription model, string x, string name) => model.Activation switch
     {
-        Activation.Silu => _g.Op("Mul", name + "/Mul", [x, _g.Op("Sigmoid", name + "/Sigmoid", [x])]),
-        Activation.GeluTanh => _g.Op("Gelu", name + "/Gelu", [x], Attr.String("approximate", "tanh")),
-        Activation.Gelu => _g.Op("Gelu", name + "/Gelu", [x]),
+        Activation.Silu => g.Op("Mul", name + "/Mul", [x, g.Op("Sigmoid", name + "/Sigmoid", [x])]),
+        Activation.GeluTanh => g.Op("Gelu", name + "/Gelu", [x], Attr.String("approximate", "tanh")),
+        Activation.Gelu => g.Op("Gelu", name + "/Gelu", [x]),
         _ => throw new NotSupportedException(model.Activation.ToString()),
     };
+
+    private string Activate(string x, string name) => Activate(_g, model, x, name);
 
     private string Norm(string x, NormWeights w, string name, int? width = null)
     {

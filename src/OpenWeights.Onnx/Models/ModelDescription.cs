@@ -67,6 +67,8 @@ public sealed record ModelDescription
     /// <summary>Logits become c·tanh(x/c) (Gemma 2's final_logit_softcapping).</summary>
     public float? FinalLogitSoftcap { get; init; }
 
+    /// <summary>Null: every layer's MLP is dense.</summary>
+    public MixtureOfExperts? Experts { get; init; }
     public int[] BosTokenIds { get; init; } = [];
     public int[] EosTokenIds { get; init; } = [];
     public int? PadTokenId { get; init; }
@@ -77,3 +79,10 @@ public sealed record ModelDescription
     public int QSize => NumHeads * HeadDim;
     public int KvSize => NumKvHeads * HeadDim;
 }
+
+/// <summary>
+/// Top-k routing over <paramref name="Count"/> experts: softmax over the router's logits, the
+/// <paramref name="PerToken"/> largest probabilities kept, divided by their sum when <paramref name="NormalizeTopK"/>
+/// (Mixtral always; Qwen2-MoE by <c>norm_topk_prob</c>).
+/// </summary>
+public sealed record MixtureOfExperts(int Count, int PerToken, bool NormalizeTopK);

@@ -13,7 +13,7 @@ public sealed class LlamaFamilyParityTests
 {
     private const float Fp32Tolerance = 1e-4f;
 
-    public static IEnumerable<object[]> Fixtures => [["llama"], ["llama_bf16"], ["mistral"], ["qwen2"], ["phi3"], ["gemma"], ["gpt2"]];
+    public static IEnumerable<object[]> Fixtures => [["llama"], ["llama_bf16"], ["mistral"], ["qwen2"], ["phi3"], ["gemma"], ["gpt2"], ["mixtral"]];
 
     [TestMethod]
     [DynamicData(nameof(Fixtures))]

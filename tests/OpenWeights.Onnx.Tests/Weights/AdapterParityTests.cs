@@ -98,7 +98,7 @@ public sealed class AdapterParityTests
                 {
                     Q = Adapt(l.Q, i, "self_attn.q_proj"), K = Adapt(l.K, i, "self_attn.k_proj"),
                     V = Adapt(l.V, i, "self_attn.v_proj"), O = Adapt(l.O, i, "self_attn.o_proj"),
-                    Gate = Adapt(l.Gate!, i, "mlp.gate_proj"), Up = Adapt(l.Up, i, "mlp.up_proj"), Down = Adapt(l.Down, i, "mlp.down_proj"),
+                    Gate = Adapt(l.Gate!, i, "mlp.gate_proj"), Up = Adapt(l.Up!, i, "mlp.up_proj"), Down = Adapt(l.Down!, i, "mlp.down_proj"),
                 }).ToArray(),
             };
         }
