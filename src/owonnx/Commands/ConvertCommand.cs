@@ -65,7 +65,8 @@ public sealed class ConvertCommand
         [Option(Description = "Weight precision: fp32, fp16, int8, int4")] string precision = "fp32",
         [Option(Description = "Execution provider the model is built for: cpu, cuda, tensorrt")] string ep = "cpu",
         [Option(Description = "Prompt logits: last (each row's last position: faster prefill, enough for generation) or all (every position: needed by eval)")] string logits = "last",
-        [Option(Description = "Replace an existing output folder")] bool overwrite = false,
+        [Option(Description = "Replace an existing output folder (only an empty one or a previous owonnx output)")] bool overwrite = false,
+        [Option("allow-nonfinite", Description = "Convert weights holding NaN or infinity (with a warning) instead of refusing them")] bool allowNonFinite = false,
         [Option(Description = "Convert the built-in sample model (fortune-llama) instead of a folder")] bool sample = false,
         [Option(Description = "PEFT LoRA adapter folder to merge into the weights (repeatable; merged in order)")] string[]? lora = null,
         [Option("adapter-inputs", Description = "Give the graph inputs for run-time LoRA adapters ('owonnx adapter', run/serve --adapter)")] bool adapterInputs = false,
@@ -79,6 +80,7 @@ public sealed class ConvertCommand
                 Target = CliParse.Target(ep),
                 Logits = CliParse.Enum<LogitsScope>("--logits", logits),
                 Overwrite = overwrite,
+                AllowNonFinite = allowNonFinite,
                 Adapters = Adapters(lora ?? [], loraScale ?? []),
                 AdapterInputs = adapterInputs,
             };
@@ -94,6 +96,8 @@ public sealed class ConvertCommand
                     $"{p.Tensors} tensors, {p.Bytes / 1048576.0:F1} MiB")),
                 context.CancellationToken);
             line.Dispose();
+            foreach (string tensor in result.NonFiniteTensors)
+                Console.Error.WriteLine($"owonnx: warning: tensor '{tensor}' holds NaN or infinity; the model will likely produce garbage.");
             Console.WriteLine(result.Summary);
             return 0;
         });

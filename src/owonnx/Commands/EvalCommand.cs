@@ -22,8 +22,7 @@ public sealed class EvalCommand
     {
         return CliErrors.Run(() =>
         {
-            if (!File.Exists(text))
-                throw new IOException($"{text}: text file not found.");
+            string content = TextFile.ReadUtf8(text);
             var runtime = new RuntimeOptions
             {
                 MaxLength = window, Threads = threads, ExecutionProvider = CliParse.Target(ep), Gpu = device.ToGpuOptions(),
@@ -33,7 +32,7 @@ public sealed class EvalCommand
             using var reference = compare is null ? null : LanguageModel.Load(compare, referenceRuntime);
             var tokenizer = TextTokenizer.FromFolder(model);
             using var line = new ProgressLine();
-            var report = PerplexityEvaluator.Run(lm, tokenizer, File.ReadAllText(text), window, reference,
+            var report = PerplexityEvaluator.Run(lm, tokenizer, content, window, reference,
                 new SyncProgress<(int Done, int Total)>(p => line.Update($"eval {ProgressLine.Bar((double)p.Done / p.Total)} {p.Done}/{p.Total} windows")),
                 context.CancellationToken);
             line.Dispose();
