@@ -4,6 +4,19 @@ using OpenWeights.Onnx.Runtime;
 namespace OpenWeights.Onnx.Server;
 
 /// <summary>What <c>owonnx serve</c> serves and how: model, address, key, batch and queue sizes, limits.</summary>
+/// <summary>A run-time adapter file served under its own model id.</summary>
+public sealed record ServedAdapterOption(string Name, string Path)
+{
+    /// <summary>Parses NAME=FILE.</summary>
+    public static ServedAdapterOption Parse(string text)
+    {
+        int eq = text.IndexOf('=');
+        if (eq <= 0 || eq == text.Length - 1)
+            throw new ArgumentException($"--adapter '{text}' must be NAME=FILE (the model id clients send, and a file made by 'owonnx adapter').");
+        return new ServedAdapterOption(text[..eq], text[(eq + 1)..]);
+    }
+}
+
 public sealed record ServerOptions
 {
     public const string ApiKeyEnvironmentVariable = "OWONNX_API_KEY";
@@ -12,6 +25,8 @@ public sealed record ServerOptions
     public required string ModelDirectory { get; init; }
     /// <summary>The id clients name in <c>model</c>; default: the folder's name.</summary>
     public string? ModelName { get; init; }
+    /// <summary>Run-time adapters (<c>owonnx adapter</c> files), each served as its own model id over the one base.</summary>
+    public IReadOnlyList<ServedAdapterOption> Adapters { get; init; } = [];
     /// <summary>An IP address, or "localhost" (the IPv4 loopback).</summary>
     public string Host { get; init; } = "127.0.0.1";
     /// <summary>TCP port; 0 picks a free one (see <see cref="OpenAiServer.BaseAddress"/>).</summary>
@@ -82,5 +97,13 @@ public sealed record ServerOptions
         if (ShutdownTimeout < TimeSpan.Zero)
             throw new ArgumentException("--shutdown-timeout must not be negative.");
         ToRuntimeOptions().Validate();
+        var names = new HashSet<string>(StringComparer.Ordinal) { EffectiveModelName };
+        foreach (var a in Adapters)
+        {
+            if (string.IsNullOrWhiteSpace(a.Name))
+                throw new ArgumentException($"--adapter '{a.Name}={a.Path}' needs a name (NAME=FILE).");
+            if (!names.Add(a.Name))
+                throw new ArgumentException($"--adapter name '{a.Name}' is used twice (or is the base model's id); each model id must be unique.");
+        }
     }
 }

@@ -20,22 +20,22 @@ internal static class ChatCompletionsEndpoint
             request = ChatCompletionRequest.Parse(body.RootElement);
 
         var model = host.RequireReady();
-        model.EnsureId(request.Parameters.Model);
+        var adapter = model.Resolve(request.Parameters.Model);
         int[] prompt = model.EncodeChat(request.Messages);
         var generation = GenerationOptionsMapper.Map(request.Parameters, model.DefaultSampling, prompt.Length,
             model.MaxLength, defaultMaxTokens: int.MaxValue, promptParam: "messages");
-        var handle = model.Submit(prompt, generation, request.Parameters.LogProbs, http.RequestAborted);
+        var handle = model.Submit(prompt, generation, request.Parameters.LogProbs, http.RequestAborted, adapter);
 
         string id = ResponseIds.Chat();
         long created = ResponseIds.Now();
         var logProbs = request.Parameters.LogProbs ? new LogProbFormatter(model.Tokenizer) : null;
         if (request.Parameters.Stream)
         {
-            await StreamAsync(http, handle, id, created, model.Id, logProbs, request.Parameters.IncludeUsage);
+            await StreamAsync(http, handle, id, created, request.Parameters.Model, logProbs, request.Parameters.IncludeUsage);
             return;
         }
         var result = await SequenceCollector.CollectAsync(handle, http.RequestAborted);
-        var completion = new ChatCompletion(id, created, model.Id,
+        var completion = new ChatCompletion(id, created, request.Parameters.Model,
             [new ChatChoice(0, new ChatResponseMessage("assistant", result.Text), logProbs?.Chat(result.Tokens),
                 ResponseIds.FinishReason(result.Reason))],
             new Usage(result.PromptTokens, result.CompletionTokens));

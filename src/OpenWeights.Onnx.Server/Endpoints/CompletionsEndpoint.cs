@@ -20,22 +20,22 @@ internal static class CompletionsEndpoint
             request = CompletionRequest.Parse(body.RootElement);
 
         var model = host.RequireReady();
-        model.EnsureId(request.Parameters.Model);
+        var adapter = model.Resolve(request.Parameters.Model);
         int[] prompt = model.EncodeCompletion(request);
         var generation = GenerationOptionsMapper.Map(request.Parameters, model.DefaultSampling, prompt.Length,
             model.MaxLength, CompletionRequest.DefaultMaxTokens, promptParam: "prompt");
-        var handle = model.Submit(prompt, generation, request.Parameters.LogProbs, http.RequestAborted);
+        var handle = model.Submit(prompt, generation, request.Parameters.LogProbs, http.RequestAborted, adapter);
 
         string id = ResponseIds.Completion();
         long created = ResponseIds.Now();
         var logProbs = request.Parameters.LogProbs ? new LogProbFormatter(model.Tokenizer) : null;
         if (request.Parameters.Stream)
         {
-            await StreamAsync(http, handle, id, created, model.Id, logProbs, request.Parameters.IncludeUsage);
+            await StreamAsync(http, handle, id, created, request.Parameters.Model, logProbs, request.Parameters.IncludeUsage);
             return;
         }
         var result = await SequenceCollector.CollectAsync(handle, http.RequestAborted);
-        var completion = new TextCompletion(id, created, model.Id,
+        var completion = new TextCompletion(id, created, request.Parameters.Model,
             [new TextChoice(result.Text, 0, logProbs?.Completion(result.Tokens, 0), ResponseIds.FinishReason(result.Reason))],
             new Usage(result.PromptTokens, result.CompletionTokens));
         await http.Response.WriteAsJsonAsync(completion, ServerJson.Options, http.RequestAborted);

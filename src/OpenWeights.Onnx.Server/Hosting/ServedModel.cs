@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using OpenWeights.Onnx.Adapters;
 using OpenWeights.Onnx.Generation;
 using OpenWeights.Onnx.Generation.Sampling;
 using OpenWeights.Onnx.Models;
@@ -19,14 +20,16 @@ public sealed class ServedModel : IDisposable
     private readonly Lock _templateLock = new();
     private readonly LanguageModel _model;
     private readonly ChatTemplate? _template;
+    private readonly IReadOnlyList<(string Id, AdapterFile File)> _adapters;
     // Why the folder's template is not used (refused as unsafe), when it has one.
     private readonly string? _templateProblem;
 
     private ServedModel(string id, LanguageModel model, TextTokenizer tokenizer, ChatTemplate? template, string? templateProblem,
-        SamplingOptions defaults, Scheduler scheduler)
+        SamplingOptions defaults, Scheduler scheduler, IReadOnlyList<(string, AdapterFile)> adapters)
     {
         _templateProblem = templateProblem;
         Id = id;
+        _adapters = adapters;
         _model = model;
         Tokenizer = tokenizer;
         _template = template;
@@ -35,7 +38,10 @@ public sealed class ServedModel : IDisposable
         Created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
     }
 
+    /// <summary>The base model's id.</summary>
     public string Id { get; }
+    /// <summary>Every id served: the base model's, then each adapter's (all sharing the base's weights and batch).</summary>
+    public IReadOnlyList<string> Ids => [Id, .. _adapters.Select(a => a.Id)];
     /// <summary>Unix time the model was loaded (<c>created</c> in /v1/models).</summary>
     public long Created { get; }
     public TextTokenizer Tokenizer { get; }
@@ -65,9 +71,21 @@ public sealed class ServedModel : IDisposable
             }
             var defaults = SamplingOptions.FromGenerationConfig(GenerationConfig.Load(Path.Combine(dir, "generation_config.json")));
             var eos = model.Config.EosTokenIds.Union(tokenizer.EosTokenIds).ToArray();
-            var scheduler = new Scheduler(model.CreateDecoder(options.MaxBatch), tokenizer, eos, options.MaxQueue, metrics, logger, options.PrefillChunk);
+            var adapters = options.Adapters.Select(a => (a.Name, LoadAdapter(a))).ToList();
+            var decoder = model.CreateDecoder(options.MaxBatch, adapters.Select(a => a.Item2.Rank).DefaultIfEmpty(0).Max());
+            try
+            {
+                foreach (var (_, file) in adapters)
+                    decoder.Adapters!.Check(file);
+            }
+            catch
+            {
+                decoder.Dispose();
+                throw;
+            }
+            var scheduler = new Scheduler(decoder, tokenizer, eos, options.MaxQueue, metrics, logger, options.PrefillChunk);
             scheduler.Start();
-            return new ServedModel(options.EffectiveModelName, model, tokenizer, template, templateProblem, defaults, scheduler);
+            return new ServedModel(options.EffectiveModelName, model, tokenizer, template, templateProblem, defaults, scheduler, adapters);
         }
         catch
         {
@@ -77,11 +95,27 @@ public sealed class ServedModel : IDisposable
         }
     }
 
-    /// <summary>404 model_not_found unless <paramref name="model"/> is this model's id.</summary>
-    public void EnsureId(string model)
+    private static AdapterFile LoadAdapter(ServedAdapterOption option)
     {
-        if (!string.Equals(model, Id, StringComparison.Ordinal))
-            throw OpenAiException.ModelNotFound(model);
+        try
+        {
+            return AdapterFile.Load(option.Path);
+        }
+        catch (Checkpoints.CheckpointException e)
+        {
+            throw new Runtime.ModelLoadException($"adapter '{option.Name}': {e.Message}", e);
+        }
+    }
+
+    /// <summary>The adapter a model id names (null: the base model); 404 model_not_found for any other id.</summary>
+    public AdapterFile? Resolve(string model)
+    {
+        if (string.Equals(model, Id, StringComparison.Ordinal))
+            return null;
+        foreach (var (id, file) in _adapters)
+            if (string.Equals(model, id, StringComparison.Ordinal))
+                return file;
+        throw OpenAiException.ModelNotFound(model);
     }
 
     /// <summary>The conversation rendered by the model's own chat template, as token ids (the template writes any BOS).</summary>
@@ -128,7 +162,8 @@ public sealed class ServedModel : IDisposable
     }
 
     /// <summary>Queues a sequence; 429 (with Retry-After) when at capacity, 503 when shutting down.</summary>
-    public SequenceHandle Submit(int[] promptIds, GenerationOptions options, bool logProbs, CancellationToken cancellation)
+    public SequenceHandle Submit(int[] promptIds, GenerationOptions options, bool logProbs, CancellationToken cancellation,
+        AdapterFile? adapter = null)
     {
         try
         {
@@ -137,6 +172,7 @@ public sealed class ServedModel : IDisposable
                 PromptIds = promptIds,
                 Options = options,
                 LogProbs = logProbs,
+                Adapter = adapter,
                 Cancellation = cancellation,
             });
         }

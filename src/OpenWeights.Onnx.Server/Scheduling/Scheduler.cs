@@ -324,6 +324,11 @@ public sealed class Scheduler : IDisposable
         _prefilling = sequence;
         _prefilled = 0;
         _decoder.Rewind(slot, 0);
+        // Each slot carries its own adapter rows, so sequences of different adapters share decode steps.
+        if (_decoder.Adapters is { } adapters)
+            adapters.Assign(slot, sequence.Request.Adapter);
+        else if (sequence.Request.Adapter is not null)
+            throw new InvalidOperationException("a sequence asks for an adapter but the decoder has no adapter slots.");
         return true;
     }
 

@@ -1,3 +1,4 @@
+using OpenWeights.Onnx.Adapters;
 using OpenWeights.Onnx.Generation;
 
 namespace OpenWeights.Onnx.Server.Scheduling;
@@ -11,4 +12,6 @@ public sealed record SequenceRequest
     public bool LogProbs { get; init; }
     /// <summary>Cancelling (e.g. the client disconnected) ends the sequence and frees its slot before the next step.</summary>
     public CancellationToken Cancellation { get; init; }
+    /// <summary>The run-time adapter this sequence decodes with; null: the base model.</summary>
+    public AdapterFile? Adapter { get; init; }
 }

@@ -238,7 +238,7 @@ public sealed unsafe class BatchDecoder : IDisposable
     }
 
     /// <summary>
-    /// Moves a sequence from one slot to another (its cache entries, length and nothing else), emptying the
+    /// Moves a sequence from one slot to another (its cache entries, length and adapter), emptying the
     /// source: how a scheduler keeps its occupied slots a prefix, so that steps run no idle rows.
     /// </summary>
     public void MoveSlot(int from, int to)
@@ -246,6 +246,7 @@ public sealed unsafe class BatchDecoder : IDisposable
         if (from == to)
             return;
         _cache.CopySlot(from, to, _lengths[from]);
+        Adapters?.Assign(to, Adapters.Assigned(from));
         _lengths[to] = _lengths[from];
         _lengths[from] = 0;
     }
@@ -275,6 +276,7 @@ public sealed unsafe class BatchDecoder : IDisposable
                 Binding.BindOutput(config.PresentKey(layer), k);
                 Binding.BindOutput(config.PresentValue(layer), v);
             }
+            d.Adapters?.Bind(Binding, 0, rows, _values);
         }
 
         private OrtValue Keep(OrtValue value)

@@ -22,7 +22,8 @@ public sealed class ServeCommand
         [Option("model-name", Description = "Model id clients name in 'model' (default: the folder's name)")] string? modelName = null,
         [Option("shutdown-timeout", Description = "Seconds in-flight requests may take to finish on shutdown")] double shutdownTimeout = 30,
         [Option("max-body-bytes", Description = "Largest request body accepted (larger: 413)")] long maxBodyBytes = 4 * 1024 * 1024,
-        [Option("prefill-chunk", Description = "Most prompt tokens read between two decode steps (a long prompt stalls others by one chunk at most)")] int prefillChunk = OpenWeights.Onnx.Server.Scheduling.Scheduler.DefaultPrefillChunk)
+        [Option("prefill-chunk", Description = "Most prompt tokens read between two decode steps (a long prompt stalls others by one chunk at most)")] int prefillChunk = OpenWeights.Onnx.Server.Scheduling.Scheduler.DefaultPrefillChunk,
+        [Option(Description = "Serve a run-time LoRA adapter ('owonnx adapter') as model id NAME: NAME=FILE (repeatable)")] string[]? adapter = null)
     {
         return CliErrors.RunAsync(async () =>
         {
@@ -30,6 +31,7 @@ public sealed class ServeCommand
             {
                 ModelDirectory = model,
                 ModelName = modelName,
+                Adapters = (adapter ?? []).Select(ServedAdapterOption.Parse).ToList(),
                 Host = host,
                 Port = port,
                 ApiKey = apiKey ?? Environment.GetEnvironmentVariable(ServerOptions.ApiKeyEnvironmentVariable),
@@ -51,7 +53,7 @@ public sealed class ServeCommand
             await using var server = OpenAiServer.Create(options);
             await server.StartAsync(context.CancellationToken);
             Console.Error.WriteLine(
-                $"owonnx: serving {options.EffectiveModelName} on {server.BaseAddress} (max batch {maxBatch}, max queue {maxQueue}" +
+                $"owonnx: serving {string.Join(", ", [options.EffectiveModelName, .. options.Adapters.Select(a => a.Name)])} on {server.BaseAddress} (max batch {maxBatch}, max queue {maxQueue}" +
                 $"{(string.IsNullOrEmpty(options.ApiKey) ? ", no API key" : ", API key required")}); loading the model…");
             _ = server.Model.Ready.ContinueWith(t =>
             {

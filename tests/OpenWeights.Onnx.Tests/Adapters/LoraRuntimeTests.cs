@@ -41,7 +41,8 @@ public sealed class LoraRuntimeTests
     {
         var adapter = AdapterFile.Load(AdapterForFp32.Value);
         using var model = LanguageModel.Load(BaseFp32.Value);
-        using var decoder = model.CreateDecoder(1, adapter.Rank);
+        // Two slots, one in use: decode steps run through the binding of the first rows only.
+        using var decoder = model.CreateDecoder(2, adapter.Rank);
         decoder.Adapters!.Assign(0, adapter);
         float worst = LoraReference.AssertSingleSequence(decoder);
         Console.WriteLine($"run-time adapter, FP32 base: max |Δlogit| = {worst:E2}");
@@ -88,6 +89,29 @@ public sealed class LoraRuntimeTests
                 Assert.AreEqual(ids[s][step], tokens[s], $"slot {s} greedy id at step {step}");
             }
             decoder.Step(tokens, [true, true]).CopyTo(logits);
+        }
+    }
+
+    [TestMethod]
+    public void ASequenceMovedToAnotherSlotKeepsItsAdapter()
+    {
+        var adapter = AdapterFile.Load(AdapterForFp32.Value);
+        using var model = LanguageModel.Load(BaseFp32.Value);
+        using var decoder = model.CreateDecoder(2, adapter.Rank);
+        using var reference = ReferenceTensors.For(LoraReference.AdapterDirectory);
+        int vocab = decoder.VocabSize;
+        decoder.Adapters!.Assign(1, adapter);
+        var logits = decoder.Append(1, reference.Longs("input_ids").Select(x => (int)x).ToArray()).ToArray();
+        decoder.MoveSlot(1, 0); // as the scheduler compacts its slots when slot 0's sequence ends
+        Assert.AreSame(adapter, decoder.Adapters.Assigned(0));
+        var expected = reference.Floats("decode_step_logits");
+        var ids = reference.Longs("generated_ids");
+        for (int step = 0; step < ids.Length; step++)
+        {
+            float diff = Logits.MaxAbsDiff(logits, expected.AsSpan(step * vocab, vocab));
+            Assert.IsLessThanOrEqualTo(LoraReference.Tolerance, diff, $"step {step} after the move differs by {diff}");
+            Assert.AreEqual(ids[step], Logits.ArgMax(logits), $"greedy id at step {step}");
+            logits = decoder.Step([(int)ids[step], 0], [true, false]).Slice(0, vocab).ToArray();
         }
     }
 
