@@ -36,19 +36,19 @@ public sealed partial class OutputFolder : IDisposable
             string real = RealPath.Resolve(input);
             if (RealPath.IsSameOrInside(Final, real))
                 throw new IOException(string.Equals(Final, real, RealPath.Comparison)
-                    ? $"{final}: the output folder is the input folder {input}; choose another --output."
-                    : $"{final}: the output folder lies inside the input folder {input}; choose an --output outside it.");
+                    ? $"{final}: the output folder is the input folder {input}; choose another output folder."
+                    : $"{final}: the output folder lies inside the input folder {input}; choose an output folder outside it.");
             if (RealPath.IsSameOrInside(real, Final))
-                throw new IOException($"{final}: the output folder contains the input folder {input}; replacing it would delete the input. Choose another --output.");
+                throw new IOException($"{final}: the output folder contains the input folder {input}; replacing it would delete the input; choose another output folder.");
         }
         if (File.Exists(Final))
             throw new IOException($"{Final}: output path is a file, not a folder.");
         if (Directory.Exists(Final) && Directory.EnumerateFileSystemEntries(Final).Any())
         {
             if (!overwrite)
-                throw new IOException($"{Final}: output folder exists and is not empty; pass --overwrite to replace it.");
+                throw new OutputExistsException(Final);
             if (ConvertedFolder.WhyNotReplaceable(Final) is { } reason)
-                throw new IOException($"{Final}: --overwrite replaces only an empty folder or a previous owonnx output, and {reason}; choose another --output or empty it yourself.");
+                throw new IOException($"{Final}: overwriting replaces only an empty folder or a previous owonnx output, and {reason}; choose another output folder or empty it yourself.");
         }
 
         string parent = Path.GetDirectoryName(Final) ?? throw new IOException($"{Final}: cannot write a model at the file system root.");

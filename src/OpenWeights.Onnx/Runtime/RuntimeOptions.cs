@@ -35,12 +35,12 @@ public sealed record RuntimeOptions
     public void Validate()
     {
         if (MaxLength is < 2)
-            throw new ArgumentException($"--max-length {MaxLength} is out of range (use at least 2).");
+            throw new ArgumentException($"{nameof(MaxLength)} {MaxLength} is out of range (use at least 2).");
         if (MaxBatch is < 1 or > MaxBatchLimit)
-            throw new ArgumentException($"--max-batch {MaxBatch} is out of range (use 1 to {MaxBatchLimit}).");
+            throw new ArgumentException($"{nameof(MaxBatch)} {MaxBatch} is out of range (use 1 to {MaxBatchLimit}).");
         if (Threads is { } threads && (threads < 1 || threads > MaxThreads))
             throw new ArgumentException(
-                $"--threads {threads} is out of range (use 1 to {MaxThreads}; this machine has {Environment.ProcessorCount} cores).");
+                $"{nameof(Threads)} {threads} is out of range (use 1 to {MaxThreads}; this machine has {Environment.ProcessorCount} cores).");
         Gpu.Validate();
     }
 }

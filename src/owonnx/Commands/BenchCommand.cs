@@ -1,61 +1,62 @@
-using Cocona;
+using System.CommandLine;
+using OpenWeights.Onnx.Cli.CommandLine;
 using OpenWeights.Onnx.Benchmarking;
 using OpenWeights.Onnx.Runtime;
 
 namespace OpenWeights.Onnx.Cli.Commands;
 
-public sealed class BenchCommand
+/// <summary><c>owonnx bench &lt;model&gt;</c>: prefill and decode speed on random token ids.</summary>
+internal static class BenchCommand
 {
-    [Command("bench", Description = "Measure prefill and decode speed on random token ids (median and range over repeats, after a warm-up).")]
-    public int Bench(
-        [FromService] CoconaAppContext context,
-        [Argument(Description = "Converted model folder")] string model,
-        DeviceParameters device,
-        [Option("prompt-tokens")] int promptTokens = 128,
-        [Option("gen-tokens")] int genTokens = 64,
-        [Option] int batch = 1,
-        [Option] int repeat = 5,
-        [Option(Description = "Print the report as JSON")] bool json = false,
-        [Option(Description = "Also write the JSON report to this file")] string? output = null,
-        [Option(Description = "Execution provider: cpu, cuda, tensorrt")] string ep = "cpu",
-        [Option(Description = "Intra-op threads (default: one per core)")] int? threads = null,
-        [Option(Description = "Let ORT's threads spin between ops: on, off (default: ORT's, on)")] string? spinning = null)
+    public static Command Create(Interrupts interrupts)
     {
-        return CliErrors.Run(() =>
+        var model = new Argument<string>("model") { Description = "Converted model folder" }.RejectingOptions("bench");
+        var promptTokens = CliOptions.Int("--prompt-tokens", "Prompt length in tokens", 128, 1);
+        var genTokens = CliOptions.Int("--gen-tokens", "Tokens generated per repeat", 64, 2);
+        var batch = CliOptions.Int("--batch", "Sequences decoded together", 1, 1, 256);
+        var repeat = CliOptions.Int("--repeat", "Measured repeats (after one warm-up)", 5, 1, 1000);
+        var json = CliOptions.Flag("--json", "Print the report as JSON");
+        var output = CliOptions.Text("--output", "Also write the JSON report to this file (default: none)");
+        var ep = CliOptions.Choice("--ep", "Execution provider", "cpu", "cpu", "cuda", "tensorrt");
+        var threads = CliOptions.OptionalInt("--threads", "ONNX Runtime intra-op threads (default: one per core)", 1, RuntimeOptions.MaxThreads);
+        var spinning = CliOptions.Choice("--spinning", "Let ORT's threads spin between ops (default: ORT's, on)", null, "on", "off");
+        var device = new DeviceOptionSet();
+        var command = new Command("bench", "Measure prefill and decode speed on random token ids (median and range over repeats, after a warm-up).")
         {
-            var settings = new BenchmarkSettings(promptTokens, genTokens, batch, repeat);
+            model, promptTokens, genTokens, batch, repeat, json, output, ep, threads, spinning,
+        };
+        device.AddTo(command);
+        command.SetAction((parse, cancellation) => CliErrors.RunAsync(() =>
+        {
+            var settings = new BenchmarkSettings(parse.GetValue(promptTokens), parse.GetValue(genTokens), parse.GetValue(batch), parse.GetValue(repeat));
             settings.Validate();
             var runtime = new RuntimeOptions
             {
-                ExecutionProvider = CliParse.Target(ep),
-                MaxBatch = batch,
-                MaxLength = promptTokens + genTokens,
-                Threads = threads,
-                AllowSpinning = spinning switch
-                {
-                    null => null,
-                    "on" => true,
-                    "off" => false,
-                    _ => throw new ArgumentException($"--spinning '{spinning}' must be on or off."),
-                },
-                Gpu = device.ToGpuOptions(),
+                ExecutionProvider = ExecutionTargets.Parse(parse.GetValue(ep)!),
+                MaxBatch = settings.Batch,
+                MaxLength = settings.PromptTokens + settings.GenTokens,
+                Threads = parse.GetValue(threads),
+                AllowSpinning = parse.GetValue(spinning) switch { "on" => true, "off" => false, _ => null },
+                Gpu = device.Read(parse),
             };
-            using var lm = LanguageModel.Load(model, runtime);
+            string folder = parse.GetValue(model)!;
+            using var lm = LanguageModel.Load(folder, runtime);
             using var line = new ProgressLine();
-            var report = DecodeBenchmark.Run(model, lm, settings,
+            var report = DecodeBenchmark.Run(folder, lm, settings,
                 new SyncProgress<(int Done, int Total)>(p => line.Update($"bench {ProgressLine.Bar((double)p.Done / p.Total)} {p.Done}/{p.Total}", force: true)),
-                context.CancellationToken);
+                interrupts.Token);
             line.Dispose();
 
             string text = CliJson.Serialize(report);
-            if (output is not null)
-                File.WriteAllText(output, text);
-            if (json)
+            if (parse.GetValue(output) is { } file)
+                File.WriteAllText(file, text);
+            if (parse.GetValue(json))
                 Console.WriteLine(text);
             else
                 Print(report);
-            return 0;
-        });
+            return Task.FromResult(CliErrors.Success);
+        }));
+        return command;
     }
 
     private static void Print(BenchmarkReport r)
@@ -66,7 +67,7 @@ public sealed class BenchCommand
         Console.WriteLine($"prefill    {S(r.PrefillTokensPerSecond, "tokens/s")}");
         Console.WriteLine($"decode     {S(r.DecodeTokensPerSecond, "tokens/s")}");
         Console.WriteLine($"first tok  {S(r.TimeToFirstTokenMs, "ms")}");
-        Console.WriteLine($"overhead   {S(r.LoopOverheadPercent, "% of decode")}");
+        Console.WriteLine($"overhead   {S(r.LoopOverheadPercent, "% of decode")} time outside ONNX Runtime's Run (sampling, bookkeeping)");
         var b = r.Bound;
         Console.WriteLine($"weights    {b.WeightBytesPerToken / 1e6:F1} MB read per decode step");
         Console.WriteLine($"bandwidth  {S(Scale(b.ReadBandwidthBytesPerSecond, 1e-9), "GB/s")} read, {b.Threads} threads, same run");

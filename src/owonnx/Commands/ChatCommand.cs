@@ -1,38 +1,35 @@
-using Cocona;
+using System.CommandLine;
+using OpenWeights.Onnx.Cli.Chat;
+using OpenWeights.Onnx.Cli.CommandLine;
 using OpenWeights.Onnx.Generation;
 using OpenWeights.Onnx.Tokenization;
 
 namespace OpenWeights.Onnx.Cli.Commands;
 
-public sealed class ChatCommand
+/// <summary><c>owonnx chat &lt;model&gt;</c>: a conversation through the model's chat template.</summary>
+internal static class ChatCommand
 {
-    [Command("chat", Description = "Talk to a converted model through its chat template. Empty line or Ctrl-D ends.")]
-    public int Chat(
-        [FromService] CoconaAppContext context,
-        [Argument(Description = "Converted model folder")] string model,
-        [Option(Description = "System prompt")] string? system,
-        GenerationParameters parameters,
-        DeviceParameters device)
+    public static Command Create(Interrupts interrupts)
     {
-        return CliErrors.Run(() =>
+        var model = new Argument<string>("model") { Description = "Converted model folder" }.RejectingOptions("chat");
+        var system = CliOptions.Text("--system", "System prompt (default: none)");
+        var generation = new GenerationOptionSet();
+        var command = new Command("chat",
+            "Talk to a converted model through its chat template. Ctrl-C stops a reply, Ctrl-D or /bye quits, /? lists the commands. " +
+            "When the conversation outgrows --max-length, the oldest turns are dropped (the system prompt stays).")
         {
-            var (generator, options) = parameters.Load(model, device);
+            model, system,
+        };
+        generation.AddTo(command);
+        command.SetAction((parse, cancellation) => CliErrors.RunAsync(() =>
+        {
+            string folder = parse.GetValue(model)!;
+            var (generator, options) = generation.Load(parse, folder);
             using var _ = generator;
-            using var session = new ChatSession(generator, ChatTemplate.ForModel(model, generator.Tokenizer.ChatTemplate), system);
-            var cancel = context.CancellationToken;
-
-            while (!cancel.IsCancellationRequested)
-            {
-                Console.Error.Write("> ");
-                string? line = Console.In.ReadLine();
-                if (string.IsNullOrWhiteSpace(line))
-                    break;
-                foreach (var chunk in session.Send(line, options, cancel))
-                    Console.Out.Write(chunk.Text);
-                Console.Out.WriteLine();
-                RunCommand.PrintStats(generator.Tokens.Stats, generator.Tokens.Finish);
-            }
-            return 0;
-        });
+            using var session = new ChatSession(generator, ChatTemplate.ForModel(folder, generator.Tokenizer.ChatTemplate), parse.GetValue(system));
+            var loop = new ChatLoop(session, generator, options, interrupts);
+            return Task.FromResult(loop.Run(Console.In, interactive: !Console.IsInputRedirected));
+        }));
+        return command;
     }
 }

@@ -1,116 +1,164 @@
-using Cocona;
+using System.CommandLine;
+using OpenWeights.Onnx.Cli.CommandLine;
 using OpenWeights.Onnx.Conversion;
 using OpenWeights.Onnx.Converters;
 using OpenWeights.Onnx.Quantization;
 
 namespace OpenWeights.Onnx.Cli.Commands;
 
-/// <summary>Block quantization options of convert; all optional, defaults in ConversionOptions.DefaultQuantization.</summary>
-public sealed record QuantizationParameters(
-    [Option("block-size", Description = "int8/int4: weights per scale along K, a power of two from 16 to 256 (default 32)")] int? BlockSize = null,
-    [Option(Description = "int8/int4: store a zero point per block (default symmetric)")] bool Asymmetric = false,
-    [Option("accuracy-level", Description = "int8/int4: MatMulNBits accuracy_level 0-4 (default 4: int8 activations, the fast CPU path)")] int? AccuracyLevel = null,
-    [Option("quant-method", Description = "int8/int4: rtn (round to nearest) or mse (per-block scale search, default)")] string? QuantMethod = null,
-    [Option("lm-head", Description = "int8/int4: LM head precision: float, int8 (default) or int4")] string? LmHead = null,
-    [Option(Description = "int8/int4: token table precision: float, int8 (default on CPU) or int4")] string? Embedding = null) : ICommandParameterSet
+/// <summary><c>owonnx convert &lt;checkpoint&gt; --output &lt;dir&gt;</c>: a Hugging Face checkpoint folder to an ONNX model folder.</summary>
+internal static class ConvertCommand
 {
-    private bool Any => BlockSize is not null || Asymmetric || AccuracyLevel is not null || QuantMethod is not null
-                        || LmHead is not null || Embedding is not null;
-
-    /// <summary>Null when no option was given (the conversion's defaults apply).</summary>
-    public QuantizationOptions? ToOptions(ConversionOptions conversion)
+    public static Command Create(Interrupts interrupts)
     {
-        if (!Any)
-            return null;
-        var d = conversion.DefaultQuantization;
-        return d with
+        var checkpoint = new Argument<string?>("checkpoint") { Description = "Checkpoint folder (config.json + *.safetensors), or Hub model id org/name[@revision] (from the cache, else pulled; a folder of that name wins)", Arity = ArgumentArity.ZeroOrOne }
+            .RejectingOptions("convert");
+        var output = new Option<string>("--output", "-o") { Description = "Output folder (written under a temporary name, moved into place when complete)", Required = true };
+        var precision = CliOptions.Choice("--precision", "Weight precision", "fp32", "fp32", "fp16", "int8", "int4");
+        var ep = CliOptions.Choice("--ep", "Execution provider the model is built for", "cpu", "cpu", "cuda", "tensorrt");
+        var logits = CliOptions.Choice("--logits",
+            "Prompt logits: last (each row's last position: faster prefill, enough for generation) or all (every position: needed by eval)",
+            "last", "last", "all");
+        var overwrite = CliOptions.Flag("--overwrite", "Replace an existing output folder (only an empty one or a previous owonnx output)");
+        var allowNonFinite = CliOptions.Flag("--allow-nonfinite", "Convert weights holding NaN or infinity (with a warning) instead of refusing them");
+        var sample = CliOptions.Flag("--sample", "Convert the built-in sample model (fortune-llama) instead of a folder");
+        var lora = new Option<string[]>("--lora")
         {
-            BlockSize = BlockSize ?? d.BlockSize,
-            Symmetric = !Asymmetric,
-            AccuracyLevel = AccuracyLevel ?? d.AccuracyLevel,
-            Method = QuantMethod switch
-            {
-                null => d.Method,
-                "rtn" => QuantizationMethod.Rtn,
-                "mse" => QuantizationMethod.MseSearch,
-                _ => throw new ArgumentException($"--quant-method '{QuantMethod}' is not one of: rtn, mse."),
-            },
-            LmHeadBits = LmHead is null ? d.LmHeadBits : Bits("--lm-head", LmHead),
-            Embedding = Embedding is null ? d.Embedding : Bits("--embedding", Embedding) switch
-            {
-                8 => EmbeddingPrecision.Int8,
-                4 => EmbeddingPrecision.Int4,
-                _ => EmbeddingPrecision.Float,
-            },
+            Description = "PEFT LoRA adapter folder to merge into the weights; repeatable, merged in order (default: none)",
+            Arity = ArgumentArity.OneOrMore,
+            AllowMultipleArgumentsPerToken = false,
         };
-    }
-
-    private static int? Bits(string option, string value) => value switch
-    {
-        "float" => null,
-        "int8" => 8,
-        "int4" => 4,
-        _ => throw new ArgumentException($"{option} '{value}' is not one of: float, int8, int4."),
-    };
-}
-
-public sealed class ConvertCommand
-{
-    [Command("convert", Description = "Convert a Hugging Face checkpoint folder (config.json + *.safetensors), or a Hub model id org/name[@revision], to an ONNX model folder.")]
-    public int Convert(
-        [FromService] CoconaAppContext context,
-        [Option('o', Description = "Output folder (written atomically)")] string output,
-        QuantizationParameters quantization,
-        [Argument(Description = "Checkpoint folder, or Hub model id org/name[@revision] (from the cache, else pulled; a folder of that name wins)")] string? checkpoint = null,
-        [Option(Description = "Weight precision: fp32, fp16, int8, int4")] string precision = "fp32",
-        [Option(Description = "Execution provider the model is built for: cpu, cuda, tensorrt")] string ep = "cpu",
-        [Option(Description = "Prompt logits: last (each row's last position: faster prefill, enough for generation) or all (every position: needed by eval)")] string logits = "last",
-        [Option(Description = "Replace an existing output folder (only an empty one or a previous owonnx output)")] bool overwrite = false,
-        [Option("allow-nonfinite", Description = "Convert weights holding NaN or infinity (with a warning) instead of refusing them")] bool allowNonFinite = false,
-        [Option(Description = "Convert the built-in sample model (fortune-llama) instead of a folder")] bool sample = false,
-        [Option(Description = "PEFT LoRA adapter folder to merge into the weights (repeatable; merged in order)")] string[]? lora = null,
-        [Option("adapter-inputs", Description = "Give the graph inputs for run-time LoRA adapters ('owonnx adapter', run/serve --adapter)")] bool adapterInputs = false,
-        [Option("lora-scale", Description = "Multiplier of each --lora's own scale α/r: one for all, or one per --lora (default 1)")] float[]? loraScale = null)
-    {
-        return CliErrors.Run(() =>
+        var loraScale = new Option<float[]>("--lora-scale")
+        {
+            Description = "Multiplier of each --lora's own scale α/r: one for all, or one per --lora (default: 1)",
+            Arity = ArgumentArity.OneOrMore,
+            AllowMultipleArgumentsPerToken = false,
+            CustomParser = r => r.Tokens.Select(t =>
+                float.TryParse(t.Value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out float v) && float.IsFinite(v)
+                    ? v
+                    : Failed(r, $"{CliOptions.Typed(r, "--lora-scale")} '{t.Value}' is not a number (use e.g. 0.5 or 1)")).ToArray(),
+        };
+        var adapterInputs = CliOptions.Flag("--adapter-inputs", "Give the graph inputs for run-time LoRA adapters ('owonnx adapter', run/serve --adapter)");
+        var quantization = new QuantizationOptionSet();
+        var command = new Command("convert", "Convert a Hugging Face checkpoint folder (config.json + *.safetensors), or a Hub model id org/name[@revision], to an ONNX model folder.")
+        {
+            checkpoint, output, precision, ep, logits, overwrite, allowNonFinite, sample, lora, loraScale, adapterInputs,
+        };
+        quantization.AddTo(command);
+        command.SetAction((parse, cancellation) => CliErrors.RunAsync(() =>
         {
             var options = new ConversionOptions
             {
-                Precision = CliParse.Enum<Precision>("--precision", precision),
-                Target = CliParse.Target(ep),
-                Logits = CliParse.Enum<LogitsScope>("--logits", logits),
-                Overwrite = overwrite,
-                AllowNonFinite = allowNonFinite,
-                Adapters = Adapters(lora ?? [], loraScale ?? []),
-                AdapterInputs = adapterInputs,
+                Precision = parse.GetValue(precision) switch
+                {
+                    "fp16" => Precision.Fp16,
+                    "int8" => Precision.Int8,
+                    "int4" => Precision.Int4,
+                    _ => Precision.Fp32,
+                },
+                Target = ExecutionTargets.Parse(parse.GetValue(ep)!),
+                Logits = parse.GetValue(logits) == "all" ? LogitsScope.All : LogitsScope.Last,
+                Overwrite = parse.GetValue(overwrite),
+                AllowNonFinite = parse.GetValue(allowNonFinite),
+                Adapters = Adapters(parse.GetValue(lora) ?? [], parse.GetValue(loraScale) ?? []),
+                AdapterInputs = parse.GetValue(adapterInputs),
             };
-            options = options with { Quantization = quantization.ToOptions(options) };
+            options = options with { Quantization = quantization.Read(parse, options) };
             options.Validate();
-            string source = HubArgument.ResolveCheckpoint(Sample.ResolveCheckpoint(checkpoint, sample), context.CancellationToken);
+            string source = HubArgument.ResolveCheckpoint(Sample.ResolveCheckpoint(parse.GetValue(checkpoint), parse.GetValue(sample)), interrupts.Token);
 
             using var line = new ProgressLine();
             // Progress<T> would post to the thread pool; a synchronous reporter keeps the line in order.
-            var result = new ModelConverter(KnownFamilies.All).Convert(source, output, options,
+            var result = new ModelConverter(KnownFamilies.All).Convert(source, parse.GetValue(output)!, options,
                 new SyncProgress<ConversionProgress>(p => line.Update(
                     $"converting {ProgressLine.Bar(p.Fraction)} {p.Fraction,4:P0} " +
                     $"{p.Tensors} tensors, {p.Bytes / 1048576.0:F1} MiB")),
-                context.CancellationToken);
+                interrupts.Token);
             line.Dispose();
             foreach (string tensor in result.NonFiniteTensors)
-                Console.Error.WriteLine($"owonnx: warning: tensor '{tensor}' holds NaN or infinity; the model will likely produce garbage.");
+                Console.Error.WriteLine($"owonnx: warning: tensor '{tensor}' holds NaN or infinity (converted because of --allow-nonfinite; the model will likely produce garbage)");
             Console.WriteLine(result.Summary);
-            return 0;
-        });
+            return Task.FromResult(CliErrors.Success);
+        }, afterCancel: "nothing was written"));
+        return command;
+    }
+
+    private static float Failed(System.CommandLine.Parsing.ArgumentResult result, string message)
+    {
+        result.AddError(message);
+        return 0;
     }
 
     private static List<AdapterMerge> Adapters(string[] folders, float[] scales)
     {
         if (scales.Length > 0 && folders.Length == 0)
-            throw new ArgumentException("--lora-scale needs a --lora adapter to scale.");
+            throw new UsageException("--lora-scale was given without a --lora adapter to scale (add --lora <folder>)");
         if (scales.Length > 1 && scales.Length != folders.Length)
-            throw new ArgumentException($"--lora-scale was given {scales.Length} times for {folders.Length} --lora adapters; give it once (for all) or once per adapter.");
+            throw new UsageException($"--lora-scale was given {scales.Length} times for {folders.Length} --lora adapters " +
+                                     "(give it once for all, or once per adapter)");
         return folders.Select((f, i) => new AdapterMerge(f, scales.Length == 0 ? 1f : scales[Math.Min(i, scales.Length - 1)])).ToList();
     }
+}
+
+/// <summary>Block quantization options of convert; all optional, defaults in ConversionOptions.DefaultQuantization.</summary>
+internal sealed class QuantizationOptionSet
+{
+    private readonly Option<int?> _blockSize = CliOptions.OptionalInt("--block-size",
+        "int8/int4: weights per scale along K, a power of two from 16 to 256 (default: 32)", 16, 256);
+    private readonly Option<bool> _asymmetric = CliOptions.Flag("--asymmetric", "int8/int4: store a zero point per block (default: symmetric)");
+    private readonly Option<int?> _accuracyLevel = CliOptions.OptionalInt("--accuracy-level",
+        "int8/int4: MatMulNBits accuracy_level 0-4 (default: 4, int8 activations, the fast CPU path)", 0, 4);
+    private readonly Option<string> _method = CliOptions.Choice("--quant-method",
+        "int8/int4: rtn (round to nearest) or mse (per-block scale search) (default: mse)", null, "rtn", "mse");
+    private readonly Option<string> _lmHead = CliOptions.Choice("--lm-head", "int8/int4: LM head precision (default: int8)", null, "float", "int8", "int4");
+    private readonly Option<string> _embedding = CliOptions.Choice("--embedding", "int8/int4: token table precision (default: int8 on CPU, else float)", null, "float", "int8", "int4");
+
+    private Option[] All => [_blockSize, _asymmetric, _accuracyLevel, _method, _lmHead, _embedding];
+
+    public void AddTo(Command command)
+    {
+        foreach (var option in All)
+            command.Options.Add(option);
+        _blockSize.Validators.Add(r =>
+        {
+            if (r.Tokens is [{ Value: var text }] && int.TryParse(text, out int size) && size is >= 16 and <= 256 && !int.IsPow2(size))
+                r.AddError($"{r.IdentifierToken?.Value ?? "--block-size"} {size} is not a power of two (use 16, 32, 64, 128 or 256)");
+        });
+    }
+
+    /// <summary>Null when no option was given (the conversion's defaults apply).</summary>
+    public QuantizationOptions? Read(ParseResult parse, ConversionOptions conversion)
+    {
+        var given = All.Where(o => parse.GetResult(o) is { Implicit: false }).ToList();
+        if (given.Count == 0)
+            return null;
+        if (!conversion.IsQuantized)
+            throw new UsageException($"{CliOptions.Typed(parse, given[0])} applies to --precision int8 and int4, not " +
+                                     $"{conversion.Precision.ToString().ToLowerInvariant()} (choose int8 or int4, or leave it out)");
+        var d = conversion.DefaultQuantization;
+        return d with
+        {
+            BlockSize = parse.GetValue(_blockSize) ?? d.BlockSize,
+            Symmetric = !parse.GetValue(_asymmetric),
+            AccuracyLevel = parse.GetValue(_accuracyLevel) ?? d.AccuracyLevel,
+            Method = parse.GetValue(_method) switch
+            {
+                "rtn" => QuantizationMethod.Rtn,
+                "mse" => QuantizationMethod.MseSearch,
+                _ => d.Method,
+            },
+            LmHeadBits = parse.GetValue(_lmHead) is { } head ? Bits(head) : d.LmHeadBits,
+            Embedding = parse.GetValue(_embedding) switch
+            {
+                null => d.Embedding,
+                "int8" => EmbeddingPrecision.Int8,
+                "int4" => EmbeddingPrecision.Int4,
+                _ => EmbeddingPrecision.Float,
+            },
+        };
+    }
+
+    private static int? Bits(string word) => word switch { "int8" => 8, "int4" => 4, _ => null };
 }
 
 internal sealed class SyncProgress<T>(Action<T> report) : IProgress<T>

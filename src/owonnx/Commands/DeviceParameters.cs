@@ -1,26 +1,34 @@
-using Cocona;
+using System.CommandLine;
+using OpenWeights.Onnx.Cli.CommandLine;
 using OpenWeights.Onnx.Runtime;
 
 namespace OpenWeights.Onnx.Cli.Commands;
 
 /// <summary>CUDA/TensorRT options shared by every command that runs a model (ignored with --ep cpu).</summary>
-public sealed record DeviceParameters(
-    [Option("device-id", Description = "CUDA device ordinal")] int DeviceId = 0,
-    [Option("cuda-graph", Description = "Capture the decode step as a CUDA graph and replay it")] bool CudaGraph = false,
-    [Option(Description = "Allow TF32 for float32 MatMuls (faster, not bit-comparable with the CPU)")] bool Tf32 = false,
-    [Option("gpu-mem-limit", Description = "Cap ONNX Runtime's CUDA memory arena at this many MiB")] long? GpuMemLimit = null,
-    [Option("trt-cache", Description = "TensorRT: folder for built engines and the timing cache (default: none, rebuilt every load)")] string? TrtCache = null,
-    [Option("trt-fp16", Description = "TensorRT: allow fp16 kernels for float32 layers")] bool TrtFp16 = false) : ICommandParameterSet
+internal sealed class DeviceOptionSet
 {
-    public GpuOptions ToGpuOptions() => new()
+    private readonly Option<int> _deviceId = CliOptions.Int("--device-id", "CUDA device ordinal", 0, 0, 1023);
+    private readonly Option<bool> _cudaGraph = CliOptions.Flag("--cuda-graph", "Capture the decode step as a CUDA graph and replay it");
+    private readonly Option<bool> _tf32 = CliOptions.Flag("--tf32", "Allow TF32 for float32 MatMuls (faster, not bit-comparable with the CPU)");
+    private readonly Option<long?> _gpuMemLimit = CliOptions.OptionalLong("--gpu-mem-limit",
+        "Cap ONNX Runtime's CUDA memory arena at this many MiB (default: no cap beyond the device's memory)", 1, long.MaxValue / (1024 * 1024));
+    private readonly Option<string> _trtCache = CliOptions.Text("--trt-cache",
+        "TensorRT: folder for built engines and the timing cache (default: none, rebuilt every load)");
+    private readonly Option<bool> _trtFp16 = CliOptions.Flag("--trt-fp16", "TensorRT: allow fp16 kernels for float32 layers");
+
+    public void AddTo(Command command)
     {
-        DeviceId = DeviceId,
-        CudaGraph = CudaGraph,
-        Tf32 = Tf32,
-        MemoryLimitBytes = GpuMemLimit is { } mib
-            ? mib > 0 ? mib * 1024 * 1024 : throw new ArgumentException($"--gpu-mem-limit {mib} must be a positive number of MiB.")
-            : null,
-        TensorRtCacheDirectory = TrtCache,
-        TensorRtFp16 = TrtFp16,
+        foreach (var option in new Option[] { _deviceId, _cudaGraph, _tf32, _gpuMemLimit, _trtCache, _trtFp16 })
+            command.Options.Add(option);
+    }
+
+    public GpuOptions Read(ParseResult parse) => new()
+    {
+        DeviceId = parse.GetValue(_deviceId),
+        CudaGraph = parse.GetValue(_cudaGraph),
+        Tf32 = parse.GetValue(_tf32),
+        MemoryLimitBytes = parse.GetValue(_gpuMemLimit) * 1024 * 1024,
+        TensorRtCacheDirectory = parse.GetValue(_trtCache),
+        TensorRtFp16 = parse.GetValue(_trtFp16),
     };
 }

@@ -1,33 +1,38 @@
-using Cocona;
+using System.CommandLine;
+using OpenWeights.Onnx.Cli.CommandLine;
 using OpenWeights.Onnx.Inspection;
 
 namespace OpenWeights.Onnx.Cli.Commands;
 
-public sealed class InspectCommand
+/// <summary><c>owonnx inspect &lt;path&gt;</c>: what a checkpoint or a converted model holds.</summary>
+internal static class InspectCommand
 {
-    [Command("inspect", Description = "Describe a checkpoint folder or a converted model folder.")]
-    public int Inspect(
-        [Argument(Description = "Checkpoint or converted model folder")] string path,
-        [Option(Description = "Print the summary as JSON")] bool json = false)
+    public static Command Create()
     {
-        return CliErrors.Run(() =>
+        var path = new Argument<string>("path") { Description = "Checkpoint or converted model folder" }.RejectingOptions("inspect");
+        var json = CliOptions.Flag("--json", "Print the summary as JSON");
+        var command = new Command("inspect", "Describe a checkpoint folder or a converted model folder.") { path, json };
+        command.SetAction((parse, cancellation) => CliErrors.RunAsync(() =>
         {
-            if (File.Exists(Path.Combine(path, "model.onnx")))
+            string folder = parse.GetValue(path)!;
+            bool asJson = parse.GetValue(json);
+            if (File.Exists(Path.Combine(folder, "model.onnx")))
             {
-                var summary = OnnxModelSummary.Read(path);
-                if (json) Console.WriteLine(CliJson.Serialize(summary));
+                var summary = OnnxModelSummary.Read(folder);
+                if (asJson) Console.WriteLine(CliJson.Serialize(summary));
                 else PrintModel(summary);
             }
-            else if (File.Exists(Path.Combine(path, "config.json")))
+            else if (File.Exists(Path.Combine(folder, "config.json")))
             {
-                var summary = CheckpointSummary.Read(path);
-                if (json) Console.WriteLine(CliJson.Serialize(summary));
+                var summary = CheckpointSummary.Read(folder);
+                if (asJson) Console.WriteLine(CliJson.Serialize(summary));
                 else PrintCheckpoint(summary);
             }
             else
-                throw new IOException($"{path}: neither a converted model (model.onnx) nor a checkpoint (config.json).");
-            return 0;
-        });
+                throw new IOException($"{folder}: neither a converted model (model.onnx) nor a checkpoint (config.json) (give a folder with one of them)");
+            return Task.FromResult(CliErrors.Success);
+        }));
+        return command;
     }
 
     private static void PrintCheckpoint(CheckpointSummary s)

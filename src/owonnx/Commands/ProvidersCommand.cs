@@ -1,14 +1,21 @@
-using Cocona;
+using System.CommandLine;
+using OpenWeights.Onnx.Cli.CommandLine;
 using OpenWeights.Onnx.Runtime;
 
 namespace OpenWeights.Onnx.Cli.Commands;
 
-public sealed class ProvidersCommand
+/// <summary><c>owonnx providers</c>: which execution providers this build has and whether each starts here.</summary>
+internal static class ProvidersCommand
 {
-    [Command("providers", Description = "List the execution providers in this build of owonnx and whether each can start on this machine.")]
-    public int Providers([Option("device-id", Description = "CUDA device ordinal to try")] int deviceId = 0)
+    public static Command Create()
     {
-        return CliErrors.Run(() =>
+        var deviceId = CliOptions.Int("--device-id", "CUDA device ordinal to try", 0, 0, 1023);
+        var command = new Command("providers",
+            "List the execution providers in this build of owonnx and whether each can start on this machine (exit 1 when one cannot).")
+        {
+            deviceId,
+        };
+        command.SetAction((parse, cancellation) => CliErrors.RunAsync(() =>
         {
             var available = SessionFactory.AvailableProviders();
             bool allStart = true;
@@ -22,7 +29,7 @@ public sealed class ProvidersCommand
                 {
                     try
                     {
-                        SessionFactory.EnsureCanStart(target, new GpuOptions { DeviceId = deviceId });
+                        SessionFactory.EnsureCanStart(target, new GpuOptions { DeviceId = parse.GetValue(deviceId) });
                         status = "ready";
                     }
                     catch (ModelLoadException e)
@@ -34,7 +41,8 @@ public sealed class ProvidersCommand
                 Console.WriteLine($"{target.ToString().ToLowerInvariant(),-9} {name,-26} {status}");
             }
             // Exit 1 when a provider of this build cannot start, so scripts can stop early.
-            return allStart ? 0 : CliErrors.Failure;
-        });
+            return Task.FromResult(allStart ? CliErrors.Success : CliErrors.Failure);
+        }));
+        return command;
     }
 }

@@ -1,30 +1,46 @@
-using Cocona;
+using System.CommandLine;
+using OpenWeights.Onnx.Cli.CommandLine;
 using OpenWeights.Onnx.Hub;
 
 namespace OpenWeights.Onnx.Cli.Commands;
 
-public sealed class PullCommand
+/// <summary><c>owonnx pull org/name[@revision]</c>: a model from the Hugging Face Hub into its shared cache.</summary>
+internal static class PullCommand
 {
-    [Command("pull", Description = "Download a model from the Hugging Face Hub into its shared cache (HF_HUB_CACHE, else $HF_HOME/hub); prints the snapshot folder.")]
-    public Task<int> Pull(
-        [FromService] CoconaAppContext context,
-        [Argument(Description = "Hub model id: org/name or org/name@revision (branch, tag or commit)")] string model,
-        [Option(Description = "Download only files matching this glob (repeatable; replaces the default set of config, safetensors, tokenizer, template and licence files)")] string[]? include = null,
-        [Option(Description = "Skip files matching this glob (repeatable)")] string[]? exclude = null)
+    public static Command Create(Interrupts interrupts)
     {
-        return CliErrors.RunAsync(async () =>
+        var model = new Argument<string>("model") { Description = "Hub model id: org/name or org/name@revision (branch, tag or commit)" }.RejectingOptions("pull");
+        var include = new Option<string[]>("--include")
         {
-            var repo = HubRepoId.Parse(model);
-            var selection = new HubFileSelection(include, exclude);
+            Description = "Download only files matching this glob; repeatable (default: config, safetensors, tokenizer, template and licence files)",
+            Arity = ArgumentArity.OneOrMore,
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var exclude = new Option<string[]>("--exclude")
+        {
+            Description = "Skip files matching this glob; repeatable (default: none)",
+            Arity = ArgumentArity.OneOrMore,
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var command = new Command("pull",
+            "Download a model from the Hugging Face Hub into its shared cache (HF_HUB_CACHE, else $HF_HOME/hub); prints the snapshot folder.")
+        {
+            model, include, exclude,
+        };
+        command.SetAction((parse, cancellation) => CliErrors.RunAsync(async () =>
+        {
+            var repo = HubRepoId.Parse(parse.GetValue(model)!);
+            var selection = new HubFileSelection(parse.GetValue(include), parse.GetValue(exclude));
             using var puller = new HubPuller(HubSettings.FromEnvironment());
             using var display = new PullDisplay();
-            var snapshot = await puller.PullAsync(repo, selection, display, context.CancellationToken);
+            var snapshot = await puller.PullAsync(repo, selection, display, interrupts.Token);
             display.Dispose();
             Console.Error.WriteLine($"{snapshot.Repo} at {snapshot.Commit[..12]}: {snapshot.Downloaded} file(s) downloaded " +
                                     $"({snapshot.BytesDownloaded / 1048576.0:F1} MiB), {snapshot.Cached} already cached.");
             Console.WriteLine(snapshot.Folder);
-            return 0;
-        });
+            return CliErrors.Success;
+        }, afterCancel: "what was downloaded stays in the cache and resumes next time"));
+        return command;
     }
 }
 

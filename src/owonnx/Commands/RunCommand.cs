@@ -1,118 +1,85 @@
-using Cocona;
-using OpenWeights.Onnx.Adapters;
+using System.CommandLine;
+using OpenWeights.Onnx.Cli.CommandLine;
 using OpenWeights.Onnx.Generation;
-using OpenWeights.Onnx.Generation.Sampling;
-using OpenWeights.Onnx.Runtime;
 using OpenWeights.Onnx.Tokenization;
 
 namespace OpenWeights.Onnx.Cli.Commands;
 
-/// <summary>Sampling and runtime options shared by run, chat and serve.</summary>
-public sealed record GenerationParameters(
-    [Option("max-new-tokens", Description = "Tokens to generate at most")] int MaxNewTokens = 128,
-    [Option(Description = "Sampling temperature; 0 = greedy")] float Temperature = 0f,
-    [Option("top-k", Description = "Keep the k most likely tokens; 0 = off")] int TopK = 0,
-    [Option("top-p", Description = "Nucleus sampling mass in (0, 1]; 1 = off")] float TopP = 1f,
-    [Option("min-p", Description = "Drop tokens below min-p × the top probability; 0 = off")] float MinP = 0f,
-    [Option("repetition-penalty", Description = "Hugging Face repetition penalty; 1 = off")] float RepetitionPenalty = 1f,
-    [Option("presence-penalty", Description = "OpenAI presence penalty; 0 = off")] float PresencePenalty = 0f,
-    [Option("frequency-penalty", Description = "OpenAI frequency penalty; 0 = off")] float FrequencyPenalty = 0f,
-    [Option(Description = "Random seed: the same seed gives the same text")] long? Seed = null,
-    [Option(Description = "Stop before this string (repeatable)")] string[]? Stop = null,
-    [Option("max-length", Description = "KV cache length in tokens (prompt + generated)")] int? MaxLength = null,
-    [Option(Description = "Execution provider: cpu, cuda, tensorrt")] string Ep = "cpu",
-    [Option(Description = "Intra-op threads (default: one per core)")] int? Threads = null,
-    [Option(Description = "Run-time LoRA adapter file made by 'owonnx adapter' for this model")] string? Adapter = null) : ICommandParameterSet
+/// <summary><c>owonnx run &lt;model&gt; ["prompt"]</c>: one generation; the text on stdout, one line of statistics on stderr.</summary>
+internal static class RunCommand
 {
-    public GenerationOptions ToGenerationOptions() => new()
+    public static Command Create(Interrupts interrupts)
     {
-        MaxNewTokens = MaxNewTokens,
-        StopStrings = Stop ?? [],
-        Sampling = new SamplingOptions
+        var model = new Argument<string>("model") { Description = "Converted model folder" }.RejectingOptions("run");
+        var positional = new Argument<string?>("prompt")
         {
-            Temperature = Temperature,
-            TopK = TopK,
-            TopP = TopP,
-            MinP = MinP,
-            RepetitionPenalty = RepetitionPenalty,
-            PresencePenalty = PresencePenalty,
-            FrequencyPenalty = FrequencyPenalty,
-            Seed = Seed,
-        },
-    };
+            Description = "Prompt text (or --prompt; when neither is given, standard input is read)",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
+        positional.RejectingOptions("run");
+        var prompt = CliOptions.Text("--prompt", "Prompt text, instead of the positional prompt (default: the positional prompt, else standard input)", "-p");
+        var chat = CliOptions.Flag("--chat", "Render the prompt as a user message through the model's chat template");
+        var generation = new GenerationOptionSet();
+        var command = new Command("run", "Generate text from a converted model. The text goes to stdout, statistics to stderr.")
+        {
+            model, positional, prompt, chat,
+        };
+        generation.AddTo(command);
+        command.SetAction((parse, cancellation) => CliErrors.RunAsync(() =>
+        {
+            string text = PromptText(parse.GetValue(positional), parse.GetValue(prompt));
+            string folder = parse.GetValue(model)!;
+            var (generator, options) = generation.Load(parse, folder);
+            using var _ = generator;
+            var cancel = interrupts.Token;
 
-    public RuntimeOptions ToRuntimeOptions(DeviceParameters device) => new()
-    {
-        ExecutionProvider = CliParse.Target(Ep),
-        MaxLength = MaxLength,
-        Threads = Threads,
-        Gpu = device.ToGpuOptions(),
-    };
+            using var session = parse.GetValue(chat)
+                ? new ChatSession(generator, ChatTemplate.ForModel(folder, generator.Tokenizer.ChatTemplate))
+                : null;
+            var chunks = session is null ? generator.Stream(text, options, cancel) : session.Send(text, options, cancel);
+            foreach (var chunk in chunks)
+                Console.Out.Write(chunk.Text);
+            Console.Out.WriteLine();
+            Console.Out.Flush();
+            Console.Error.WriteLine(Statistics.Describe(generator.Tokens.Stats, generator.Tokens.Finish));
+            return Task.FromResult(generator.Tokens.Finish == FinishReason.Cancelled ? CliErrors.Cancelled : CliErrors.Success);
+        }));
+        return command;
+    }
 
-    /// <summary>Validates every option, then loads the model and its tokenizer into a generator.</summary>
-    public (TextGenerator Generator, GenerationOptions Options) Load(string model, DeviceParameters device)
+    /// <summary>The positional prompt, --prompt, or else standard input (so that <c>echo text | owonnx run model</c> works).</summary>
+    private static string PromptText(string? positional, string? option)
     {
-        var options = ToGenerationOptions();
-        options.Validate();
-        var runtime = ToRuntimeOptions(device);
-        runtime.Validate();
-        var adapter = Adapter is null ? null : AdapterFile.Load(Adapter);
-        var lm = LanguageModel.Load(model, runtime);
-        try
+        if (positional is not null && option is not null)
+            throw new UsageException("the prompt was given twice, as an argument and with --prompt (give it once)");
+        string? text = positional ?? option;
+        if (text is null)
         {
-            return (new TextGenerator(lm, TextTokenizer.FromFolder(model), ownsModel: true, adapter), options);
+            if (!Console.IsInputRedirected)
+                throw new UsageException("no prompt (give it after the model folder, with --prompt, or on standard input)");
+            text = Console.In.ReadToEnd().TrimEnd('\r', '\n');
         }
-        catch
-        {
-            lm.Dispose();
-            throw;
-        }
+        if (text.Length == 0)
+            throw new UsageException("the prompt is empty (give some text to continue)");
+        return text;
     }
 }
 
-public sealed class RunCommand
+/// <summary>The statistics line of run and chat: each figure says what it measures.</summary>
+internal static class Statistics
 {
-    [Command("run", Description = "Generate text from a converted model. The text goes to stdout, statistics to stderr.")]
-    public int Run(
-        [FromService] CoconaAppContext context,
-        [Argument(Description = "Converted model folder")] string model,
-        [Option('p', Description = "Prompt text")] string prompt,
-        [Option(Description = "Render the prompt as a user message through the model's chat template")] bool chat,
-        GenerationParameters parameters,
-        DeviceParameters device)
+    public static string Describe(GenerationStats s, FinishReason? finish)
     {
-        return CliErrors.Run(() =>
+        string reused = s.ReusedPromptTokens > 0 ? $" ({s.ReusedPromptTokens} reused from the cache)" : "";
+        string why = finish switch
         {
-            var (generator, options) = parameters.Load(model, device);
-            using var _ = generator;
-            var tokenizer = generator.Tokenizer;
-
-            IEnumerable<TextChunk> chunks;
-            ChatSession? session = null;
-            if (chat)
-            {
-                session = new ChatSession(generator, ChatTemplate.ForModel(model, tokenizer.ChatTemplate));
-                chunks = session.Send(prompt, options, context.CancellationToken);
-            }
-            else
-            {
-                chunks = generator.Stream(prompt, options, context.CancellationToken);
-            }
-            using (session)
-            {
-                foreach (var chunk in chunks)
-                    Console.Out.Write(chunk.Text);
-            }
-            Console.Out.WriteLine();
-            Console.Out.Flush();
-            PrintStats(generator.Tokens.Stats, generator.Tokens.Finish);
-            return generator.Tokens.Finish == FinishReason.Cancelled ? CliErrors.Cancelled : 0;
-        });
+            FinishReason.Stop => "end-of-text token or stop string",
+            FinishReason.Length => "--max-new-tokens reached",
+            FinishReason.Cancelled => "interrupted",
+            _ => "-",
+        };
+        string speed = s.GeneratedTokens > 1 ? $", then {s.DecodeTokensPerSecond:F1} tokens/s" : "";
+        return $"prompt {s.PromptTokens} tokens{reused}; generated {s.GeneratedTokens} ({why}); " +
+               $"first token after {s.TimeToFirstToken.TotalMilliseconds:F0} ms{speed}";
     }
-
-    internal static void PrintStats(GenerationStats s, FinishReason? finish) =>
-        Console.Error.WriteLine(
-            $"prompt {s.PromptTokens} tokens ({s.ReusedPromptTokens} cached), generated {s.GeneratedTokens} " +
-            $"({finish?.ToString().ToLowerInvariant() ?? "-"}), time to first token {s.TimeToFirstToken.TotalMilliseconds:F0} ms, " +
-            $"{s.DecodeTokensPerSecond:F1} tokens/s, loop overhead {s.LoopOverhead:P1}");
 }

@@ -1,3 +1,5 @@
+using OpenWeights.Onnx.Cli.CommandLine;
+
 namespace OpenWeights.Onnx.Cli.Commands;
 
 /// <summary>The built-in sample checkpoint, shipped beside the binary (see sample/fortune-llama/README.md).</summary>
@@ -10,7 +12,7 @@ internal static class Sample
             string path = Path.Combine(AppContext.BaseDirectory, "sample", "fortune-llama");
             return System.IO.Directory.Exists(path)
                 ? path
-                : throw new IOException($"{path}: the built-in sample is missing from this installation.");
+                : throw new IOException($"{path}: the built-in sample is missing from this installation (reinstall owonnx)");
         }
     }
 
@@ -18,7 +20,7 @@ internal static class Sample
     {
         (null, true) => Directory,
         (not null, false) => checkpoint,
-        (null, false) => throw new ArgumentException("give a checkpoint folder, or --sample for the built-in sample model."),
-        _ => throw new ArgumentException("give either a checkpoint folder or --sample, not both."),
+        (null, false) => throw new UsageException("no checkpoint folder (give one, or --sample for the built-in sample model)"),
+        _ => throw new UsageException("both a checkpoint folder and --sample were given (give one of them)"),
     };
 }

@@ -32,8 +32,8 @@ public sealed class CliTests
         Assert.AreEqual(0, result.ExitCode, result.StandardError);
         var stats = result.StandardError.Split('\n').Where(l => l.Contains("tokens/s")).ToList();
         Assert.HasCount(2, stats, result.StandardError);
-        StringAssert.Contains(stats[0], "(0 cached)");
-        Assert.DoesNotContain("(0 cached)", stats[1], "turn 2 must reuse turn 1's cache");
+        Assert.DoesNotContain("reused from the cache", stats[0]);
+        StringAssert.Contains(stats[1], "reused from the cache", "turn 2 must reuse turn 1's cache");
         Assert.IsFalse(string.IsNullOrWhiteSpace(result.StandardOutput));
     }
 
@@ -76,30 +76,32 @@ public sealed class CliTests
 
     public static IEnumerable<object[]> BadInvocations =>
     [
-        [new[] { "run", "{tmp}", "--prompt", "x" }, "not a converted model folder"],
-        [new[] { "run", "{model}", "--prompt", "x", "--top-p", "1.5" }, "TopP"],
-        [new[] { "run", "{model}", "--prompt", "x", "--temperature", "-1" }, "Temperature"],
-        [new[] { "run", "{model}", "--prompt", "x", "--ep", "cuda" }, "not available in this build"],
-        [new[] { "run", "{model}", "--prompt", "x", "--ep", "npu" }, "--ep 'npu' is not one of"],
-        [new[] { "run", "{model}", "--prompt", "x", "--max-new-tokens", "100", "--max-length", "64" }, "max length"],
-        [new[] { "convert", "{tmp}", "--output", "{tmp}/out" }, "config.json not found"],
-        [new[] { "convert", "{tmp}", "--output", "{tmp}/out", "--precision", "fp8" }, "--precision 'fp8' is not one of"],
-        [new[] { "inspect", "{tmp}" }, "neither a converted model"],
-        [new[] { "convert", "--sample", "--output", "{tmp}/out", "--precision", "int4", "--block-size", "48" }, "power of two"],
-        [new[] { "convert", "--sample", "--output", "{tmp}/out", "--asymmetric" }, "apply to int8 and int4"],
-        [new[] { "convert", "--sample", "--output", "{tmp}/out", "--precision", "int8", "--accuracy-level", "7" }, "accuracy level"],
-        [new[] { "eval", "{model}", "--text", "{tmp}/missing.txt" }, "text file not found"],
+        [new[] { "run", "{tmp}", "--prompt", "x" }, 1, "not a converted model folder"],
+        [new[] { "run", "{model}", "--prompt", "x", "--top-p", "1.5" }, 2, "--top-p 1.5 is out of range (use a number in (0, 1]"],
+        [new[] { "run", "{model}", "--prompt", "x", "--temperature", "-1" }, 2, "--temperature -1 is out of range"],
+        [new[] { "run", "{model}", "--prompt", "x", "--ep", "cuda" }, 1, "not available in this build"],
+        [new[] { "run", "{model}", "--prompt", "x", "--ep", "npu" }, 2, "--ep 'npu' is not one of: cpu, cuda, tensorrt"],
+        [new[] { "run", "{model}", "--prompt", "x", "--max-new-tokens", "100", "--max-length", "64" }, 1, "need 102 tokens but the cache holds 64"],
+        [new[] { "convert", "{tmp}", "--output", "{tmp}/out" }, 1, "config.json not found"],
+        [new[] { "convert", "{tmp}", "--output", "{tmp}/out", "--precision", "fp8" }, 2, "--precision 'fp8' is not one of"],
+        [new[] { "inspect", "{tmp}" }, 1, "neither a converted model"],
+        [new[] { "convert", "--sample", "--output", "{tmp}/out", "--precision", "int4", "--block-size", "48" }, 2, "--block-size 48 is not a power of two"],
+        [new[] { "convert", "--sample", "--output", "{tmp}/out", "--asymmetric" }, 2, "--asymmetric applies to --precision int8 and int4, not fp32"],
+        [new[] { "convert", "--sample", "--output", "{tmp}/out", "--precision", "int8", "--accuracy-level", "7" }, 2, "--accuracy-level 7 is out of range (use a whole number from 0 to 4)"],
+        [new[] { "eval", "{model}", "--text", "{tmp}/missing.txt" }, 1, "text file not found"],
     ];
 
     [TestMethod]
     [DynamicData(nameof(BadInvocations))]
-    public async Task BadInputGivesOneClearLineAndANonZeroExit(string[] arguments, string expected)
+    public async Task BadInputGivesOneClearLineAndTheDocumentedExitCode(string[] arguments, int exitCode, string expected)
     {
         string tmp = TestFixtures.Scratch("bad");
         var args = arguments.Select(a => a.Replace("{tmp}", tmp).Replace("{model}", FortuneReference.ConvertedFp32)).ToArray();
         var result = await OwonnxCli.RunAsync(args);
-        Assert.AreNotEqual(0, result.ExitCode, $"owonnx {string.Join(' ', args)} must fail");
+        Assert.AreEqual(exitCode, result.ExitCode, $"owonnx {string.Join(' ', args)}: {result.StandardError}");
+        StringAssert.StartsWith(result.StandardError, "owonnx: ");
         StringAssert.Contains(result.StandardError, expected);
+        Assert.AreEqual(1, result.StandardError.TrimEnd().Split('\n').Length, result.StandardError);
         Assert.DoesNotContain("   at ", result.StandardError, "no stack traces for users");
         Assert.IsFalse(Directory.Exists(Path.Combine(tmp, "out")), "a failed command writes nothing");
     }

@@ -94,7 +94,8 @@ public sealed class ConverterErrorTests
 
         Directory.CreateDirectory(output);
         File.WriteAllText(Path.Combine(output, "keep.txt"), "mine");
-        Assert.ThrowsExactly<IOException>(() => Converter.Convert(TestFixtures.Hf("llama"), output, new ConversionOptions()));
+        var exists = Assert.ThrowsExactly<OutputExistsException>(() => Converter.Convert(TestFixtures.Hf("llama"), output, new ConversionOptions()));
+        StringAssert.Contains(exists.Message, "ConversionOptions.Overwrite", "a library error names the library's option");
         Assert.AreEqual("mine", File.ReadAllText(Path.Combine(output, "keep.txt")));
 
         // --overwrite replaces only a previous owonnx output: a folder holding the user's file stays as it is.

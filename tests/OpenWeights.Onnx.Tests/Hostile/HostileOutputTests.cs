@@ -135,8 +135,8 @@ public sealed class HostileOutputTests
     public void ExistingFolderWithoutOverwriteIsRefused()
     {
         string dir = Folder((ModelConverter.ModelFile, "owonnx"), (GenAiConfigWriter.FileName, "{}"));
-        var e = Assert.ThrowsExactly<IOException>(() => new OutputFolder(dir, overwrite: false).Dispose());
-        StringAssert.Contains(e.Message, "--overwrite");
+        var e = Assert.ThrowsExactly<OutputExistsException>(() => new OutputFolder(dir, overwrite: false).Dispose());
+        StringAssert.Contains(e.Message, "Overwrite");
     }
 
     [TestMethod]

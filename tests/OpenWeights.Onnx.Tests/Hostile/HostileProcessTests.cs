@@ -45,7 +45,9 @@ public sealed class HostileProcessTests
     {
         var r = await OwonnxCli.RunAsync("run", Model, "--prompt", "A fool", "--max-new-tokens", "2147483645");
         Assert.AreEqual(1, r.ExitCode, r.StandardError);
-        StringAssert.Contains(r.StandardError, "needs 21474836");
+        // No int wrap-around: the sum is reported as what it is (> 2^31), and refused.
+        StringAssert.Contains(r.StandardError, " 21474836");
+        StringAssert.Contains(r.StandardError, "--max-new-tokens");
         Assert.AreEqual("", r.StandardOutput.Trim(), "nothing may be generated");
     }
 

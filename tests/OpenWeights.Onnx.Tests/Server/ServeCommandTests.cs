@@ -81,8 +81,8 @@ public sealed class ServeCommandTests
 
     [TestMethod]
     [DataRow(new[] { "serve", "{missing}" }, "model folder not found")]
-    [DataRow(new[] { "serve", "{model}", "--max-batch", "0" }, "--max-batch 0 must be between 1 and 256")]
-    [DataRow(new[] { "serve", "{model}", "--host", "example.com" }, "must be an IP address")]
+    [DataRow(new[] { "serve", "{model}", "--max-batch", "0" }, "--max-batch 0 is out of range (use a whole number from 1 to 256)")]
+    [DataRow(new[] { "serve", "{model}", "--host", "example.com" }, "--host 'example.com' is not an IP address")]
     [DataRow(new[] { "serve", "{model}", "--ep", "npu" }, "--ep 'npu' is not one of")]
     public async Task BadServeInvocationsGiveOneClearLine(string[] arguments, string expected)
     {

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace OpenWeights.Onnx.Cli.Commands;
+namespace OpenWeights.Onnx.Cli.CommandLine;
 
 /// <summary>
 /// A single self-rewriting status line on stderr when it is a terminal; silent when redirected (CI logs

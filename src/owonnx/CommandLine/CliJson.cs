@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace OpenWeights.Onnx.Cli.Commands;
+namespace OpenWeights.Onnx.Cli.CommandLine;
 
 /// <summary>One JSON style for every --json report: snake_case, indented, enums by name.</summary>
 internal static class CliJson
