@@ -13,7 +13,7 @@ public sealed class BatchDecoderTests
 {
     private const float Tolerance = 1e-4f;
 
-    public static IEnumerable<object[]> Fixtures => [["llama"], ["mistral"], ["qwen2"], ["phi3"], ["gemma"], ["gpt2"]];
+    public static IEnumerable<object[]> Fixtures => [["llama"], ["mistral"], ["qwen2"], ["phi3"], ["gemma"], ["gpt2"], ["mixtral"]];
 
     private static int[] Ints(long[] values) => values.Select(v => (int)v).ToArray();
 
