@@ -46,8 +46,9 @@ public static class SessionFactory
         // For the device check (eng/device-check): ORT's profile records, per node, the provider it ran on.
         if (Environment.GetEnvironmentVariable(ProfileVariable) is { Length: > 0 } profilePrefix)
         {
-            so.EnableProfiling = true;
+            // The prefix first: enabling passes the current prefix to ORT.
             so.ProfileOutputPathPrefix = profilePrefix;
+            so.EnableProfiling = true;
         }
         try
         {
