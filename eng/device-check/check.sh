@@ -20,10 +20,16 @@ step() { local name=$1; shift; log "$name: $*"; "$@" >>"$results/check.log" 2>&1
 # 1. Reassemble and unpack (the parts travel separately: each transfer is at most 64 MiB).
 log "reassembling $(ls "$parts"/payload.tar.xz.part-* | wc -l) parts"
 (cd "$parts" && sha256sum -c --quiet SHA256SUMS) || { log "checksum mismatch: a part is missing or damaged"; exit 2; }
-cat "$parts"/payload.tar.xz.part-* | xz -d -T0 | tar -x -C "$work" || { log "unpack failed"; exit 2; }
+unxz() { if command -v xz >/dev/null; then xz -d -T0; else python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.stdin.buffer), sys.stdout.buffer)"; fi; }
+cat "$parts"/payload.tar.xz.part-* | unxz | tar -x -C "$work" || { log "unpack failed"; exit 2; }
 owonnx="$work/owonnx/owonnx"
 models="$work/models"
 heldout="$work/owonnx/sample/fortune-llama/heldout.txt"
+# The sample, converted here from the checkpoint the binary carries: FP32 for the CPU (the yardstick), fp16
+# and int4 built for CUDA. Every position's logits are kept: eval needs them.
+step "convert sample fp32" "$owonnx" convert --sample --output "$models/fortune-fp32" --precision fp32 --logits all --overwrite
+step "convert sample fp16" "$owonnx" convert --sample --output "$models/fortune-cuda-fp16" --precision fp16 --ep cuda --logits all --overwrite
+step "convert sample int4" "$owonnx" convert --sample --output "$models/fortune-cuda-int4" --precision int4 --ep cuda --logits all --overwrite
 
 # 2. CUDA 13 libraries from the Python wheels (nvidia-cublas, nvidia-cuda-runtime, nvidia-cudnn-cu13, ...).
 wheel_libs=$(python3 - <<'PY'
