@@ -63,6 +63,8 @@ public sealed class OpenAiServer : IAsyncDisposable
                 // A failed start (port in use) is reported once by the caller, not as a logged stack trace.
                 .AddFilter("Microsoft.Extensions.Hosting", LogLevel.None)
                 .AddFilter("Microsoft.AspNetCore.Server.Kestrel", LogLevel.Critical);
+        // Logs go to stderr with owonnx's own messages; stdout stays free (journald takes both).
+        builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
