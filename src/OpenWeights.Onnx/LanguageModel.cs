@@ -59,7 +59,9 @@ public sealed class LanguageModel : IDisposable
     /// <paramref name="adapterRank"/> above 0 each slot can run its own adapter of up to that rank.
     /// </summary>
     public BatchDecoder CreateDecoder(int? slots = null, int adapterRank = 0) =>
-        new(Session, Config, slots ?? Options.MaxBatch, MaxLength, adapterRank);
+        new(Session, Config, slots ?? Options.MaxBatch, MaxLength, adapterRank,
+            BufferPlacement.For(Session, Options.ExecutionProvider, Options.Gpu),
+            Options.ExecutionProvider != ExecutionTarget.Cpu && Options.Gpu.CudaGraph);
 
     public void Dispose() => Session.Dispose();
 }

@@ -12,9 +12,10 @@ namespace OpenWeights.Onnx.Server.Scheduling;
 /// Continuous batching over one <see cref="BatchDecoder"/>, on a dedicated thread. Requests wait in a FIFO queue;
 /// between steps a waiting request takes a free slot and its prompt is prefilled alone (<see cref="BatchDecoder.Append"/>
 /// on a view of that slot) in chunks of at most <see cref="PrefillChunk"/> tokens per step, so a long prompt delays the
-/// running sequences' next token by one chunk at most; then every decoding slot decodes together in one
-/// <see cref="BatchDecoder.Step"/>. Each slot decodes exactly as it would alone, so a request's greedy output does not
-/// depend on what else is running.
+/// running sequences' next token by one chunk at most; then every decoding slot decodes together
+/// (<see cref="SlotDecoder"/>, the loop <c>bench --batch</c> measures), each token chosen by the sequence's own
+/// <see cref="SequenceGenerator"/> (the core <c>owonnx run</c> drives). Each slot decodes exactly as it would alone, so
+/// a request's greedy output does not depend on what else is running.
 /// </summary>
 /// <remarks>
 /// Slots stay compact: decoding sequences hold slots [0, decoding), the one prompt being prefilled (if any) the next
@@ -37,8 +38,10 @@ public sealed class Scheduler : IDisposable
     private readonly ILogger _logger;
     private readonly int _capacity;
     private readonly Sequence?[] _slots;
-    private readonly int[] _stepTokens;
-    private readonly bool[] _stepActive;
+    private readonly SequenceGenerator?[] _cores;
+    private readonly bool[] _goesOn;
+    private readonly SlotDecoder _runner;
+    private readonly SlotDecoder.LogitsHandler _advance;
     private readonly LinkedList<Sequence> _waiting = new(); // guarded by itself
     private readonly AutoResetEvent _wake = new(false);
     private readonly Thread _thread;
@@ -69,8 +72,10 @@ public sealed class Scheduler : IDisposable
         MaxQueue = maxQueue;
         _capacity = decoder.Slots + maxQueue;
         _slots = new Sequence?[decoder.Slots];
-        _stepTokens = new int[decoder.Slots];
-        _stepActive = new bool[decoder.Slots];
+        _cores = new SequenceGenerator?[decoder.Slots];
+        _goesOn = new bool[decoder.Slots];
+        _runner = new SlotDecoder(decoder);
+        _advance = AdvanceSlot;
         _thread = new Thread(Run) { IsBackground = true, Name = "owonnx scheduler" };
         PublishGauges();
     }
@@ -283,7 +288,7 @@ public sealed class Scheduler : IDisposable
             try
             {
                 if (_prefilled == 0)
-                    sequence.Begin(_tokenizer, _decoder.VocabSize, _eos);
+                    sequence.Begin(_tokenizer, _decoder.VocabSize, _eos, _decoder.MaxLength, _decoder.Config.RopeSwitchLength);
                 Observer?.Invoke(new SchedulerWork(SchedulerWorkKind.Prefill, slot, count));
                 var logits = _decoder.Append(slot, prompt.AsSpan(_prefilled, count));
                 Interlocked.Increment(ref _prefillRuns);
@@ -332,31 +337,35 @@ public sealed class Scheduler : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// Runs every decoding slot once (<see cref="SlotDecoder"/>: a batched step, or alone where a LongRoPE sequence
+    /// is recomputed or the rows straddle its switch) and samples each; slots are released only after every row is
+    /// sampled, since a release moves another sequence into the freed slot.
+    /// </summary>
     private void DecodeStep()
     {
         int rows = _decoding;
-        for (int s = 0; s < _slots.Length; s++)
-        {
-            _stepActive[s] = s < rows;
-            _stepTokens[s] = s < rows ? _slots[s]!.PendingToken : 0;
-        }
+        for (int s = 0; s < rows; s++)
+            _cores[s] = _slots[s]!.Core;
         Observer?.Invoke(new SchedulerWork(SchedulerWorkKind.Step, 0, rows));
-        var logits = _decoder.Step(_stepTokens, _stepActive);
+        _runner.Run(_cores.AsSpan(0, rows), _advance);
         Interlocked.Increment(ref _steps);
         Interlocked.Add(ref _rowsRun, rows);
-        int vocab = _decoder.VocabSize;
-        // Every row is sampled before any slot is released: a release moves another sequence into the freed slot.
-        for (int s = 0; s < rows; s++)
-        {
-            var sequence = _slots[s]!;
-            int before = sequence.Generated;
-            long previous = sequence.LastTokenAt;
-            _stepActive[s] = sequence.Advance(logits.Slice(s * vocab, vocab), Stopwatch.GetTimestamp());
-            RecordToken(sequence, before, previous);
-        }
         for (int s = rows - 1; s >= 0; s--)
-            if (!_stepActive[s])
+        {
+            _cores[s] = null;
+            if (!_goesOn[s])
                 Release(s);
+        }
+    }
+
+    private void AdvanceSlot(int slot, Span<float> logits)
+    {
+        var sequence = _slots[slot]!;
+        int before = sequence.Generated;
+        long previous = sequence.LastTokenAt;
+        _goesOn[slot] = sequence.Advance(logits, Stopwatch.GetTimestamp());
+        RecordToken(sequence, before, previous);
     }
 
     private void Advance(int slot, Sequence sequence, Span<float> logits)

@@ -6,20 +6,16 @@ using OpenWeights.Onnx.Tokenization;
 namespace OpenWeights.Onnx.Server.Scheduling;
 
 /// <summary>
-/// One request's generation state inside the scheduler: its own sampler (penalties, seeded random stream),
-/// detokenizer and stop-string matcher, so nothing of one request can reach another's text. Driven only by the
-/// scheduler thread: <see cref="Begin"/> at admission, then <see cref="Advance"/> with each step's logits for its slot,
-/// as <see cref="TokenStream"/> does for a single sequence.
+/// One request inside the scheduler: its own per-sequence core (<see cref="SequenceGenerator"/>: sampler with its
+/// penalties and seeded random stream, detokenizer, stop strings, EOS and length limits — the same core
+/// <c>owonnx run</c> drives), so nothing of one request can reach another's text, and its event stream. Driven only by
+/// the scheduler thread: <see cref="Begin"/> at admission, then <see cref="Advance"/> with each run's logits for its slot.
 /// </summary>
 internal sealed class Sequence
 {
     private readonly Channel<SequenceEvent> _events =
         Channel.CreateUnbounded<SequenceEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-    private TokenSampler? _sampler;
-    private StreamingDetokenizer? _detokenizer;
-    private StopStringMatcher? _stops;
-    private TokenLogProb[] _top = [];
-    private int[] _eos = [];
+    private SequenceGenerator? _core;
     private bool _completed;
 
     public Sequence(SequenceRequest request, long enqueuedAt)
@@ -34,22 +30,18 @@ internal sealed class Sequence
     public long EnqueuedAt { get; }
     /// <summary>Timestamp of the last token produced (0 before the first).</summary>
     public long LastTokenAt { get; private set; }
-    /// <summary>The token to feed at the next step (the one sampled last).</summary>
-    public int PendingToken { get; private set; }
-    public int Generated { get; private set; }
+    public int Generated => _core?.Generated ?? 0;
     public bool IsCancelled => Request.Cancellation.IsCancellationRequested;
     public CancellationTokenRegistration WakeRegistration { get; set; }
 
-    /// <summary>Builds the per-sequence sampler, detokenizer and stop matcher; called when the sequence gets a slot.</summary>
-    public void Begin(TextTokenizer tokenizer, int vocabSize, int[] eos)
+    /// <summary>This sequence's per-sequence core (after <see cref="Begin"/>).</summary>
+    public SequenceGenerator Core => _core ?? throw new InvalidOperationException("the sequence has not begun.");
+
+    /// <summary>Builds the per-sequence core; called when the sequence gets a slot.</summary>
+    public void Begin(TextTokenizer tokenizer, int vocabSize, int[] eos, int maxLength, int? ropeSwitchLength)
     {
-        var options = Request.Options;
-        _sampler = new TokenSampler(options.Sampling, vocabSize);
-        _sampler.ObservePrompt(Request.PromptIds);
-        _detokenizer = tokenizer.CreateStreamingDetokenizer(skipSpecialTokens: true);
-        _stops = new StopStringMatcher(options.StopStrings);
-        _top = new TokenLogProb[options.TopLogProbs];
-        _eos = eos;
+        _core = new SequenceGenerator(vocabSize, eos, maxLength, ropeSwitchLength);
+        _core.Begin(Request.PromptIds, Request.Options, tokenizer, Request.LogProbs);
     }
 
     /// <summary>
@@ -58,46 +50,18 @@ internal sealed class Sequence
     /// </summary>
     public bool Advance(Span<float> logits, long now)
     {
-        var sampler = _sampler ?? throw new InvalidOperationException("the sequence has not begun.");
-        var options = Request.Options;
-        int token;
-        float logProb = 0f;
-        TokenLogProb[]? top = null;
-        if (options.TopLogProbs > 0)
+        var core = Core;
+        if (core.Advance(logits))
         {
-            token = sampler.Sample(logits, out logProb, _top);
-            top = (TokenLogProb[])_top.Clone();
+            LastTokenAt = now;
+            var top = core.Options.TopLogProbs > 0 ? core.CurrentTopLogProbs.ToArray() : null;
+            Write(new TokenGenerated(core.CurrentText, core.Current, core.CurrentLogProb, top));
         }
-        else if (Request.LogProbs)
+        if (core.Finish is { } reason)
         {
-            token = sampler.Sample(logits, out logProb);
-        }
-        else
-        {
-            token = sampler.Sample(logits);
-        }
-        sampler.Observe(token);
-
-        if (options.StopAtEos && Array.IndexOf(_eos, token) >= 0)
-        {
-            Finish(FinishReason.Stop);
+            Finish(reason);
             return false;
         }
-        Generated++;
-        LastTokenAt = now;
-        string text = _stops!.Push(_detokenizer!.NextChars(token));
-        Write(new TokenGenerated(text, token, logProb, top));
-        if (_stops.Stopped)
-        {
-            Finish(FinishReason.Stop);
-            return false;
-        }
-        if (Generated >= options.MaxNewTokens)
-        {
-            Finish(FinishReason.Length);
-            return false;
-        }
-        PendingToken = token;
         return true;
     }
 
@@ -106,9 +70,10 @@ internal sealed class Sequence
     {
         if (_completed)
             return;
-        if (reason != FinishReason.Cancelled && _detokenizer is not null && _stops is not null)
+        if (reason != FinishReason.Cancelled && _core is not null)
         {
-            string tail = _stops.Push(_detokenizer.Flush()) + _stops.Flush();
+            _core.End(reason);
+            string tail = _core.FlushText();
             if (tail.Length > 0)
                 Write(new TokenGenerated(tail, -1, 0f, null));
         }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Numerics.Tensors;
 
 namespace OpenWeights.Onnx.Benchmarking;
 
@@ -76,25 +75,30 @@ public static class DecodeBenchmark
         return (stats.TimeToFirstToken.TotalSeconds, stats.DecodeTime.TotalSeconds, stats.DecodeRunTime.TotalSeconds);
     }
 
-    /// <summary>Several sequences prefilled together and decoded together, greedy by argmax.</summary>
-    private static (double Prefill, double Decode, double Run) Batched(Runtime.BatchDecoder decoder, List<int[]> prompts, int genTokens, int vocab)
+    /// <summary>
+    /// Several sequences the way <c>owonnx serve</c> runs them (<see cref="Generation.SlotDecoder"/>): each prompt
+    /// prefilled alone in its slot, then every slot decoded together, each token chosen by its own
+    /// <see cref="Generation.SequenceGenerator"/> (greedy, EOS off).
+    /// </summary>
+    private static (double Prefill, double Decode, double Run) Batched(Runtime.BatchDecoder decoder, List<int[]> prompts, int genTokens)
     {
-        var tokens = new int[prompts.Count];
-        var active = Enumerable.Repeat(true, prompts.Count).ToArray();
+        var runner = new Generation.SlotDecoder(decoder);
+        var options = new Generation.GenerationOptions { MaxNewTokens = genTokens, StopAtEos = false };
+        var sequences = new Generation.SequenceGenerator?[prompts.Count];
         long start = Stopwatch.GetTimestamp();
-        var logits = decoder.Prefill(prompts);
-        for (int b = 0; b < tokens.Length; b++)
-            tokens[b] = TensorPrimitives.IndexOfMax(logits.Slice(b * vocab, vocab));
-        long firstToken = Stopwatch.GetTimestamp();
-        long runTicks = 0;
-        for (int step = 1; step < genTokens; step++)
+        for (int s = 0; s < prompts.Count; s++)
         {
-            long before = Stopwatch.GetTimestamp();
-            logits = decoder.Step(tokens, active);
-            runTicks += Stopwatch.GetTimestamp() - before;
-            for (int b = 0; b < tokens.Length; b++)
-                tokens[b] = TensorPrimitives.IndexOfMax(logits.Slice(b * vocab, vocab));
+            var sequence = new Generation.SequenceGenerator(decoder.VocabSize, [], decoder.MaxLength, decoder.Config.RopeSwitchLength);
+            sequence.Begin(prompts[s], options, logProbs: false);
+            sequence.Advance(runner.Prefill(s, prompts[s]));
+            sequences[s] = sequence;
         }
+        long firstToken = Stopwatch.GetTimestamp();
+        Generation.SlotDecoder.LogitsHandler advance = (slot, logits) => sequences[slot]!.Advance(logits);
+        long runTicks = runner.RunTicks;
+        while (Generation.SlotDecoder.AnyRunning(sequences))
+            runner.Run(sequences, advance);
+        runTicks = runner.RunTicks - runTicks;
         long end = Stopwatch.GetTimestamp();
         return (Stopwatch.GetElapsedTime(start, firstToken).TotalSeconds, Stopwatch.GetElapsedTime(firstToken, end).TotalSeconds,
             (double)runTicks / Stopwatch.Frequency);
@@ -130,7 +134,7 @@ public static class DecodeBenchmark
             cancellationToken.ThrowIfCancellationRequested();
             var (prefillSeconds, decodeSeconds, runSeconds) = settings.Batch == 1
                 ? SingleSequence(decoder, prompts[0], settings.GenTokens)
-                : Batched(decoder, prompts, settings.GenTokens, vocab);
+                : Batched(decoder, prompts, settings.GenTokens);
             if (r < 0)
                 continue; // warm-up: JIT, ORT's arena, caches
             prefill.Add(settings.Batch * settings.PromptTokens / prefillSeconds);

@@ -66,4 +66,16 @@ public static class FloatConversion
 
     public static void SingleToHalf(ReadOnlySpan<float> source, Span<Half> destination) =>
         TensorPrimitives.ConvertToHalf(source, destination);
+
+    /// <summary>float32 → bfloat16 bits, rounding to nearest even (as torch does); NaN stays NaN.</summary>
+    public static void SingleToBFloat16(ReadOnlySpan<float> source, Span<ushort> destination)
+    {
+        for (int i = 0; i < source.Length; i++)
+        {
+            uint bits = BitConverter.SingleToUInt32Bits(source[i]);
+            destination[i] = float.IsNaN(source[i])
+                ? (ushort)((bits >> 16) | 0x40)
+                : (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
+        }
+    }
 }

@@ -39,6 +39,16 @@ public sealed record ConversionOptions
     /// </summary>
     public LogitsScope Logits { get; init; } = LogitsScope.All;
 
+    /// <summary>
+    /// What the graph computes in; null takes <see cref="EffectiveCompute"/>'s default: fp32 on the CPU (ONNX
+    /// Runtime's CPU kernels are fastest and exact in float32), fp16 for CUDA and TensorRT (CUDA's
+    /// GroupQueryAttention has no float32 kernel). bf16 has float32's range: for models whose activations
+    /// overflow fp16 (the Gemma family).
+    /// </summary>
+    public ComputeType? Compute { get; init; }
+
+    public ComputeType EffectiveCompute => Compute ?? (Target == ExecutionTarget.Cpu ? ComputeType.Fp32 : ComputeType.Fp16);
+
     public bool IsQuantized => Precision is Precision.Int8 or Precision.Int4;
 
     /// <summary>
@@ -65,6 +75,8 @@ public sealed record ConversionOptions
             throw new ArgumentException($"unknown precision {(int)Precision}; use fp32, fp16, int8 or int4.");
         if (!Enum.IsDefined(Logits))
             throw new ArgumentException($"unknown logits scope {(int)Logits}; use all or last.");
+        if (Compute is { } c && !Enum.IsDefined(c))
+            throw new ArgumentException($"unknown compute type {(int)c}; use fp32, fp16 or bf16.");
         if (!Enum.IsDefined(Target))
             throw new ArgumentException($"unknown execution target {(int)Target}; use cpu, cuda or tensorrt.");
         if (!IsQuantized && Quantization is not null)

@@ -19,6 +19,7 @@ public sealed class ExternalDataWriter : IDisposable
     private readonly FileStream _stream;
     private readonly string _location;
     private Half[]? _halfChunk;
+    private ushort[]? _bfloatChunk;
 
     /// <summary>Total bytes written, padding included.</summary>
     public long Length => _stream.Length;
@@ -53,7 +54,7 @@ public sealed class ExternalDataWriter : IDisposable
 
     public void Append(ReadOnlySpan<byte> data) => _stream.Write(data);
 
-    /// <summary>Appends float32 values stored as <paramref name="type"/> (float or float16), converting in chunks.</summary>
+    /// <summary>Appends float32 values stored as <paramref name="type"/> (float, float16 or bfloat16), converting in chunks.</summary>
     public void AppendFloats(DataType type, ReadOnlySpan<float> values)
     {
         switch (type)
@@ -70,6 +71,15 @@ public sealed class ExternalDataWriter : IDisposable
                     _stream.Write(MemoryMarshal.AsBytes(_halfChunk.AsSpan(0, n)));
                 }
                 return;
+            case DataType.Bfloat16:
+                _bfloatChunk ??= new ushort[ConvertChunk];
+                for (int i = 0; i < values.Length; i += ConvertChunk)
+                {
+                    int n = Math.Min(ConvertChunk, values.Length - i);
+                    FloatConversion.SingleToBFloat16(values.Slice(i, n), _bfloatChunk.AsSpan(0, n));
+                    _stream.Write(MemoryMarshal.AsBytes(_bfloatChunk.AsSpan(0, n)));
+                }
+                return;
             default:
                 throw new ArgumentException($"float values cannot be stored as {type}", nameof(type));
         }
@@ -79,10 +89,10 @@ public sealed class ExternalDataWriter : IDisposable
     public TensorProto End(string name, DataType type, ReadOnlySpan<long> dims, long offset) =>
         Describe(name, type, dims, offset, _stream.Position - offset);
 
-    private static int ElementSize(DataType type) => type switch
+    public static int ElementSize(DataType type) => type switch
     {
         DataType.Float => 4,
-        DataType.Float16 => 2,
+        DataType.Float16 or DataType.Bfloat16 => 2,
         _ => throw new ArgumentException($"float values cannot be stored as {type}", nameof(type)),
     };
 

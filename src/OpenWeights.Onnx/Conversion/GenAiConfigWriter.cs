@@ -15,10 +15,12 @@ public static class GenAiConfigWriter
     public static JsonObject Build(ModelDescription m, GenerationConfig generation, ExecutionTarget target, string modelFile)
     {
         var providers = new JsonArray();
-        if (target == ExecutionTarget.Cuda)
+        // onnxruntime-genai 0.18 knows "cuda" and "NvTensorRtRtx" (TensorRT for RTX, a separate plugin EP that
+        // is not ONNX Runtime's classic TensorRT EP) and has no entry for the classic one: a name it does not know
+        // goes to ORT's generic AppendExecutionProvider, which refuses "TensorRT". So a TensorRT-form folder
+        // names CUDA for genai (every node of that form has a CUDA kernel); owonnx itself runs it on TensorRT + CUDA.
+        if (target is ExecutionTarget.Cuda or ExecutionTarget.TensorRt)
             providers.Add(new JsonObject { ["cuda"] = new JsonObject() });
-        if (target == ExecutionTarget.TensorRt)
-            providers.Add(new JsonObject { ["NvTensorRtRtx"] = new JsonObject() });
 
         int eos = m.EosTokenIds.FirstOrDefault();
         JsonNode EosNode() => m.EosTokenIds.Length == 1

@@ -106,10 +106,20 @@ public sealed class ModelConverter(ModelFamilies families)
         return merge;
     }
 
-    private static DataType StorageType(ConversionOptions o) => o.Precision == Precision.Fp16 ? DataType.Float16 : DataType.Float;
+    /// <summary>
+    /// How float tensors (weights kept float, norms, rotary tables) are stored: --precision fp16 in the 16-bit
+    /// compute type (bfloat16 when computing in bf16); beside quantized weights, in the compute type; fp32
+    /// as float32 (cast to the compute type by a node ONNX Runtime folds at load).
+    /// </summary>
+    private static DataType StorageType(ConversionOptions o) => o.Precision switch
+    {
+        Precision.Fp32 => DataType.Float,
+        Precision.Fp16 => o.EffectiveCompute == OpenWeights.Onnx.ComputeType.Bf16 ? DataType.Bfloat16 : DataType.Float16,
+        _ => ComputeType(o),
+    };
 
-    /// <summary>CPU computes in float32 (its fp16 kernels are few and slow); fp16 weights are cast at load.</summary>
-    private static DataType ComputeType(ConversionOptions o) => DataType.Float;
+    /// <summary>Activations, KV cache, norms, rotary tables and quantization scales (logits are always float32).</summary>
+    private static DataType ComputeType(ConversionOptions o) => (DataType)DecoderIo.ElementType(o.EffectiveCompute);
 
     private static void WriteModel(string path, GraphBuilder graph, ModelDescription model, ConversionOptions options, long parameters,
         IReadOnlyList<LoraSite>? sites)
@@ -135,6 +145,7 @@ public sealed class ModelConverter(ModelFamilies families)
                 Key = "owonnx.merged_adapters",
                 Value = string.Join("; ", options.Adapters.Select(a => $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(a.Directory)))} x{a.Scale}")),
             });
+        proto.MetadataProps.Add(new StringStringEntryProto { Key = DecoderIo.ComputeMetadataKey, Value = options.EffectiveCompute.ToString().ToLowerInvariant() });
         proto.MetadataProps.Add(new StringStringEntryProto { Key = DecoderIo.LogitsMetadataKey, Value = options.Logits.ToString().ToLowerInvariant() });
         if (options.EffectiveQuantization is { } q)
             proto.MetadataProps.Add(new StringStringEntryProto

@@ -9,8 +9,8 @@ namespace OpenWeights.Onnx.Generation;
 public readonly record struct TextChunk(string Text, int TokenId, float LogProb);
 
 /// <summary>
-/// Text in, text out: tokenizes, runs a <see cref="TokenStream"/>, detokenizes incrementally (never half a
-/// UTF-8 character) and cuts at stop strings. One generator is one conversation's cache: consecutive
+/// Text in, text out: tokenizes and runs a <see cref="TokenStream"/>, whose per-sequence core detokenizes
+/// incrementally (never half a UTF-8 character) and cuts at stop strings. One generator is one conversation's cache: consecutive
 /// prompts that share a prefix reuse it.
 /// </summary>
 public sealed class TextGenerator : IDisposable
@@ -50,17 +50,10 @@ public sealed class TextGenerator : IDisposable
 
     public IEnumerable<TextChunk> Stream(int[] promptIds, GenerationOptions options, CancellationToken cancellationToken = default)
     {
-        Tokens.Start(promptIds, options);
-        var detokenizer = Tokenizer.CreateStreamingDetokenizer(skipSpecialTokens: true);
-        var stops = new StopStringMatcher(options.StopStrings);
+        Tokens.Start(promptIds, options, Tokenizer);
         while (Tokens.MoveNext(cancellationToken))
-        {
-            string text = stops.Push(detokenizer.NextChars(Tokens.Current));
-            if (stops.Stopped)
-                Tokens.Stop();
-            yield return new TextChunk(text, Tokens.Current, Tokens.CurrentLogProb);
-        }
-        string tail = stops.Push(detokenizer.Flush()) + stops.Flush();
+            yield return new TextChunk(Tokens.CurrentText, Tokens.Current, Tokens.CurrentLogProb);
+        string tail = Tokens.FlushText();
         if (tail.Length > 0)
             yield return new TextChunk(tail, -1, 0);
     }

@@ -41,7 +41,7 @@ public sealed class InitializerStore(GraphBuilder graph, WeightReader reader, Ex
     public string Floats(string name, ReadOnlySpan<float> values, params long[] dims)
     {
         graph.AddInitializer(data.WriteFloats(name, storage, dims, values));
-        Count(values.Length, values.Length * (storage == DataType.Float16 ? 2L : 4L));
+        Count(values.Length, values.Length * ExternalDataWriter.ElementSize(storage));
         return storage == compute ? name : graph.Op("Cast", name + "/cast", [name], Attr.Int("to", (long)compute));
     }
 
@@ -58,7 +58,7 @@ public sealed class InitializerStore(GraphBuilder graph, WeightReader reader, Ex
     public string FloatStack(string name, int count, long[] partDims, FloatPart part)
     {
         long partElements = partDims.Aggregate(1L, (a, b) => a * b);
-        long bytes = count * partElements * (storage == DataType.Float16 ? 2L : 4L);
+        long bytes = count * partElements * ExternalDataWriter.ElementSize(storage);
         long offset = data.Begin(bytes);
         for (int i = 0; i < count; i++)
         {

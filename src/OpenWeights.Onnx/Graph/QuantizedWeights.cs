@@ -21,6 +21,7 @@ public sealed class QuantizedWeights : IWeightFormat
     private byte[] _data = [], _zeroPoints = [];
     private float[] _scales = [];
     private Half[] _halfScales = [];
+    private ushort[] _bfloatScales = [];
 
     private WeightRef? _tableRef;
     private QuantizedTensors? _table;
@@ -28,8 +29,8 @@ public sealed class QuantizedWeights : IWeightFormat
     public QuantizedWeights(InitializerStore store, QuantizationOptions options)
     {
         options.Validate();
-        if (store.Compute is not (DataType.Float or DataType.Float16))
-            throw new NotSupportedException($"MatMulNBits scales must be in the compute type; {store.Compute} is not supported (float or float16).");
+        if (store.Compute is not (DataType.Float or DataType.Float16 or DataType.Bfloat16))
+            throw new NotSupportedException($"MatMulNBits scales must be in the compute type; {store.Compute} is not supported (float, float16 or bfloat16).");
         _store = store;
         _options = options;
         _float = new FloatWeights(store);
@@ -161,6 +162,12 @@ public sealed class QuantizedWeights : IWeightFormat
     {
         if (_store.Compute == DataType.Float)
             return MemoryMarshal.AsBytes(scales);
+        if (_store.Compute == DataType.Bfloat16)
+        {
+            var bf = Grow(ref _bfloatScales, scales.Length);
+            FloatConversion.SingleToBFloat16(scales, bf);
+            return MemoryMarshal.AsBytes((ReadOnlySpan<ushort>)bf);
+        }
         var half = Grow(ref _halfScales, scales.Length);
         FloatConversion.SingleToHalf(scales, half);
         return MemoryMarshal.AsBytes((ReadOnlySpan<Half>)half);

@@ -9,20 +9,31 @@ namespace OpenWeights.Onnx.Runtime;
 /// A decode step feeds one token per slot in one Run through an I/O binding made once, over buffers made
 /// once: the steady state allocates nothing and copies no cache. Prompts enter either alone (a view of one
 /// slot: continuing a chat, or a request joining a running batch) or together (right-padded, per-row
-/// lengths taken from the attention mask).
+/// lengths taken from the attention mask). The cache is in the graph's KV element type and, on CUDA, in device
+/// memory; ids and mask are written by the host into pinned memory; logits are bound to host memory, and a
+/// graph converted with <c>--logits last</c> returns only the rows sampling needs (<see cref="BufferPlacement"/>).
 /// </summary>
 public sealed unsafe class BatchDecoder : IDisposable
 {
     private readonly InferenceSession _session;
     private readonly ModelConfig _config;
     private readonly KvCache _cache;
+    private readonly BufferPlacement _placement;
     private readonly RunOptions _runOptions = new();
+    // Prompts run with shapes a decode step never has; with CUDA graphs on they must not be captured.
+    private readonly RunOptions _promptRunOptions = new();
+    // With CUDA graphs, ORT captures one graph per annotation id: a step over r rows is graph r (shapes differ).
+    private const string GraphIdKey = "gpu_graph_id";
+    private readonly bool _cudaGraph;
+    private readonly RunOptions?[] _stepRunOptions;
     private readonly int[] _lengths;
     private readonly int[] _maskFill;
 
     // [slots, maxLength] attention mask; fixed width, see DecoderGraph.AttentionLengths.
     private readonly long* _mask;
     private readonly long* _stepIds;
+    // [slots, maxLength] prompt ids, so that prompts need no managed array per call either.
+    private readonly long* _promptIds;
     private readonly float* _stepLogits;
     private readonly OrtValue _maskValue, _stepIdsValue, _stepLogitsValue;
     private readonly OrtIoBinding _stepBinding;
@@ -42,24 +53,31 @@ public sealed unsafe class BatchDecoder : IDisposable
     public int Length(int slot) => _lengths[slot];
 
     /// <param name="adapterRank">Above 0: per-slot adapter buffers of this rank (the model needs adapter inputs).</param>
-    public BatchDecoder(InferenceSession session, ModelConfig config, int slots, int maxLength, int adapterRank = 0)
+    /// <param name="placement">Where the cache and inputs live (host memory when null); the decoder owns it.</param>
+    /// <param name="cudaGraph">The session captures CUDA graphs: mark prompt runs as not to be captured.</param>
+    public BatchDecoder(InferenceSession session, ModelConfig config, int slots, int maxLength, int adapterRank = 0,
+        BufferPlacement? placement = null, bool cudaGraph = false)
     {
         _session = session;
         _config = config;
-        if (config.Io.KvType != TensorElementType.Float)
-            throw new ModelLoadException($"{config.Directory}: KV cache of type {config.Io.KvType} is not supported by this runtime yet (float32 only).");
-        _cache = new KvCache(config, slots, maxLength);
+        _placement = placement ?? BufferPlacement.Host();
+        _cudaGraph = cudaGraph;
+        _stepRunOptions = new RunOptions?[slots];
+        if (cudaGraph)
+            _promptRunOptions.AddRunConfigEntry(GraphIdKey, "-1");
+        _cache = new KvCache(config, slots, maxLength, _placement);
         _lengths = new int[slots];
         _maskFill = new int[slots];
         _promptLogits = new float[slots * config.VocabSize];
         _prefixBindings = new PrefixBinding?[slots];
 
-        _mask = (long*)NativeMemory.AllocZeroed((nuint)(slots * maxLength), sizeof(long));
-        _stepIds = (long*)NativeMemory.AllocZeroed((nuint)slots, sizeof(long));
+        _mask = (long*)_placement.AllocateInput((long)slots * maxLength * sizeof(long));
+        _stepIds = (long*)_placement.AllocateInput((long)slots * sizeof(long));
+        _promptIds = (long*)_placement.AllocateInput((long)slots * maxLength * sizeof(long));
         _stepLogits = (float*)NativeMemory.AllocZeroed((nuint)(slots * config.VocabSize), sizeof(float));
-        _maskValue = Wrap(_mask, TensorElementType.Int64, [slots, maxLength], sizeof(long));
-        _stepIdsValue = Wrap(_stepIds, TensorElementType.Int64, [slots, 1], sizeof(long));
-        _stepLogitsValue = Wrap(_stepLogits, TensorElementType.Float, [slots, 1, config.VocabSize], sizeof(float));
+        _maskValue = WrapInput(_mask, [slots, maxLength]);
+        _stepIdsValue = WrapInput(_stepIds, [slots, 1]);
+        _stepLogitsValue = HostLogits(_stepLogits, slots, config.VocabSize);
 
         // Every idle row still needs one unmasked position, or its seqlens_k would be −1.
         for (int s = 0; s < slots; s++)
@@ -83,9 +101,15 @@ public sealed unsafe class BatchDecoder : IDisposable
         }
     }
 
-    private static OrtValue Wrap(void* data, TensorElementType type, long[] shape, int elementSize) =>
-        OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, type, shape, (IntPtr)data,
-            shape.Aggregate(1L, (a, b) => a * b) * elementSize);
+    /// <summary>Step logits [rows, 1, vocab] in host memory: ORT copies them there from wherever the graph ran.</summary>
+    private static OrtValue HostLogits(float* data, int rows, int vocab) =>
+        OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float,
+            [rows, 1, vocab], (IntPtr)data, (long)rows * vocab * sizeof(float));
+
+    /// <summary>An int64 view of host-written input memory (pinned on CUDA).</summary>
+    private OrtValue WrapInput(long* data, long[] shape) =>
+        OrtValue.CreateTensorValueWithData(_placement.InputMemory, TensorElementType.Int64, shape, (IntPtr)data,
+            shape.Aggregate(1L, (a, b) => a * b) * sizeof(long));
 
     /// <summary>Forgets a slot's tokens after <paramref name="length"/> (rewinding a chat to a shared prefix).</summary>
     public void Rewind(int slot, int length)
@@ -120,10 +144,9 @@ public sealed unsafe class BatchDecoder : IDisposable
             throw new ContextOverflowException(total, MaxLength);
 
         SetMask(slot, total);
-        var ids = new long[tokens.Length];
-        for (int i = 0; i < ids.Length; i++) ids[i] = tokens[i];
-        using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, [1, ids.Length]);
-        using var maskView = Wrap(_mask + (long)slot * MaxLength, TensorElementType.Int64, [1, MaxLength], sizeof(long));
+        for (int i = 0; i < tokens.Length; i++) _promptIds[i] = tokens[i];
+        using var idsValue = WrapInput(_promptIds, [1, tokens.Length]);
+        using var maskView = WrapInput(_mask + (long)slot * MaxLength, [1, MaxLength]);
         RunSlots(slot, 1, idsValue, maskView, tokens.Length, [tokens.Length - 1], allLogits);
         _lengths[slot] = total;
         return _promptLogits.AsSpan(slot * VocabSize, VocabSize);
@@ -141,7 +164,7 @@ public sealed unsafe class BatchDecoder : IDisposable
         int width = prompts.Max(p => p.Length);
         if (width > MaxLength)
             throw new ContextOverflowException(width, MaxLength);
-        var ids = new long[rows * width];
+        var ids = new Span<long>(_promptIds, rows * width);
         var lastPositions = new int[rows];
         for (int r = 0; r < rows; r++)
         {
@@ -153,8 +176,8 @@ public sealed unsafe class BatchDecoder : IDisposable
             _lengths[r] = 0;
             SetMask(r, prompts[r].Length);
         }
-        using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, [rows, width]);
-        using var maskView = Wrap(_mask, TensorElementType.Int64, [rows, MaxLength], sizeof(long));
+        using var idsValue = WrapInput(_promptIds, [rows, width]);
+        using var maskView = WrapInput(_mask, [rows, MaxLength]);
         RunSlots(0, rows, idsValue, maskView, width, lastPositions, default);
         for (int r = 0; r < rows; r++)
             _lengths[r] = prompts[r].Length;
@@ -184,7 +207,7 @@ public sealed unsafe class BatchDecoder : IDisposable
                 binding.BindOutput(_config.PresentValue(layer), v);
             }
             Adapters?.Bind(binding, first, count, views);
-            _session.RunWithBinding(_runOptions, binding);
+            _session.RunWithBinding(_promptRunOptions, binding);
             using var outputs = binding.GetOutputValues();
             var logits = outputs[0].GetTensorDataAsSpan<float>();
             if (!allLogits.IsEmpty)
@@ -230,7 +253,7 @@ public sealed unsafe class BatchDecoder : IDisposable
                 _lengths[s] = 0;
             }
         }
-        _session.RunWithBinding(_runOptions, rows == Slots ? _stepBinding : PrefixStepBinding(rows));
+        _session.RunWithBinding(StepRunOptions(rows), rows == Slots ? _stepBinding : PrefixStepBinding(rows));
         for (int s = 0; s < rows; s++)
             if (active[s])
                 _lengths[s]++;
@@ -251,6 +274,17 @@ public sealed unsafe class BatchDecoder : IDisposable
         _lengths[from] = 0;
     }
 
+    private RunOptions StepRunOptions(int rows)
+    {
+        if (!_cudaGraph)
+            return _runOptions;
+        if (_stepRunOptions[rows - 1] is { } made)
+            return made;
+        var options = new RunOptions();
+        options.AddRunConfigEntry(GraphIdKey, rows.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return _stepRunOptions[rows - 1] = options;
+    }
+
     private OrtIoBinding PrefixStepBinding(int rows) =>
         (_prefixBindings[rows - 1] ??= new PrefixBinding(this, rows)).Binding;
 
@@ -264,9 +298,9 @@ public sealed unsafe class BatchDecoder : IDisposable
         {
             var config = d._config;
             Binding = d._session.CreateIoBinding();
-            Binding.BindInput(config.InputIdsName, Keep(Wrap(d._stepIds, TensorElementType.Int64, [rows, 1], sizeof(long))));
-            Binding.BindInput(config.AttentionMaskName, Keep(Wrap(d._mask, TensorElementType.Int64, [rows, d.MaxLength], sizeof(long))));
-            Binding.BindOutput(config.LogitsName, Keep(Wrap(d._stepLogits, TensorElementType.Float, [rows, 1, config.VocabSize], sizeof(float))));
+            Binding.BindInput(config.InputIdsName, Keep(d.WrapInput(d._stepIds, [rows, 1])));
+            Binding.BindInput(config.AttentionMaskName, Keep(d.WrapInput(d._mask, [rows, d.MaxLength])));
+            Binding.BindOutput(config.LogitsName, Keep(HostLogits(d._stepLogits, rows, config.VocabSize)));
             for (int layer = 0; layer < config.NumLayers; layer++)
             {
                 var k = Keep(d._cache.Slice(layer, false, 0, rows));
@@ -310,10 +344,11 @@ public sealed unsafe class BatchDecoder : IDisposable
         _stepIdsValue.Dispose();
         _stepLogitsValue.Dispose();
         _runOptions.Dispose();
+        _promptRunOptions.Dispose();
+        foreach (var o in _stepRunOptions) o?.Dispose();
         _cache.Dispose();
+        _placement.Dispose();
         Adapters?.Dispose();
-        NativeMemory.Free(_mask);
-        NativeMemory.Free(_stepIds);
         NativeMemory.Free(_stepLogits);
     }
 }

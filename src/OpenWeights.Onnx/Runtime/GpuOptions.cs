@@ -25,8 +25,8 @@ public sealed record GpuOptions
     public void Validate()
     {
         if (DeviceId < 0)
-            throw new ArgumentException($"device id {DeviceId} must be 0 or more.");
+            throw new ArgumentException($"--device-id {DeviceId} is out of range (use 0 or more).");
         if (MemoryLimitBytes is <= 0)
-            throw new ArgumentException($"GPU memory limit {MemoryLimitBytes} must be positive.");
+            throw new ArgumentException($"--gpu-mem-limit {MemoryLimitBytes} bytes is out of range (use a positive size).");
     }
 }

@@ -1,51 +1,58 @@
-using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace OpenWeights.Onnx.Runtime;
 
 /// <summary>
-/// The key/value cache, preallocated once: per layer one key and one value buffer of
-/// [slots, kv_heads, max_length, head_size]. The same buffer is bound as GroupQueryAttention's past input and
-/// present output, so each step writes its new entries in place — no copy per token. A slot's rows are
-/// contiguous, so one sequence can be run alone through a view of its slot.
+/// The key/value cache, preallocated once in the graph's KV element type (float32, float16 or bfloat16): per
+/// layer one key and one value buffer of [slots, kv_heads, max_length, head_size], in host memory or, on CUDA,
+/// in device memory (<see cref="BufferPlacement"/>). The same buffer is bound as GroupQueryAttention's past
+/// input and present output, so each step writes its new entries in place — no copy per token. A slot's rows
+/// are contiguous, so one sequence can be run alone through a view of its slot.
 /// </summary>
-public sealed unsafe class KvCache : IDisposable
+public sealed class KvCache : IDisposable
 {
-    private readonly float*[] _buffers; // [layer * 2 + (0 key | 1 value)]
+    private readonly nint[] _buffers; // [layer * 2 + (0 key | 1 value)], owned by the placement
     private readonly OrtValue[] _full;
+    private readonly OrtMemoryInfo _memory;
 
     public int Slots { get; }
     public int MaxLength { get; }
     public int Layers { get; }
     public int KvHeads { get; }
     public int HeadSize { get; }
-    public long BytesPerSlot => 2L * Layers * SlotElements * sizeof(float);
+    public TensorElementType ElementType { get; }
+    public int ElementSize { get; }
+    public bool OnDevice { get; }
+    public long BytesPerSlot => 2L * Layers * SlotElements * ElementSize;
     private long SlotElements => (long)KvHeads * MaxLength * HeadSize;
 
-    public KvCache(ModelConfig config, int slots, int maxLength)
+    public KvCache(ModelConfig config, int slots, int maxLength, BufferPlacement placement)
     {
         Slots = slots;
         MaxLength = maxLength;
         Layers = config.NumLayers;
         KvHeads = config.NumKvHeads;
         HeadSize = config.HeadSize;
-        _buffers = new float*[2 * Layers];
+        ElementType = config.Io.KvType;
+        ElementSize = DecoderIo.SizeOf(ElementType);
+        OnDevice = placement.CacheOnDevice;
+        _memory = placement.CacheMemory;
+        _buffers = new nint[2 * Layers];
         _full = new OrtValue[2 * Layers];
         long total;
-        try { total = checked(2L * Layers * slots * SlotElements * sizeof(float)); }
+        try { total = checked(2L * Layers * slots * SlotElements * ElementSize); }
         catch (OverflowException) { total = long.MaxValue; }
         // Refuse what the machine cannot hold, with the knobs to turn, instead of dying in the allocator.
+        // (Device memory is the CUDA allocator's to refuse; this checks host memory.)
         long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        if (total > available)
+        if (!OnDevice && total > available)
             throw new ModelLoadException(
                 $"the KV cache for {slots} sequence(s) of {maxLength} tokens needs {total / 1073741824.0:F1} GiB but this machine has " +
                 $"{available / 1073741824.0:F1} GiB; lower --max-length or --max-batch.");
-        nuint bytes = (nuint)(slots * SlotElements * sizeof(float));
         for (int i = 0; i < _buffers.Length; i++)
         {
-            _buffers[i] = (float*)NativeMemory.AlignedAlloc(bytes, 64);
-            NativeMemory.Clear(_buffers[i], bytes);
+            _buffers[i] = placement.AllocateCache(slots * SlotElements * ElementSize);
             _full[i] = View(i, 0, slots);
         }
     }
@@ -57,30 +64,31 @@ public sealed unsafe class KvCache : IDisposable
     public OrtValue Slice(int layer, bool value, int first, int count) => View(2 * layer + (value ? 1 : 0), first, count);
 
     private OrtValue View(int buffer, int first, int count) =>
-        OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float,
+        OrtValue.CreateTensorValueWithData(_memory, ElementType,
             [count, KvHeads, MaxLength, HeadSize],
-            (IntPtr)(_buffers[buffer] + first * SlotElements), count * SlotElements * sizeof(float));
+            _buffers[buffer] + (nint)(first * SlotElements * ElementSize), count * SlotElements * ElementSize);
 
     /// <summary>Copies the first <paramref name="length"/> positions of one slot's keys and values into another slot.</summary>
-    public void CopySlot(int from, int to, int length)
+    public unsafe void CopySlot(int from, int to, int length)
     {
         if ((uint)from >= (uint)Slots || (uint)to >= (uint)Slots || (uint)length > (uint)MaxLength)
             throw new ArgumentOutOfRangeException(nameof(from), $"cannot copy {length} positions from slot {from} to slot {to} of {Slots}.");
-        long headElements = (long)MaxLength * HeadSize;
-        nuint bytes = (nuint)((long)length * HeadSize * sizeof(float));
-        foreach (var buffer in _buffers)
+        if (OnDevice)
+            throw new NotSupportedException("copying a slot's cache is done by the host and the cache is in GPU memory; it is not supported on CUDA yet.");
+        long headBytes = (long)MaxLength * HeadSize * ElementSize;
+        long slotBytes = SlotElements * ElementSize;
+        long bytes = (long)length * HeadSize * ElementSize;
+        foreach (nint buffer in _buffers)
+        {
+            byte* b = (byte*)buffer;
             for (int head = 0; head < KvHeads; head++)
-                Buffer.MemoryCopy(buffer + from * SlotElements + head * headElements, buffer + to * SlotElements + head * headElements,
-                    (long)bytes, (long)bytes);
+                Buffer.MemoryCopy(b + from * slotBytes + head * headBytes, b + to * slotBytes + head * headBytes, bytes, bytes);
+        }
     }
 
+    /// <summary>Frees the views; the memory itself belongs to the <see cref="BufferPlacement"/>.</summary>
     public void Dispose()
     {
         foreach (var v in _full) v?.Dispose();
-        for (int i = 0; i < _buffers.Length; i++)
-        {
-            NativeMemory.AlignedFree(_buffers[i]);
-            _buffers[i] = null;
-        }
     }
 }

@@ -19,6 +19,9 @@ internal static class ConvertCommand
         var logits = CliOptions.Choice("--logits",
             "Prompt logits: last (each row's last position: faster prefill, enough for generation) or all (every position: needed by eval)",
             "last", "last", "all");
+        var compute = CliOptions.Choice("--compute",
+            "What the graph computes in (default fp32 for cpu, fp16 for cuda/tensorrt; bf16 has fp32's range, for models that overflow fp16)",
+            null, "fp32", "fp16", "bf16");
         var overwrite = CliOptions.Flag("--overwrite", "Replace an existing output folder");
         var sample = CliOptions.Flag("--sample", "Convert the built-in sample model (fortune-llama) instead of a folder");
         var lora = new Option<string[]>("--lora")
@@ -41,7 +44,7 @@ internal static class ConvertCommand
         var quantization = new QuantizationOptionSet();
         var command = new Command("convert", "Convert a Hugging Face checkpoint folder (config.json + *.safetensors), or a Hub model id org/name[@revision], to an ONNX model folder.")
         {
-            checkpoint, output, precision, ep, logits, overwrite, sample, lora, loraScale, adapterInputs,
+            checkpoint, output, precision, ep, logits, compute, overwrite, sample, lora, loraScale, adapterInputs,
         };
         quantization.AddTo(command);
         command.SetAction((parse, cancellation) => CliErrors.RunAsync(() =>
@@ -57,6 +60,13 @@ internal static class ConvertCommand
                 },
                 Target = ExecutionTargets.Parse(parse.GetValue(ep)!),
                 Logits = parse.GetValue(logits) == "all" ? LogitsScope.All : LogitsScope.Last,
+                Compute = parse.GetValue(compute) switch
+                {
+                    null => null,
+                    "fp16" => ComputeType.Fp16,
+                    "bf16" => ComputeType.Bf16,
+                    _ => ComputeType.Fp32,
+                },
                 Overwrite = parse.GetValue(overwrite),
                 Adapters = Adapters(parse.GetValue(lora) ?? [], parse.GetValue(loraScale) ?? []),
                 AdapterInputs = parse.GetValue(adapterInputs),

@@ -20,8 +20,8 @@ namespace OpenWeights.Onnx.Tests.Families;
 public sealed class LongRopeTests
 {
     private const float Fp32Tolerance = 1e-4f;
-    private const int Original = 16;
-    private static readonly Dictionary<string, Lazy<(TinyCheckpoint Checkpoint, string Directory, string Converted)>> Models = new()
+    internal const int Original = 16;
+    internal static readonly Dictionary<string, Lazy<(TinyCheckpoint Checkpoint, string Directory, string Converted)>> Models = new()
     {
         ["full"] = new(() => Build("full", heads: 4, kvHeads: 2, partial: 1.0, window: null, seed: 31)),
         ["partial"] = new(() => Build("partial", heads: 2, kvHeads: 1, partial: 0.5, window: null, seed: 37)),
@@ -69,7 +69,7 @@ public sealed class LongRopeTests
     }
 
     /// <summary>What transformers' generate() produces: each step's logits equal a full forward over the sequence so far.</summary>
-    private static (long[] Ids, List<float[]> Steps) ReferenceGreedy(TinyCheckpoint c, long[] prompt, int totalLength) =>
+    internal static (long[] Ids, List<float[]> Steps) ReferenceGreedy(TinyCheckpoint c, long[] prompt, int totalLength) =>
         ReferenceDecoder.Greedy(ids => ReferenceDecoder.Phi3(c, ids), prompt, totalLength, c.Int("vocab_size"));
 
     /// <summary>

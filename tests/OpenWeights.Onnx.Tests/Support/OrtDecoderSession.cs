@@ -10,17 +10,22 @@ public sealed class OrtDecoderSession : IDisposable
 {
     private readonly InferenceSession _session;
     private readonly int _layers, _kvHeads, _headDim;
+    private readonly Microsoft.ML.OnnxRuntime.Tensors.TensorElementType _kvType;
     private OrtValue[] _past;
     private readonly List<long> _tokens = new();
 
     public int Vocab { get; }
 
-    public OrtDecoderSession(string modelDirectory)
+    public OrtDecoderSession(string modelDirectory, SessionOptions? options = null)
     {
-        _session = new InferenceSession(Path.Combine(modelDirectory, "model.onnx"));
+        string model = Path.Combine(modelDirectory, "model.onnx");
+        _session = options is null ? new InferenceSession(model) : new InferenceSession(model, options);
         var pastMeta = _session.InputMetadata[DecoderIo.PastKey(0)];
         _kvHeads = pastMeta.Dimensions[1];
         _headDim = pastMeta.Dimensions[3];
+        _kvType = pastMeta.ElementDataType;
+        if (_session.OutputMetadata[DecoderIo.Logits].Dimensions[1] == 1)
+            throw new InvalidOperationException($"{modelDirectory} was converted with --logits last; parity checks of every position need --logits all.");
         _layers = Enumerable.Range(0, int.MaxValue).TakeWhile(i => _session.InputMetadata.ContainsKey(DecoderIo.PastKey(i))).Count();
         Vocab = _session.OutputMetadata[DecoderIo.Logits].Dimensions[2];
         _past = EmptyPast();
@@ -40,7 +45,7 @@ public sealed class OrtDecoderSession : IDisposable
     }
 
     private OrtValue[] EmptyPast() => Enumerable.Range(0, 2 * _layers)
-        .Select(_ => OrtValue.CreateTensorValueFromMemory(Array.Empty<float>(), [1, _kvHeads, 0, _headDim]))
+        .Select(_ => OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, _kvType, [1, _kvHeads, 0, _headDim]))
         .ToArray();
 
     /// <summary>Appends tokens, returns their logits [tokens.Length, vocab] (row-major).</summary>

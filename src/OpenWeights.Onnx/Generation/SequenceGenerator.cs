@@ -1,0 +1,165 @@
+using OpenWeights.Onnx.Generation.Sampling;
+using OpenWeights.Onnx.Tokenization;
+
+namespace OpenWeights.Onnx.Generation;
+
+/// <summary>What the runtime must run to get a sequence's next logits.</summary>
+public enum NextRun
+{
+    /// <summary>Nothing: the sequence has finished.</summary>
+    None,
+    /// <summary>One decode step feeding <see cref="SequenceGenerator.Current"/>.</summary>
+    Step,
+    /// <summary>
+    /// Discard the sequence's cache and run <see cref="SequenceGenerator.Recompute"/> (prompt, generated tokens and
+    /// <see cref="SequenceGenerator.Current"/>) as one prefill: a LongRoPE model crosses its switch length, after
+    /// which the cached keys (rotated with the short factors) no longer hold, as transformers does.
+    /// </summary>
+    Recompute,
+}
+
+/// <summary>
+/// One sequence's generation, apart from the runtime that computes its logits: the sampler (penalties, seeded
+/// random stream), EOS and length limits, the streaming detokenizer and stop strings, and what the runtime must
+/// run next. <c>owonnx run/chat</c> (<see cref="TokenStream"/>), the server's scheduler and <c>bench</c> all drive it,
+/// so a sequence ends and reads the same wherever it runs. Without a tokenizer (token ids only) it allocates
+/// nothing per token.
+/// </summary>
+public sealed class SequenceGenerator
+{
+    private readonly int _vocabSize;
+    private readonly int[] _eos;
+    private readonly int? _ropeSwitchLength;
+    private readonly int[] _tokens;
+    private TokenSampler? _sampler;
+    private StreamingDetokenizer? _detokenizer;
+    private StopStringMatcher? _stops;
+    private TokenLogProb[] _top = [];
+    private GenerationOptions _options = new();
+    private bool _logProbs;
+    private bool _pending;
+
+    /// <param name="maxLength">Longest sequence (prompt and generated tokens) the runtime holds.</param>
+    /// <param name="ropeSwitchLength">A LongRoPE model's switch length (<c>owonnx.rope_switch_length</c>), or null.</param>
+    public SequenceGenerator(int vocabSize, IReadOnlyList<int> eosTokenIds, int maxLength, int? ropeSwitchLength)
+    {
+        _vocabSize = vocabSize;
+        _eos = eosTokenIds.ToArray();
+        _ropeSwitchLength = ropeSwitchLength;
+        _tokens = new int[maxLength];
+    }
+
+    /// <summary>The last token produced (the one the runtime feeds next).</summary>
+    public int Current { get; private set; }
+    public float CurrentLogProb { get; private set; }
+    public ReadOnlySpan<TokenLogProb> CurrentTopLogProbs => _top;
+    /// <summary>Text released with <see cref="Current"/> (held back while it may begin a stop string); "" without a tokenizer.</summary>
+    public string CurrentText { get; private set; } = "";
+    public FinishReason? Finish { get; private set; }
+    public int Generated { get; private set; }
+    public int PromptTokens { get; private set; }
+    /// <summary>Tokens the runtime has run for this sequence: the prompt and the generated tokens fed back.</summary>
+    public int Length { get; private set; }
+    public GenerationOptions Options => _options;
+
+    /// <summary>Prompt and generated tokens the runtime has run.</summary>
+    public ReadOnlySpan<int> Tokens => _tokens.AsSpan(0, Length);
+
+    /// <summary>What the runtime must run next (after each <see cref="Advance"/>).</summary>
+    public NextRun Next => Finish is not null || !_pending ? NextRun.None
+        : _ropeSwitchLength == Length ? NextRun.Recompute
+        : NextRun.Step;
+
+    /// <summary>The whole sequence to run for <see cref="NextRun.Recompute"/>, <see cref="Current"/> included.</summary>
+    public ReadOnlySpan<int> Recompute
+    {
+        get
+        {
+            _tokens[Length] = Current;
+            return _tokens.AsSpan(0, Length + 1);
+        }
+    }
+
+    /// <summary>
+    /// Starts a sequence whose prompt the runtime has run (its logits go to the first <see cref="Advance"/>).
+    /// With a <paramref name="tokenizer"/> each token's text is detokenized and cut at the stop strings.
+    /// </summary>
+    public void Begin(ReadOnlySpan<int> prompt, GenerationOptions options, TextTokenizer? tokenizer = null, bool logProbs = true)
+    {
+        options.Validate();
+        if (prompt.Length == 0)
+            throw new ArgumentException("the prompt is empty.");
+        // In long: a max-new-tokens near int.MaxValue must not wrap around and pass the check.
+        if ((long)prompt.Length + options.MaxNewTokens > _tokens.Length)
+            throw new Runtime.ContextOverflowException((long)prompt.Length + options.MaxNewTokens, _tokens.Length);
+        _options = options;
+        if (_sampler is null || _sampler.Options != options.Sampling)
+            _sampler = new TokenSampler(options.Sampling, _vocabSize);
+        else
+            _sampler.Reset();
+        _sampler.ObservePrompt(prompt);
+        if (_top.Length != options.TopLogProbs)
+            _top = new TokenLogProb[options.TopLogProbs];
+        _detokenizer = tokenizer?.CreateStreamingDetokenizer(skipSpecialTokens: true);
+        _stops = tokenizer is null ? null : new StopStringMatcher(options.StopStrings);
+        _logProbs = logProbs || options.TopLogProbs > 0;
+        prompt.CopyTo(_tokens);
+        Length = PromptTokens = prompt.Length;
+        Generated = 0;
+        Finish = null;
+        _pending = false;
+        CurrentText = "";
+        CurrentLogProb = 0f;
+    }
+
+    /// <summary>
+    /// Chooses the next token from the logits of the last run (overwritten: penalties and temperature apply in
+    /// place). Returns true when a token was produced (<see cref="Current"/>); <see cref="Finish"/> then says whether
+    /// the sequence goes on. EOS ends the sequence without producing a token.
+    /// </summary>
+    public bool Advance(Span<float> logits)
+    {
+        var sampler = _sampler ?? throw new InvalidOperationException("the sequence has not begun.");
+        if (Finish is not null)
+            return false;
+        if (_pending)
+            _tokens[Length++] = Current;   // the runtime fed it to compute these logits
+
+        int token;
+        float logProb = 0f;
+        if (_options.TopLogProbs > 0)
+            token = sampler.Sample(logits, out logProb, _top);
+        else if (_logProbs)
+            token = sampler.Sample(logits, out logProb);
+        else
+            token = sampler.Sample(logits);
+        sampler.Observe(token);
+        CurrentLogProb = logProb;
+
+        if (_options.StopAtEos && Array.IndexOf(_eos, token) >= 0)
+        {
+            _pending = false;
+            Finish = FinishReason.Stop;
+            return false;
+        }
+        Current = token;
+        Generated++;
+        _pending = true;
+        if (_stops is not null)
+        {
+            CurrentText = _stops.Push(_detokenizer!.NextChars(token));
+            if (_stops.Stopped)
+                Finish = FinishReason.Stop;
+        }
+        if (Finish is null && Generated >= _options.MaxNewTokens)
+            Finish = FinishReason.Length;
+        return true;
+    }
+
+    /// <summary>Ends the sequence early (a client hung up, or the caller stops it).</summary>
+    public void End(FinishReason reason) => Finish ??= reason;
+
+    /// <summary>Text held back at the end (a partial character or a possible stop string that did not come); "" after a stop string or without a tokenizer.</summary>
+    public string FlushText() =>
+        _stops is null || _detokenizer is null ? "" : _stops.Push(_detokenizer.Flush()) + _stops.Flush();
+}
