@@ -131,7 +131,38 @@ Task("Sample").IsDependentOn("Build").Does(() =>
     Run(Owonnx(), $"run \"{model}\" --prompt \"A fool and his money\" --max-new-tokens 40");
 });
 
-Task("Bench").IsDependentOn("Sample").Does(() =>
+// Decode/prefill speed, bandwidth bound and memory on a TinyLlama-shaped random checkpoint in INT4/INT8/FP16,
+// interleaved with llama.cpp's llama-bench on a random GGUF of the same shape when llama.cpp is available:
+//   --llama-cpp=<dir>     a llama.cpp source tree with build/bin/llama-bench and gguf-py/
+//   --llama-cpp=setup     fetch it here: npm node-llama-cpp 3.21.1 ships llama.cpp's source as a git bundle;
+//                         clone and build llama-bench with cmake into artifacts/llamacpp (~10+ min on 2 cores)
+//   --pairs=N (3), --precisions=int4,int8,fp16, --threads=N (all cores)
+// Report: artifacts/bench/decode.json and decode.md. Never part of the CI test run.
+Task("Bench").IsDependentOn("Build").Does(() =>
+{
+    var llama = Argument("llama-cpp", "");
+    if (llama == "setup")
+    {
+        var root = artifacts.Combine("llamacpp");
+        EnsureDirectoryExists(root);
+        Run("npm", $"install --prefix \"{root}\" --ignore-scripts --no-audit --no-fund node-llama-cpp@3.21.1");
+        var tree = root.Combine("src");
+        if (!DirectoryExists(tree))
+            Run("git", $"clone -q \"{root.CombineWithFilePath("node_modules/node-llama-cpp/llama/gitRelease.bundle")}\" \"{tree}\"");
+        Run("cmake", $"-S \"{tree}\" -B \"{tree.Combine("build")}\" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TESTS=OFF");
+        Run("cmake", $"--build \"{tree.Combine("build")}\" --target llama-bench -j {Environment.ProcessorCount}");
+        llama = tree.FullPath;
+    }
+    var work = artifacts.Combine("bench/decode-work");
+    var arguments = $"decode \"{MakeAbsolute(File(Owonnx()))}\" \"{work}\" \"{artifacts.Combine("bench")}\"" +
+        $" --pairs {Argument("pairs", "3")} --precisions {Argument("precisions", "int4,int8,fp16")} --threads {Argument("threads", Environment.ProcessorCount.ToString())}";
+    if (llama != "")
+        arguments += $" --llama-bench \"{System.IO.Path.Combine(llama, "build/bin/llama-bench")}\" --gguf-py \"{System.IO.Path.Combine(llama, "gguf-py")}\"";
+    Run("dotnet", $"run -c {configuration} --no-build --project tests/OpenWeights.Onnx.Benchmarks -- {arguments}");
+});
+
+// The sample's speed alone (quick): artifacts/bench/fortune-llama-int4.json.
+Task("BenchSample").IsDependentOn("Sample").Does(() =>
 {
     var model = artifacts.Combine("models/fortune-llama-int4");
     EnsureDirectoryExists(artifacts.Combine("bench"));
