@@ -43,12 +43,13 @@ public sealed record ServerOptions
     /// <summary>CUDA/TensorRT settings (device, CUDA graphs, TensorRT cache); ignored on the CPU.</summary>
     public GpuOptions Gpu { get; init; } = new();
     /// <summary>
-    /// ONNX Runtime intra-op threads; default: one per core but one. The spare core serves HTTP: ORT's threads spin
-    /// while they wait, and with every core theirs the request threads starve (half the throughput on two cores).
+    /// ONNX Runtime intra-op threads; default: one per core. The threads do not spin between ops
+    /// (<see cref="RuntimeOptions.AllowSpinning"/> off): spinning threads took the cores from the request threads, and
+    /// on a busy machine from each other (decode 4–9× slower on two shared cores, measured with bench --spinning).
     /// </summary>
     public int? Threads { get; init; }
 
-    public int EffectiveThreads => Threads ?? Math.Max(1, Environment.ProcessorCount - 1);
+    public int EffectiveThreads => Threads ?? Environment.ProcessorCount;
     /// <summary>Most prompt tokens read between two decode steps (a long prompt stalls running sequences by one chunk at most).</summary>
     public int PrefillChunk { get; init; } = Scheduling.Scheduler.DefaultPrefillChunk;
     /// <summary>Request bodies larger than this are refused with 413.</summary>
@@ -77,6 +78,7 @@ public sealed record ServerOptions
         MaxLength = MaxLength,
         MaxBatch = MaxBatch,
         Threads = EffectiveThreads,
+        AllowSpinning = false,
     };
 
     public void Validate()

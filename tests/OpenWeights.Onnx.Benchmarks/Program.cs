@@ -3,6 +3,8 @@ using System.Text.Json;
 using OpenWeights.Onnx.Benchmarks;
 
 // Measurements (not tests), run through Cake targets:
+//   -- decode <owonnx> <work-dir> <report-dir> [--precisions int4,int8,fp16] [--pairs 3] [--threads N]
+//      [--llama-bench path --gguf-py dir]       decode/prefill vs llama.cpp, TinyLlama shape (Bench)
 //   -- quantize                                 block quantizer throughput (BenchQuantize)
 //   -- serve <model-dir> [threads]              server throughput, --max-batch 1 vs 8 (BenchServer)
 //   -- [owonnx-binary] [work-dir] [precisions...] conversion (BenchConvert), below.
@@ -10,6 +12,13 @@ using OpenWeights.Onnx.Benchmarks;
 // binary for each precision and reports, against baselines measured in the same run:
 //   - throughput in MB/s of input, and as a fraction of a plain file copy of the same checkpoint;
 //   - peak anonymous memory (RssAnon, polled from /proc), as a multiple of the largest tensor.
+if (args is ["decode", var decodeOwonnx, var decodeWork, var decodeOutput, ..])
+{
+    string? Flag(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    return DecodeComparison.Run(new DecodeComparison.Options(decodeOwonnx, decodeWork, decodeOutput,
+        (Flag("--precisions") ?? "int4,int8,fp16").Split(','), int.Parse(Flag("--pairs") ?? "3"),
+        int.Parse(Flag("--threads") ?? Environment.ProcessorCount.ToString()), Flag("--llama-bench"), Flag("--gguf-py")));
+}
 if (args is ["quantize"])
     return QuantizeBenchmark.Run();
 if (args is ["serve", var servedModel, ..])

@@ -115,7 +115,7 @@ public sealed unsafe class Checkpoint : IDisposable
     {
         if (!AllowNonFinite)
             throw new CheckpointException(
-                $"{_tensors[tensor.Name].File.Path}: tensor '{tensor.Name}' holds {value} at element {element}; the weights are corrupt " +
+                $"{_tensors[tensor.Name].File.Path}: tensor '{tensor.Name}' holds {(float.IsNaN(value) ? "NaN" : value > 0 ? "+Inf" : "-Inf")} at element {element}; the weights are corrupt " +
                 "(NaN or infinity). Re-download the checkpoint, or pass --allow-nonfinite to convert it anyway.");
         _nonFinite.Add(tensor.Name);
     }

@@ -144,7 +144,8 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         if (!entry.TryGetProperty("data_offsets", out var offsets) || offsets.ValueKind != JsonValueKind.Array
             || offsets.GetArrayLength() != 2)
             throw new CheckpointException($"{where}: 'data_offsets' must be an array [begin, end].");
-        if (!offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end) || begin < 0 || end < begin)
+        if (offsets[0].ValueKind != JsonValueKind.Number || offsets[1].ValueKind != JsonValueKind.Number
+            || !offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end) || begin < 0 || end < begin)
             throw new CheckpointException($"{where}: invalid data_offsets {offsets} (need 0 <= begin <= end).");
         if (end > dataLength)
             throw new CheckpointException($"{where}: data_offsets [{begin}, {end}] run past the end of the data section ({dataLength} bytes); the file is truncated.");

@@ -45,7 +45,7 @@ public static partial class CheckpointChecks
             if (checkpoint.Contains(w.Tensor))
                 continue;
             string hint = LayerIndex(w.Tensor) is { } layer
-                ? $" {checkpoint.Config.Path} declares {model.NumLayers} layers; the checkpoint has no layer {layer}."
+                ? $" {checkpoint.Config.Path} sets {LayersField(checkpoint)} to {model.NumLayers}, but the checkpoint has no layer {layer}."
                 : "";
             throw new CheckpointException(
                 $"{checkpoint.Directory}: tensor '{w.Tensor}' not found in the checkpoint ({checkpoint.Tensors.Count()} tensors).{hint}");
@@ -66,7 +66,7 @@ public static partial class CheckpointChecks
         string first = unused[0];
         string listed = string.Join(", ", unused.Take(5).Select(n => $"'{n}'")) + (unused.Count > 5 ? $" and {unused.Count - 5} more" : "");
         string hint = unused.Select(LayerIndex).OfType<int>().Where(l => l >= model.NumLayers).Cast<int?>().FirstOrDefault() is { } extra
-            ? $" {checkpoint.Config.Path} declares {model.NumLayers} layers but the checkpoint has layer {extra}: fix num_hidden_layers."
+            ? $" {checkpoint.Config.Path} sets {LayersField(checkpoint)} to {model.NumLayers}, but the checkpoint has layer {extra}."
             : " The config may not describe this checkpoint, or it holds a feature this converter does not implement.";
         throw new CheckpointException(
             $"{checkpoint.Directory}: {unused.Count} tensor(s) would be ignored by the conversion: {listed}.{hint}");
@@ -79,6 +79,8 @@ public static partial class CheckpointChecks
     public static bool Ignorable(string name) =>
         name.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal)
         || GptMaskBuffer().IsMatch(name);
+
+    private static string LayersField(Checkpoint checkpoint) => checkpoint.Config.Has("n_layer") ? "n_layer" : "num_hidden_layers";
 
     private static int? LayerIndex(string name) =>
         LayerName().Match(name) is { Success: true } m ? int.Parse(m.Groups[1].Value) : null;

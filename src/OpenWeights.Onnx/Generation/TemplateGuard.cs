@@ -45,7 +45,7 @@ public static partial class TemplateGuard
             }
             if (keyword == "endmacro" && macroStack.Count > 0)
                 macroStack.Pop();
-            if (keyword is "for" or "if" or "macro" or "filter" or "raw" || (keyword == "set" && !tag.Text.Contains('=')))
+            if (keyword is "for" or "if" or "macro" or "filter" || (keyword == "set" && !tag.Text.Contains('=')))
                 depth++;
             else if (keyword.StartsWith("end", StringComparison.Ordinal))
                 depth--;

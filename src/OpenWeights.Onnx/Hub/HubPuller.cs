@@ -52,7 +52,7 @@ public sealed class HubPuller : IDisposable
         return new HubSnapshot(repo, revision.Commit, cache.Snapshot(revision.Commit), downloaded, files.Count - downloaded, bytes);
     }
 
-    /// <summary>Null when the file was already in the snapshot; else the bytes downloaded (0 when the blob was cached).</summary>
+    /// <summary>The bytes downloaded; null when nothing was (the file was in the snapshot, or its blob in the cache).</summary>
     private async Task<long?> EnsureFileAsync(HubCache cache, string commit, HubRepoFile file, PullProgressCounter counter,
         CancellationToken cancellationToken)
     {
@@ -63,11 +63,13 @@ public sealed class HubPuller : IDisposable
         if (metadata.Commit is { } served && served != commit)
             throw new HubException($"{cache.Repo}: {file.Path}: the Hub served commit {served} while resolving {commit}.");
         string blob = cache.Blob(metadata.Etag);
-        long received = 0;
+        long? received = null;
         if (!File.Exists(blob))
         {
-            long before = File.Exists(cache.IncompleteBlob(metadata.Etag)) ? new FileInfo(cache.IncompleteBlob(metadata.Etag)).Length : 0;
-            counter.AddExpected((metadata.Size ?? file.Size ?? 0) - before);
+            string incomplete = cache.IncompleteBlob(metadata.Etag);
+            long before = File.Exists(incomplete) ? new FileInfo(incomplete).Length : 0;
+            // Resumed bytes count on both sides of the display: done and total.
+            counter.AddExpected(metadata.Size ?? file.Size ?? 0);
             await _downloader.DownloadAsync(cache, file, metadata, counter, cancellationToken);
             received = new FileInfo(blob).Length - before;
         }

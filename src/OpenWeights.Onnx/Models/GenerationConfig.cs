@@ -31,18 +31,26 @@ public sealed record GenerationConfig
         {
             throw new CheckpointException($"{path}: not valid JSON ({e.Message}).", e);
         }
-        var pad = HfConfig.ParseIds(root["pad_token_id"], path, "pad_token_id");
+        // The same typed, range-checked reads as config.json: errors name this file and the field.
+        var c = new HfConfig(path, root);
+        var pad = c.Ids("pad_token_id");
+        double temperature = c.Double("temperature", 1.0)!.Value;
+        if (temperature < 0)
+            throw c.Invalid("temperature", $"is {temperature}; it must be at least 0");
+        double topP = c.Double("top_p", 1.0)!.Value;
+        if (!(topP > 0 && topP <= 1))
+            throw c.Invalid("top_p", $"is {topP}; it must be in (0, 1]");
         return new GenerationConfig
         {
-            BosTokenIds = HfConfig.ParseIds(root["bos_token_id"], path, "bos_token_id"),
-            EosTokenIds = HfConfig.ParseIds(root["eos_token_id"], path, "eos_token_id"),
+            BosTokenIds = c.Ids("bos_token_id"),
+            EosTokenIds = c.Ids("eos_token_id"),
             PadTokenId = pad.Length > 0 ? pad[0] : null,
-            DoSample = root["do_sample"]?.GetValue<bool>() ?? false,
-            Temperature = root["temperature"]?.GetValue<double>() ?? 1.0,
-            TopK = root["top_k"]?.GetValue<int>() ?? 50,
-            TopP = root["top_p"]?.GetValue<double>() ?? 1.0,
-            RepetitionPenalty = root["repetition_penalty"]?.GetValue<double>() ?? 1.0,
-            MaxLength = root["max_length"]?.GetValue<int>(),
+            DoSample = c.Bool("do_sample", false),
+            Temperature = temperature,
+            TopK = c.Int("top_k", 50, 0, int.MaxValue)!.Value,
+            TopP = topP,
+            RepetitionPenalty = c.Positive("repetition_penalty", 1.0)!.Value,
+            MaxLength = c.Int("max_length", null, 1, int.MaxValue),
         };
     }
 }

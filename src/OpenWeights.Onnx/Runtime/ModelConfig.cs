@@ -52,7 +52,7 @@ public sealed record ModelConfig
         try { root = JsonNode.Parse(File.ReadAllText(path)); }
         catch (JsonException e) { throw new ModelLoadException($"{path}: not valid JSON ({e.Message}).", e); }
 
-        var model = root?["model"] as JsonObject ?? throw new ModelLoadException($"{path}: missing object 'model'.");
+        var model = (root as JsonObject)?["model"] as JsonObject ?? throw new ModelLoadException($"{path}: missing object 'model'.");
         var decoder = model["decoder"] as JsonObject ?? throw new ModelLoadException($"{path}: missing object 'model.decoder'.");
         var json = new ConfigReader(path);
         int vocab = json.Int(model, "model", "vocab_size", 1);

@@ -33,8 +33,8 @@ internal static class EvalCommand
             string? compare = parse.GetValue(compareOption);
             bool json = parse.GetValue(jsonOption);
             int? threads = parse.GetValue(threadsOption);
-            if (!File.Exists(text))
-                throw new IOException($"{text}: text file not found (give a UTF-8 text file with --text)");
+            // A binary file (NUL bytes, invalid UTF-8) is refused: its perplexity would mean nothing.
+            string content = TextFile.ReadUtf8(text);
             var runtime = new RuntimeOptions
             {
                 MaxLength = window, Threads = threads, ExecutionProvider = ExecutionTargets.Parse(parse.GetValue(epOption)!), Gpu = device.Read(parse),
@@ -44,7 +44,7 @@ internal static class EvalCommand
             using var reference = compare is null ? null : LanguageModel.Load(compare, referenceRuntime);
             var tokenizer = TextTokenizer.FromFolder(model);
             using var line = new ProgressLine();
-            var report = PerplexityEvaluator.Run(lm, tokenizer, File.ReadAllText(text), window, reference,
+            var report = PerplexityEvaluator.Run(lm, tokenizer, content, window, reference,
                 new SyncProgress<(int Done, int Total)>(p => line.Update($"eval {ProgressLine.Bar((double)p.Done / p.Total)} {p.Done}/{p.Total} windows")),
                 interrupts.Token);
             line.Dispose();

@@ -20,7 +20,7 @@ internal static class ServeCommand
         var maxLength = CliOptions.OptionalInt("--max-length",
             "KV cache length per sequence in tokens, prompt + completion (default: 2048, capped at the model's context)", 2);
         var ep = CliOptions.Choice("--ep", "Execution provider", "cpu", "cpu", "cuda", "tensorrt");
-        var threads = CliOptions.OptionalInt("--threads", "ONNX Runtime intra-op threads (default: one per core but one, which serves HTTP)", 1, RuntimeOptions.MaxThreads);
+        var threads = CliOptions.OptionalInt("--threads", "ONNX Runtime intra-op threads (default: one per core; they do not spin between ops)", 1, RuntimeOptions.MaxThreads);
         var modelName = CliOptions.Text("--model-name", "Model id clients name in 'model' (default: the folder's name)");
         var shutdownTimeout = CliOptions.Double("--shutdown-timeout", "Seconds in-flight requests may take to finish on shutdown", 30,
             s => s is >= 0 and <= 3600, "a number of seconds from 0 to 3600");

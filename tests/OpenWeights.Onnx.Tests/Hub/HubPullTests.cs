@@ -294,4 +294,21 @@ public sealed class HubPullTests
         Assert.AreEqual(repo.Files["model.safetensors"].Sha256, Sha256Of(Path.Combine(snapshot.Folder, "model.safetensors")));
         Assert.IsTrue(hub.Requests.Any(r => r.Path.StartsWith("/old-org/llama/resolve/")));
     }
+
+    [TestMethod]
+    public async Task ASnapshotEntryWhoseBlobIsCachedIsRelinkedWithoutDownloading()
+    {
+        var repo = FakeRepos.Llama(withTokenizer: false);
+        await using var hub = await FakeHub.StartAsync(repo);
+        var settings = FakeRepos.Settings(hub);
+        var first = await PullAsync(settings, "tiny/llama");
+        File.Delete(Path.Combine(first.Folder, "model.safetensors"));
+        hub.ClearRequests();
+
+        var again = await PullAsync(settings, "tiny/llama");
+        Assert.AreEqual(0, again.Downloaded);
+        Assert.IsFalse(hub.Requests.Any(r => r.Method == "GET" && !r.Path.StartsWith("/api/")), "no file body was requested");
+        Assert.AreEqual(1, hub.Requests.Count(r => r.Method == "HEAD"), "one HEAD learns the blob name");
+        Assert.AreEqual($"../../blobs/{repo.Files["model.safetensors"].Sha256}", new FileInfo(Path.Combine(again.Folder, "model.safetensors")).LinkTarget);
+    }
 }

@@ -1,0 +1,165 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace OpenWeights.Onnx.Benchmarks;
+
+/// <summary>
+/// Decode and prefill speed of a TinyLlama-shaped random checkpoint (2048 hidden, 22 layers, 32/4 heads, 5632 MLP,
+/// 32k vocabulary) converted by owonnx to each precision, interleaved pair by pair with llama.cpp's
+/// <c>llama-bench</c> on a random GGUF of the same shape and bits when one is given, so that both see the same
+/// machine state. Writes decode.json and decode.md; every ratio is owonnx ÷ llama.cpp within one pair, then the
+/// median over pairs.
+/// </summary>
+public static class DecodeComparison
+{
+    public static readonly SyntheticCheckpoint.Shape TinyLlama = new(2048, 5632, 22, 32, 4, 32000);
+
+    private static readonly Dictionary<string, string> LlamaType = new() { ["int4"] = "q4_0", ["int8"] = "q8_0", ["fp16"] = "f16" };
+
+    public sealed record Options(string Owonnx, string Work, string Output, string[] Precisions, int Pairs, int Threads,
+        string? LlamaBench, string? GgufPy);
+
+    public static int Run(Options o)
+    {
+        Directory.CreateDirectory(o.Work);
+        Directory.CreateDirectory(o.Output);
+        string checkpoint = Path.Combine(o.Work, "tinyllama-random");
+        if (!File.Exists(Path.Combine(checkpoint, "config.json")))
+        {
+            Console.Error.WriteLine($"writing a TinyLlama-shaped random checkpoint to {checkpoint} …");
+            SyntheticCheckpoint.Write(checkpoint, TinyLlama);
+        }
+
+        var rows = new List<JsonObject>();
+        foreach (string precision in o.Precisions)
+        {
+            string model = Path.Combine(o.Work, $"tinyllama-{precision}");
+            if (!File.Exists(Path.Combine(model, "model.onnx")))
+                Exec(o.Owonnx, ["convert", checkpoint, "--output", model, "--precision", precision, "--overwrite"]);
+            string? gguf = null;
+            if (o.LlamaBench is not null && o.GgufPy is not null && LlamaType.TryGetValue(precision, out var type))
+            {
+                gguf = Path.Combine(o.Work, $"tinyllama-{type}.gguf");
+                if (!File.Exists(gguf))
+                {
+                    var s = TinyLlama;
+                    Exec("python3", [Path.Combine(AppContext.BaseDirectory, "scripts", "write_random_gguf.py"), o.GgufPy, gguf, type,
+                        .. new[] { s.Hidden, s.Intermediate, s.Layers, s.Heads, s.KvHeads, s.Vocab }.Select(v => v.ToString(CultureInfo.InvariantCulture))]);
+                }
+            }
+
+            var pairs = new List<JsonObject>();
+            for (int pair = 0; pair < o.Pairs; pair++)
+            {
+                var ours = JsonNode.Parse(Exec(o.Owonnx, ["bench", model, "--prompt-tokens", "128", "--gen-tokens", "64", "--repeat", "2",
+                    "--threads", o.Threads.ToString(CultureInfo.InvariantCulture), "--json"]).Stdout)!.AsObject();
+                var row = new JsonObject
+                {
+                    ["prefill"] = ours["prefill_tokens_per_second"]!["median"]!.GetValue<double>(),
+                    ["decode"] = ours["decode_tokens_per_second"]!["median"]!.GetValue<double>(),
+                    ["bound_fraction"] = ours["bound"]!["fraction"]!.GetValue<double>(),
+                    ["bandwidth_gb_s"] = ours["bound"]!["read_bandwidth_bytes_per_second"]!["median"]!.GetValue<double>() / 1e9,
+                    ["weight_mb_per_token"] = ours["bound"]!["weight_bytes_per_token"]!.GetValue<long>() / 1e6,
+                    ["peak_rss_mib"] = ours["peak_resident_bytes"]!.GetValue<long>() / 1048576.0,
+                    ["peak_over_weights_and_cache"] = ours["footprint"]!["peak_over_weights_and_cache"]!.GetValue<double>(),
+                };
+                if (gguf is not null)
+                {
+                    var (stdout, peak) = Exec(o.LlamaBench!, ["-m", gguf, "-p", "128", "-n", "64", "-r", "2", "-t",
+                        o.Threads.ToString(CultureInfo.InvariantCulture), "-o", "json"]);
+                    foreach (var test in JsonNode.Parse(stdout)!.AsArray())
+                    {
+                        double ts = test!["avg_ts"]!.GetValue<double>();
+                        if (test["n_prompt"]!.GetValue<int>() > 0) row["llama_prefill"] = ts;
+                        else row["llama_decode"] = ts;
+                    }
+                    row["llama_peak_rss_mib"] = peak / 1048576.0;
+                    row["prefill_ratio"] = row["prefill"]!.GetValue<double>() / row["llama_prefill"]!.GetValue<double>();
+                    row["decode_ratio"] = row["decode"]!.GetValue<double>() / row["llama_decode"]!.GetValue<double>();
+                }
+                Console.Error.WriteLine($"{precision} pair {pair + 1}: {row.ToJsonString()}");
+                pairs.Add(row);
+            }
+            var summary = new JsonObject { ["precision"] = precision, ["llama_type"] = gguf is null ? null : LlamaType[precision] };
+            foreach (string key in pairs[0].Select(kv => kv.Key))
+                summary[key] = Median(pairs.Select(p => p[key]!.GetValue<double>()));
+            summary["pairs"] = new JsonArray(pairs.Select(p => (JsonNode)p.DeepClone()).ToArray());
+            rows.Add(summary);
+        }
+
+        var report = new JsonObject
+        {
+            ["machine"] = Machine(),
+            ["threads"] = o.Threads,
+            ["shape"] = JsonSerializer.SerializeToNode(TinyLlama),
+            ["load_average_at_end"] = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : null,
+            ["results"] = new JsonArray(rows.Select(r => (JsonNode)r).ToArray()),
+        };
+        File.WriteAllText(Path.Combine(o.Output, "decode.json"), report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        File.WriteAllText(Path.Combine(o.Output, "decode.md"), Markdown(report, rows));
+        Console.WriteLine(File.ReadAllText(Path.Combine(o.Output, "decode.md")));
+        return 0;
+    }
+
+    private static string Markdown(JsonObject report, List<JsonObject> rows)
+    {
+        string F(JsonObject r, string key, string format) => r[key] is { } v ? v.GetValue<double>().ToString(format, CultureInfo.InvariantCulture) : "–";
+        var md = new StringBuilder();
+        md.AppendLine($"Machine: {report["machine"]}; {report["threads"]} threads; load average at the end {report["load_average_at_end"]}.");
+        md.AppendLine("Medians over interleaved pairs (owonnx bench, then llama-bench, same prompt 128 / generate 64).");
+        md.AppendLine();
+        md.AppendLine("| owonnx | llama.cpp | prefill t/s | llama prefill | ratio | decode t/s | llama decode | ratio | decode ÷ bandwidth bound | MB read/token | peak RSS MiB | ÷ (weights+KV) | llama peak RSS MiB |");
+        md.AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+        foreach (var r in rows)
+            md.AppendLine($"| {r["precision"]} | {r["llama_type"]?.ToString() ?? "–"} | {F(r, "prefill", "F1")} | {F(r, "llama_prefill", "F1")} | {F(r, "prefill_ratio", "F2")}× | " +
+                          $"{F(r, "decode", "F1")} | {F(r, "llama_decode", "F1")} | {F(r, "decode_ratio", "F2")}× | {F(r, "bound_fraction", "P0")} | " +
+                          $"{F(r, "weight_mb_per_token", "F0")} | {F(r, "peak_rss_mib", "F0")} | {F(r, "peak_over_weights_and_cache", "F2")} | {F(r, "llama_peak_rss_mib", "F0")} |");
+        return md.ToString();
+    }
+
+    private static string Machine()
+    {
+        string cpu = File.Exists("/proc/cpuinfo")
+            ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "?"
+            : "?";
+        return $"{cpu}, {Environment.ProcessorCount} cores";
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var s = values.Order().ToArray();
+        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+    }
+
+    /// <summary>Runs a program to completion, returning its stdout and its peak resident memory (polled VmHWM).</summary>
+    private static (string Stdout, long PeakResident) Exec(string program, IEnumerable<string> arguments)
+    {
+        var info = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in arguments) info.ArgumentList.Add(a);
+        Console.Error.WriteLine($"> {program} {string.Join(' ', info.ArgumentList)}");
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        long peak = 0;
+        while (!process.WaitForExit(20))
+            peak = Math.Max(peak, HighWaterMark(process.Id));
+        if (process.ExitCode != 0)
+            throw new InvalidOperationException($"{program} {string.Join(' ', info.ArgumentList)} exited with {process.ExitCode}: {stderr.Result}");
+        return (stdout.Result, peak);
+    }
+
+    private static long HighWaterMark(int pid)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                    return long.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
+        }
+        catch (IOException) { }
+        return 0;
+    }
+}
