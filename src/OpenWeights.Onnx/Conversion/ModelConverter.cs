@@ -31,9 +31,12 @@ public sealed class ModelConverter(ModelFamilies families)
         IProgress<ConversionProgress>? progress = null, CancellationToken cancellationToken = default) =>
         Convert(checkpointDirectory, outputDirectory, options, WeightFormatFor(options), progress, cancellationToken);
 
+    /// <summary>Quantized weights are MatMulNBits, or for TensorRT (no contrib ops) DequantizeLinear → MatMul.</summary>
     private static Func<InitializerStore, IWeightFormat> WeightFormatFor(ConversionOptions options) =>
         options.EffectiveQuantization is { } quantization
-            ? store => new QuantizedWeights(store, quantization)
+            ? options.Target == ExecutionTarget.TensorRt
+                ? store => new DequantizedWeights(store, quantization)
+                : store => new QuantizedWeights(store, quantization)
             : store => new FloatWeights(store);
 
     /// <summary>With an explicit weight format: tests use it to build reference graphs through the same pipeline.</summary>
@@ -67,7 +70,7 @@ public sealed class ModelConverter(ModelFamilies families)
             store.Progress.ExpectedElements = weights.All().Sum(reader.Elements);
             var format = weightFormat(store);
             var loraInputs = options.AdapterInputs ? new LoraInputs(format, store) : null;
-            new DecoderGraph(model, weights, store, loraInputs ?? format, new DecoderGraphOptions { Logits = options.Logits }).Build();
+            new DecoderGraph(model, weights, store, loraInputs ?? format, new DecoderGraphOptions { Logits = options.Logits, PrimitiveNorms = options.Target == ExecutionTarget.TensorRt }).Build();
             sites = loraInputs?.Sites;
             data.Flush();
             totals = store.Progress;

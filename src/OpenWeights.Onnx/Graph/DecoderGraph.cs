@@ -242,6 +242,8 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
     {
         int n = width ?? model.HiddenSize;
         string scale = NormScale(w, name, n);
+        if (_options.PrimitiveNorms && model.Norm != NormKind.LayerNorm)
+            return PrimitiveRmsNorm(x, scale, name);
         if (model.Norm == NormKind.LayerNorm)
             return _g.Op("LayerNormalization", name + "/LayerNorm",
                 [x, scale, store.Vector(w.Bias!, name + ".bias", n)],
@@ -253,6 +255,11 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
     /// <summary>norm(x + skip), also returning x + skip as the next residual.</summary>
     private (string Normed, string Residual) SkipNorm(string x, string skip, NormWeights w, string name)
     {
+        if (_options.PrimitiveNorms)
+        {
+            string sum = _g.Op("Add", name + "/residual", [x, skip]);
+            return (Norm(sum, w, name), sum);
+        }
         string scale = NormScale(w, name, model.HiddenSize);
         bool layerNorm = model.Norm == NormKind.LayerNorm;
         string op = layerNorm ? "SkipLayerNormalization" : "SkipSimplifiedLayerNormalization";
@@ -260,6 +267,23 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
         var outputs = _g.OpMulti(op, name + "/" + op, inputs, [name + "/out", "", "", name + "/residual"],
             GraphBuilder.MicrosoftDomain, Attr.Float("epsilon", model.NormEpsilon));
         return (outputs[0], outputs[3]);
+    }
+
+    /// <summary>
+    /// x / sqrt(mean(x²) + ε) · w in standard ops, the statistics in float32 as transformers computes them
+    /// (and as the fused op's stash_type does): in fp16, x² overflows once |x| exceeds 256.
+    /// </summary>
+    private string PrimitiveRmsNorm(string x, string scale, string name)
+    {
+        bool narrow = Compute != DataType.Float;
+        string wide = narrow ? _g.Op("Cast", name + "/to_float", [x], Attr.Int("to", (long)DataType.Float)) : x;
+        string square = _g.Op("Mul", name + "/Square", [wide, wide]);
+        string mean = _g.Op("ReduceMean", name + "/ReduceMean", [square, _g.Int64s(-1)], Attr.Int("keepdims", 1));
+        string root = _g.Op("Sqrt", name + "/Sqrt", [_g.Op("Add", name + "/AddEps", [mean, _g.FloatScalar(model.NormEpsilon)])]);
+        string normed = _g.Op("Div", name + "/Div", [wide, root]);
+        if (narrow)
+            normed = _g.Op("Cast", name + "/to_compute", [normed], Attr.Int("to", (long)Compute));
+        return _g.Op("Mul", name + "/Scale", [normed, scale]);
     }
 
     private string NormScale(NormWeights w, string name, int width) =>

@@ -5,4 +5,11 @@ public sealed record DecoderGraphOptions
 {
     /// <summary>Which prompt positions get logits (see <see cref="DecoderIo"/>).</summary>
     public LogitsScope Logits { get; init; } = LogitsScope.All;
+
+    /// <summary>
+    /// Norms from standard ONNX ops (RMSNorm as ReduceMean/Sqrt/Div in float32; LayerNormalization; the
+    /// residual as an Add) instead of the com.microsoft (Skip)(Simplified)LayerNormalization: TensorRT parses
+    /// no contrib op.
+    /// </summary>
+    public bool PrimitiveNorms { get; init; }
 }
