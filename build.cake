@@ -6,7 +6,10 @@ var configuration = Argument("configuration", "Release");
 var artifacts = MakeAbsolute(Directory("./artifacts"));
 var solution = "./OpenWeights.Onnx.sln";
 var cli = "./src/owonnx/owonnx.csproj";
-var rids = new[] { "linux-x64", "linux-arm64" };
+// Every platform ONNX Runtime and onnxruntime-genai ship native libraries for (the tool's RuntimeIdentifiers).
+var rids = new[] { "linux-x64", "linux-arm64", "osx-arm64", "win-x64" };
+var libraries = new[] { "./src/OpenWeights.Onnx/OpenWeights.Onnx.csproj", "./converters/OpenWeights.Onnx.Converters.csproj",
+                        "./src/OpenWeights.Onnx.Server/OpenWeights.Onnx.Server.csproj" };
 
 // The CLI as built by the Build task (framework-dependent, linux-x64).
 string Owonnx() => $"./src/owonnx/bin/{configuration}/net10.0/linux-x64/owonnx";
@@ -41,17 +44,52 @@ Task("Test").IsDependentOn("Build").Does(() =>
 
 Task("Pack").IsDependentOn("Build").Does(() =>
 {
+    var packages = artifacts.Combine("packages");
+    CleanDirectory(packages);
+    // The libraries: the pipeline, the families, the server (README, licence, XML docs, symbols with Source Link).
+    foreach (var library in libraries)
+        DotNetPack(library, new DotNetPackSettings { Configuration = configuration, NoBuild = true, OutputDirectory = packages });
+    // The tool: a small top-level owonnx package and one owonnx.<rid> package per platform (.NET 10 RID-specific
+    // tool packages); the SDK installs the one for the machine's RID. Built without the default linux-x64 RID.
     DotNetPack(cli, new DotNetPackSettings
     {
         Configuration = configuration,
-        NoBuild = true,
-        OutputDirectory = artifacts.Combine("packages"),
+        OutputDirectory = packages,
+        MSBuildSettings = new DotNetMSBuildSettings().WithProperty("OwonnxAnyRid", "true"),
     });
-    // The package must install and run as a .NET tool: install it into a throw-away tool path.
+
+    // Every platform's package carries that platform's ONNX Runtime and onnxruntime-genai.
+    var native = new Dictionary<string, string[]>
+    {
+        ["linux-x64"] = new[] { "libonnxruntime.so", "libonnxruntime-genai.so" },
+        ["linux-arm64"] = new[] { "libonnxruntime.so", "libonnxruntime-genai.so" },
+        ["osx-arm64"] = new[] { "libonnxruntime.dylib", "libonnxruntime-genai.dylib" },
+        ["win-x64"] = new[] { "onnxruntime.dll", "onnxruntime-genai.dll" },
+    };
+    foreach (var rid in rids)
+    {
+        var package = packages.CombineWithFilePath($"owonnx.{rid}.0.1.0.nupkg").FullPath;
+        using var zip = System.IO.Compression.ZipFile.OpenRead(package);
+        var names = zip.Entries.Select(e => e.FullName).ToList();
+        foreach (var library in native[rid].Append("owonnx.dll").Append("README.md").Append("LICENSE"))
+            if (!names.Any(n => n == library || n.EndsWith("/" + library)))
+                throw new CakeException($"{package} lacks {library}");
+        var foreign = names.Where(n => native.Where(kv => kv.Key != rid).SelectMany(kv => kv.Value)
+            .Except(native[rid]).Any(f => n.EndsWith("/" + f))).ToList();
+        if (foreign.Count > 0)
+            throw new CakeException($"{package} carries another platform's libraries: {string.Join(", ", foreign)}");
+        Information($"{rid}: {new System.IO.FileInfo(package).Length / 1048576.0:F1} MB, native {string.Join(", ", native[rid])}");
+    }
+
+    // This machine's package must install and run as a .NET tool: install it into a throw-away tool path.
     var toolPath = artifacts.Combine("tool-check");
     CleanDirectory(toolPath);
-    Run("dotnet", $"tool install owonnx --tool-path \"{toolPath}\" --add-source \"{artifacts.Combine("packages")}\" --ignore-failed-sources");
-    Run(toolPath.CombineWithFilePath("owonnx").FullPath, "--help");
+    Run("dotnet", $"tool install owonnx --tool-path \"{toolPath}\" --add-source \"{packages}\" --ignore-failed-sources");
+    var tool = toolPath.CombineWithFilePath("owonnx").FullPath;
+    Run(tool, "--help");
+    var model = artifacts.Combine("tool-check-model");
+    Run(tool, $"convert --sample --output \"{model}\" --precision int4 --overwrite");
+    Run(tool, $"run \"{model}\" \"A fool and his money\" --max-new-tokens 20");
 });
 
 Task("Publish").IsDependentOn("Restore").Does(() =>
@@ -70,7 +108,8 @@ Task("Publish").IsDependentOn("Restore").Does(() =>
                 .WithProperty("DebugType", "none"),
         });
 
-    // The linux-x64 binary must run on its own: convert and generate with the sample it carries.
+    // The linux-x64 binary must run on its own: convert and generate with the sample it carries
+    // (the other platforms' binaries are built and sized here; they run on their own machines).
     if (System.Runtime.InteropServices.RuntimeInformation.OSArchitecture == System.Runtime.InteropServices.Architecture.X64)
     {
         var binary = artifacts.CombineWithFilePath("publish/linux-x64/owonnx").FullPath;

@@ -51,10 +51,20 @@ public sealed class OpenAiServer : IAsyncDisposable
         });
         builder.Logging.ClearProviders();
         if (options.ConsoleLogging)
-            builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning)
+            builder.Logging.AddSimpleConsole(o =>
+                {
+                    o.SingleLine = true;
+                    o.UseUtcTimestamp = true;
+                    o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+                })
+                .SetMinimumLevel(LogLevel.Warning)
+                // One access-log line per request (RequestLog).
+                .AddFilter(RequestLog.Category, LogLevel.Information)
                 // A failed start (port in use) is reported once by the caller, not as a logged stack trace.
                 .AddFilter("Microsoft.Extensions.Hosting", LogLevel.None)
                 .AddFilter("Microsoft.AspNetCore.Server.Kestrel", LogLevel.Critical);
+        // Logs go to stderr with owonnx's own messages; stdout stays free (journald takes both).
+        builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;

@@ -6,6 +6,8 @@ using OpenWeights.Onnx.Server.Requests;
 using OpenWeights.Onnx.Server.Responses;
 using OpenWeights.Onnx.Server.Scheduling;
 
+using OpenWeights.Onnx.Server.Metrics;
+
 namespace OpenWeights.Onnx.Server.Endpoints;
 
 /// <summary>POST /v1/chat/completions: the messages through the model's chat template, answered whole or streamed.</summary>
@@ -35,6 +37,7 @@ internal static class ChatCompletionsEndpoint
             return;
         }
         var result = await SequenceCollector.CollectAsync(handle, http.RequestAborted);
+        RequestLog.RecordTokens(http, result.PromptTokens, result.CompletionTokens);
         var completion = new ChatCompletion(id, created, request.Parameters.Model,
             [new ChatChoice(0, new ChatResponseMessage("assistant", result.Text), logProbs?.Chat(result.Tokens),
                 ResponseIds.FinishReason(result.Reason))],
@@ -58,6 +61,7 @@ internal static class ChatCompletionsEndpoint
             },
             f =>
             {
+                RequestLog.RecordTokens(http, f.PromptTokens, f.CompletionTokens);
                 sse.Write(new ChatCompletionChunk(id, created, model,
                     [new ChatChunkChoice(0, new ChatDelta(), null, ResponseIds.FinishReason(f.Reason))]));
                 if (includeUsage)

@@ -6,6 +6,8 @@ using OpenWeights.Onnx.Server.Requests;
 using OpenWeights.Onnx.Server.Responses;
 using OpenWeights.Onnx.Server.Scheduling;
 
+using OpenWeights.Onnx.Server.Metrics;
+
 namespace OpenWeights.Onnx.Server.Endpoints;
 
 /// <summary>POST /v1/completions: a raw prompt continued, answered whole or streamed.</summary>
@@ -35,6 +37,7 @@ internal static class CompletionsEndpoint
             return;
         }
         var result = await SequenceCollector.CollectAsync(handle, http.RequestAborted);
+        RequestLog.RecordTokens(http, result.PromptTokens, result.CompletionTokens);
         var completion = new TextCompletion(id, created, request.Parameters.Model,
             [new TextChoice(result.Text, 0, logProbs?.Completion(result.Tokens, 0), ResponseIds.FinishReason(result.Reason))],
             new Usage(result.PromptTokens, result.CompletionTokens));
@@ -56,6 +59,7 @@ internal static class CompletionsEndpoint
             },
             f =>
             {
+                RequestLog.RecordTokens(http, f.PromptTokens, f.CompletionTokens);
                 sse.Write(new TextCompletion(id, created, model, [new TextChoice("", 0, null, ResponseIds.FinishReason(f.Reason))]));
                 if (includeUsage)
                     sse.Write(new TextCompletion(id, created, model, [], new Usage(f.PromptTokens, f.CompletionTokens)));

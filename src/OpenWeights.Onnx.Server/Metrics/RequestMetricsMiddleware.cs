@@ -1,14 +1,20 @@
 using System.Diagnostics;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 using OpenWeights.Onnx.Server.Errors;
 
 namespace OpenWeights.Onnx.Server.Metrics;
 
-/// <summary>Counts every request by endpoint and final status, and times it. Outermost, so errors are counted too.</summary>
-public sealed class RequestMetricsMiddleware(RequestDelegate next, ServerMetrics metrics)
+/// <summary>
+/// Counts every request by endpoint and final status, times it and writes its <see cref="RequestLog"/> line.
+/// Outermost, so errors are counted and logged too.
+/// </summary>
+public sealed class RequestMetricsMiddleware(RequestDelegate next, ServerMetrics metrics, ILoggerFactory loggers)
 {
     private static readonly string[] KnownEndpoints =
         ["/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics"];
+
+    private readonly ILogger _log = loggers.CreateLogger(RequestLog.Category);
 
     public async Task InvokeAsync(HttpContext http)
     {
@@ -23,7 +29,9 @@ public sealed class RequestMetricsMiddleware(RequestDelegate next, ServerMetrics
                 ? ErrorMiddleware.ClientClosedRequest
                 : http.Response.StatusCode;
             metrics.CountRequest(EndpointOf(http.Request.Path), status);
-            metrics.RequestDuration.Observe(Stopwatch.GetElapsedTime(start).TotalSeconds);
+            var elapsed = Stopwatch.GetElapsedTime(start);
+            metrics.RequestDuration.Observe(elapsed.TotalSeconds);
+            RequestLog.Write(_log, http, status, elapsed);
         }
     }
 

@@ -71,6 +71,13 @@ public sealed class ServeCommandTests
             Assert.AreEqual(0, process.ExitCode, log);
             StringAssert.Contains(log, $"serving fortune-llama on http://127.0.0.1:{port}/");
             StringAssert.Contains(log, "stopped.");
+            // One access-log line per request at Information: method, path, status, tokens, milliseconds.
+            var access = log.Split('\n').Where(l => l.Contains("OpenWeights.Onnx.Server.RequestLog")).ToList();
+            Assert.IsTrue(access.Any(l => l.Contains("GET /health 200 tokens - ")), log);
+            StringAssert.Matches(access.Single(l => l.Contains(" 401 ")), new System.Text.RegularExpressions.Regex(@"POST /v1/completions 401 tokens - [\d.]+ ms"));
+            int promptTokens = reference.InputIds.Length;
+            StringAssert.Matches(access[^1], new System.Text.RegularExpressions.Regex(
+                $@"^\d{{4}}-\d\d-\d\dT[\d:.]+Z info: OpenWeights.Onnx.Server.RequestLog\[0\] POST /v1/completions 200 tokens {promptTokens}\+\d+ [\d.]+ ms"));
         }
         finally
         {
