@@ -36,11 +36,14 @@ public sealed record LoraConfig
     {
         bool named = TargetRegex is { } regex
             ? regex.IsMatch(module)
-            : TargetModules!.Any(t => t == "all-linear" || module == t || module.EndsWith("." + t, StringComparison.Ordinal));
+            : TargetModules!.Any(t => t == "all-linear" ? !IsOutputLayer(module) : module == t || module.EndsWith("." + t, StringComparison.Ordinal));
         if (!named || LayersToTransform is null)
             return named;
         return LayerIndex(module) is { } layer && LayersToTransform.Contains(layer);
     }
+
+    /// <summary>peft's "all-linear" leaves out the output layer.</summary>
+    private static bool IsOutputLayer(string module) => module == "lm_head" || module.EndsWith(".lm_head", StringComparison.Ordinal);
 
     private int? LayerIndex(string module)
     {

@@ -10,6 +10,7 @@ namespace OpenWeights.Onnx.Adapters;
 public sealed class LoraMerge : IWeightDelta
 {
     private readonly Dictionary<WeightRef, List<LoraPair>> _pairs = new();
+    private readonly HashSet<WeightRef> _applied = new();
 
     /// <summary>Modules changed, over all adapters (with repeats for several adapters on one module).</summary>
     public int Count => _pairs.Values.Sum(p => p.Count);
@@ -28,6 +29,7 @@ public sealed class LoraMerge : IWeightDelta
     {
         if (!_pairs.TryGetValue(weight, out var pairs))
             return;
+        _applied.Add(weight);
         foreach (var p in pairs)
         {
             if (values.Length != p.OutFeatures * p.InFeatures)
@@ -37,6 +39,18 @@ public sealed class LoraMerge : IWeightDelta
             else
                 AddOutputMajor(p, values);
         }
+    }
+
+    /// <summary>
+    /// Fails if a weight an adapter changes was never read as that weight (a graph that reads a fused tensor whole
+    /// instead of its q/k/v rows would otherwise drop the adapter silently).
+    /// </summary>
+    public void EnsureAllApplied()
+    {
+        var missed = _pairs.Keys.Where(w => !_applied.Contains(w)).Select(w => w.ToString()).Order(StringComparer.Ordinal).ToList();
+        if (missed.Count > 0)
+            throw new InvalidOperationException($"the graph never read {missed.Count} adapted weight(s) as the adapter expects " +
+                                                $"({string.Join(", ", missed.Take(4))}{(missed.Count > 4 ? ", …" : "")}); the merge would be incomplete.");
     }
 
     /// <summary>Row o of W [out, in] gains Σ_r scale·B[o, r]·A[r, :].</summary>

@@ -71,6 +71,7 @@ public sealed class ModelConverter(ModelFamilies families)
             var format = weightFormat(store);
             var loraInputs = options.AdapterInputs ? new LoraInputs(format, store) : null;
             new DecoderGraph(model, weights, store, loraInputs ?? format, new DecoderGraphOptions { Logits = options.Logits, PrimitiveNorms = options.Target == ExecutionTarget.TensorRt }).Build();
+            merge?.EnsureAllApplied();
             sites = loraInputs?.Sites;
             data.Flush();
             totals = store.Progress;

@@ -37,6 +37,10 @@ public sealed class LoraConfigTests
         Assert.IsTrue(regex.Targets("model.layers.0.self_attn.o_proj"));
         Assert.IsFalse(regex.Targets("model.layers.0.self_attn.k_proj"));
 
+        var all = Parse(""","target_modules":"all-linear" """.TrimEnd());
+        Assert.IsTrue(all.Targets("model.layers.0.mlp.down_proj"));
+        Assert.IsFalse(all.Targets("lm_head"), "peft's all-linear leaves out the output layer");
+
         var layers = Parse(""","layers_to_transform":[1]""");
         Assert.IsTrue(layers.Targets("model.layers.1.self_attn.q_proj"));
         Assert.IsFalse(layers.Targets("model.layers.0.self_attn.q_proj"));
