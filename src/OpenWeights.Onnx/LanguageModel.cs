@@ -63,5 +63,11 @@ public sealed class LanguageModel : IDisposable
             BufferPlacement.For(Session, Options.ExecutionProvider, Options.Gpu),
             Options.ExecutionProvider != ExecutionTarget.Cpu && Options.Gpu.CudaGraph);
 
-    public void Dispose() => Session.Dispose();
+    public void Dispose()
+    {
+        // A profiled session (OWONNX_ORT_PROFILE) writes its JSON file when profiling ends.
+        if (Environment.GetEnvironmentVariable(SessionFactory.ProfileVariable) is { Length: > 0 })
+            Session.EndProfiling();
+        Session.Dispose();
+    }
 }

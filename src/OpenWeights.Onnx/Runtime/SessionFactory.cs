@@ -23,6 +23,9 @@ public static class SessionFactory
         _ => "CPUExecutionProvider",
     };
 
+    /// <summary>Environment variable: when set, sessions write an ONNX Runtime profile (JSON) with this path prefix.</summary>
+    public const string ProfileVariable = "OWONNX_ORT_PROFILE";
+
     public static InferenceSession Create(ModelConfig config, RuntimeOptions options)
     {
         var env = Env.Value;
@@ -40,6 +43,13 @@ public static class SessionFactory
             EnableMemoryPattern = false,
             LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
         };
+        // For the device check (eng/device-check): ORT's profile records, per node, the provider it ran on.
+        if (Environment.GetEnvironmentVariable(ProfileVariable) is { Length: > 0 } profilePrefix)
+        {
+            // The prefix first: enabling passes the current prefix to ORT.
+            so.ProfileOutputPathPrefix = profilePrefix;
+            so.EnableProfiling = true;
+        }
         try
         {
             if (options.AllowSpinning is bool spin)
