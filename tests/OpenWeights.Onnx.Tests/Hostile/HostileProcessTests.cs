@@ -309,4 +309,24 @@ public sealed class HostileProcessTests
         var result = HostileInput.Converter.Convert(dir, output, new ConversionOptions { AllowNonFinite = true });
         CollectionAssert.AreEqual(new[] { "model.layers.0.mlp.down_proj.weight" }, result.NonFiniteTensors.ToArray());
     }
+
+    [TestMethod]
+    public async Task ServerWithAnUnsafeTemplateAnswersChatWithAnErrorAndStillCompletes()
+    {
+        string dir = Path.Combine(TestFixtures.Scratch("hostile-serve-template"), "fortune-llama");
+        CopyFolder(Model, dir);
+        string config = Path.Combine(dir, "tokenizer_config.json");
+        var root = JsonNode.Parse(File.ReadAllText(config))!.AsObject();
+        root["chat_template"] = "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}";
+        File.WriteAllText(config, root.ToJsonString());
+        await using var server = await TestServer.StartAsync(o => o with { ModelDirectory = dir });
+        var (status, body) = await server.PostAsync("/v1/chat/completions",
+            """{"model":"fortune-llama","messages":[{"role":"user","content":"Hi"}],"max_tokens":4}""");
+        Assert.AreEqual(500, (int)status, body.ToString());
+        Assert.AreEqual("chat_template_unusable", body.GetProperty("error").GetProperty("code").GetString());
+        StringAssert.Contains(body.GetProperty("error").GetProperty("message").GetString(), "calls itself");
+        var (ok, completion) = await server.PostAsync("/v1/completions",
+            """{"model":"fortune-llama","prompt":"A fool","max_tokens":4,"temperature":0}""");
+        Assert.AreEqual(200, (int)ok, completion.ToString());
+    }
 }
