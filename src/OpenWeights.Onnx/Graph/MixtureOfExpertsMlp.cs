@@ -70,7 +70,7 @@ internal sealed class MixtureOfExpertsMlp(ModelDescription model, InitializerSto
         var stack = format.ExpertStack(experts, name, outFeatures, inFeatures);
         if (stack.Bits is not null)
             throw new NotSupportedException(
-                $"{name}: quantized experts ({stack.Bits}-bit) are not implemented in the mixture-of-experts graph yet; convert this model with float weights (fp32/fp16).");
+                $"{name}: quantized experts ({stack.Bits}-bit) are not implemented in the mixture-of-experts graph yet; convert this model in fp32 (the only precision tested for mixture-of-experts models).");
         if (stack.Bias is not null)
             throw new NotSupportedException($"{name}: expert biases are not implemented in the mixture-of-experts graph yet.");
         return stack;
