@@ -198,7 +198,7 @@ public sealed class ChatAndInterruptTests
         {
             // The staging folder appears once the conversion has started writing.
             var watch = Stopwatch.StartNew();
-            while (!Directory.EnumerateDirectories(work, ".out.owonnx-*").Any() && !process.HasExited && watch.Elapsed.TotalSeconds < 60)
+            while (!Directory.EnumerateDirectories(work, ".owonnx-staging-*").Any() && !process.HasExited && watch.Elapsed.TotalSeconds < 60)
                 await Task.Delay(5);
             if (process.HasExited)
                 Assert.Inconclusive($"the conversion finished before it could be interrupted ({watch.ElapsedMilliseconds} ms)");
