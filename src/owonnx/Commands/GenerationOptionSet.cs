@@ -34,6 +34,8 @@ internal sealed class GenerationOptionSet
         p => p is >= -2 and <= 2, "a number in [-2, 2]; 0 = off");
     public readonly Option<long?> Seed = CliOptions.OptionalLong("--seed", "Random seed: the same seed gives the same text (default: a random seed)", long.MinValue);
     public readonly Option<string[]> Stop = new("--stop") { Description = "Stop before this string; repeatable (default: none)", Arity = ArgumentArity.OneOrMore, AllowMultipleArgumentsPerToken = false };
+    public readonly Option<bool> IgnoreEos = CliOptions.Flag("--ignore-eos",
+        "Keep generating past the end-of-text token, up to --max-new-tokens (for benchmarks; default: stop at it)");
     public readonly Option<int?> MaxLength = CliOptions.OptionalInt("--max-length",
         $"KV cache length in tokens, prompt + generated (default: {RuntimeOptions.DefaultMaxLength}, capped at the model's context)", 2);
     public readonly Option<string> Ep = CliOptions.Choice("--ep", "Execution provider", "cpu", "cpu", "cuda", "tensorrt");
@@ -45,7 +47,7 @@ internal sealed class GenerationOptionSet
     public void AddTo(Command command)
     {
         foreach (var option in new Option[] { MaxNewTokens, Temperature, TopK, TopP, MinP, RepetitionPenalty, PresencePenalty,
-                     FrequencyPenalty, Seed, Stop, MaxLength, Ep, Threads, Adapter })
+                     FrequencyPenalty, Seed, Stop, IgnoreEos, MaxLength, Ep, Threads, Adapter })
             command.Options.Add(option);
         Device.AddTo(command);
     }
@@ -86,6 +88,7 @@ internal sealed class GenerationOptionSet
         {
             MaxNewTokens = Given(MaxNewTokens) ? parse.GetValue(MaxNewTokens) : current.MaxNewTokens,
             StopStrings = Given(Stop) ? parse.GetValue(Stop) ?? [] : current.StopStrings,
+            StopAtEos = Given(IgnoreEos) ? !parse.GetValue(IgnoreEos) : current.StopAtEos,
             Sampling = s with
             {
                 Temperature = parse.GetValue(Temperature) ?? s.Temperature,

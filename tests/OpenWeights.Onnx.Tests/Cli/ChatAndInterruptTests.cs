@@ -157,11 +157,24 @@ public sealed class ChatAndInterruptTests
     }
 
     [TestMethod]
+    public async Task IgnoreEosGeneratesTheWholeBudget()
+    {
+        string[] run = ["run", FortuneReference.ConvertedFp32, "Once upon a time", "--max-new-tokens", "300"];
+        var stopped = await OwonnxCli.RunAsync(run);
+        var ignoring = await OwonnxCli.RunAsync([.. run, "--ignore-eos"]);
+        Assert.AreEqual(0, stopped.ExitCode, stopped.StandardError);
+        Assert.AreEqual(0, ignoring.ExitCode, ignoring.StandardError);
+        StringAssert.Contains(StatsLines(stopped.StandardError).Single(), "(end-of-text token or stop string)");
+        StringAssert.Contains(StatsLines(ignoring.StandardError).Single(), "generated 300 ");
+    }
+
+    [TestMethod]
     public async Task CtrlCDuringRunExitsWith130AfterTheTextSoFar()
     {
         if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS())
             Assert.Inconclusive("sends SIGINT with kill(1)");
-        using var process = Start("run", FortuneReference.ConvertedFp32, "Once upon a time", "--max-new-tokens", "500", "--max-length", "512");
+        // --ignore-eos: the sample often ends a reply within ~20 tokens, faster than the signal arrives on an idle machine.
+        using var process = Start("run", FortuneReference.ConvertedFp32, "Once upon a time", "--max-new-tokens", "500", "--max-length", "512", "--ignore-eos");
         process.StandardInput.Close();
         var stdout = new Collected(process.StandardOutput);
         var stderr = new Collected(process.StandardError);
