@@ -12,4 +12,10 @@ public sealed record DecoderGraphOptions
     /// no contrib op.
     /// </summary>
     public bool PrimitiveNorms { get; init; }
+
+    /// <summary>
+    /// q/k/v as one product and gate/up as one (<see cref="IWeightFormat.PackedLinear"/>), split after, as
+    /// onnxruntime-genai's builder writes them; false gives one product per projection.
+    /// </summary>
+    public bool PackProjections { get; init; } = true;
 }
