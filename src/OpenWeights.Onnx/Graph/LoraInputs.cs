@@ -61,7 +61,4 @@ public sealed class LoraInputs(IWeightFormat inner, InitializerStore store) : IW
 
     public ExpertStack ExpertStack(ExpertWeights experts, string name, int outFeatures, int inFeatures) =>
         inner.ExpertStack(experts, name, outFeatures, inFeatures);
-
-    public string Adapter(string input, AdapterWeights adapter, string name, int outFeatures, int inFeatures) =>
-        inner.Adapter(input, adapter, name, outFeatures, inFeatures);
 }

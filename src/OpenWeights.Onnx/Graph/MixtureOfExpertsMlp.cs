@@ -47,7 +47,7 @@ internal sealed class MixtureOfExpertsMlp(ModelDescription model, InitializerSto
     /// <summary>[N, E]: the renormalised top-k probabilities at their experts, exactly zero elsewhere.</summary>
     private string RoutingWeights(string tokens, LinearWeights router, MixtureOfExperts moe, string name)
     {
-        if (router.Bias is not null || router.Adapter is not null)
+        if (router.Bias is not null)
             throw new NotSupportedException($"{name}.router: a router bias or adapter is not supported.");
         string table = store.Matrix(router.Weight, name + ".router.weight", moe.Count, model.HiddenSize, inputMajor: true);
         string logits = _g.Op("MatMul", name + "/router/MatMul", [tokens, table]);
