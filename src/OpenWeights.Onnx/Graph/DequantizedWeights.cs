@@ -35,6 +35,9 @@ public sealed class DequantizedWeights : IWeightFormat
     public ExpertStack ExpertStack(ExpertWeights experts, string name, int outFeatures, int inFeatures) =>
         throw new NotSupportedException($"{name}: mixture-of-experts weights are not supported for --ep tensorrt (its form has no MoE node).");
 
+    public ExpertStack InterleavedExpertStack(ExpertWeights gate, ExpertWeights up, string name, int outFeatures, int inFeatures) =>
+        ExpertStack(gate, name, outFeatures, inFeatures);
+
     public string Adapter(string input, AdapterWeights adapter, string name, int outFeatures, int inFeatures) =>
         WeightFormats.FloatAdapter(_store, input, adapter, name, outFeatures, inFeatures);
 

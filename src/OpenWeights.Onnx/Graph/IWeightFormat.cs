@@ -33,6 +33,13 @@ public interface IWeightFormat
     ExpertStack ExpertStack(ExpertWeights experts, string name, int outFeatures, int inFeatures);
 
     /// <summary>
+    /// Two projections' expert stacks fused row by row, [E, 2·out, in] with rows gate₀, up₀, gate₁, up₁, …: the
+    /// fc1 of ONNX Runtime's <c>MoE</c>/<c>QMoE</c> with <c>swiglu_fusion=1</c>. Written one expert at a time, as
+    /// <see cref="ExpertStack"/>; the experts may not have biases.
+    /// </summary>
+    ExpertStack InterleavedExpertStack(ExpertWeights gate, ExpertWeights up, string name, int outFeatures, int inFeatures);
+
+    /// <summary>
     /// Extension point for adapters (LoRA): scale · (input × Aᵀ) × Bᵀ → [.., out], A [rank, in], B [out, rank].
     /// <see cref="Linear"/> adds it to the base projection when <see cref="LinearWeights.Adapter"/> is set, so an
     /// adapter only needs mapping; formats keep adapters in float (they are small and their rank is low).
@@ -42,9 +49,10 @@ public interface IWeightFormat
 
 /// <summary>
 /// The initializers of an expert stack. Float: <see cref="Weights"/> [E, out, in] in the compute type
-/// (<see cref="Bits"/> null). Block-quantized: each expert laid out exactly as a MatMulNBits B of its own —
-/// <see cref="Weights"/> uint8 [E, out, k_blocks, blob], <see cref="Scales"/> [E, out, k_blocks] in the compute
-/// type, <see cref="ZeroPoints"/> uint8 [E, out, ⌈k_blocks·bits/8⌉] when asymmetric. <see cref="Bias"/> [E, out] when the experts have biases.
+/// (<see cref="Bits"/> null). Block-quantized: each expert's bytes exactly those of a MatMulNBits B of its own, in
+/// QMoE's shapes — <see cref="Weights"/> uint8 [E, out, k_blocks·blob], <see cref="Scales"/> [E, out, k_blocks] in
+/// the compute type, <see cref="ZeroPoints"/> uint8 [E, out, ⌈k_blocks·bits/8⌉] when asymmetric, and the
+/// <see cref="AccuracyLevel"/> the format gives its MatMulNBits. <see cref="Bias"/> [E, out] when the experts have biases.
 /// </summary>
 public sealed record ExpertStack(string Weights, string? Bias, int Experts, int? Bits = null, int? BlockSize = null,
-    string? Scales = null, string? ZeroPoints = null);
+    string? Scales = null, string? ZeroPoints = null, int AccuracyLevel = 0);
