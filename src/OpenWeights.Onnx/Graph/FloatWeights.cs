@@ -11,7 +11,7 @@ public sealed class FloatWeights(InitializerStore store) : IWeightFormat
     {
         string weight = store.Matrix(w.Weight, name + ".weight", outFeatures, inFeatures, inputMajor: true);
         string y = store.Graph.Op("MatMul", name + "/MatMul", [input, weight]);
-        return this.Finish(store, y, input, w, name, outFeatures, inFeatures);
+        return WeightFormats.AddBias(store, y, w, name, outFeatures);
     }
 
     public ExpertStack ExpertStack(ExpertWeights experts, string name, int outFeatures, int inFeatures)
@@ -30,8 +30,6 @@ public sealed class FloatWeights(InitializerStore store) : IWeightFormat
         return new ExpertStack(weights, null, count);
     }
 
-    public string Adapter(string input, AdapterWeights adapter, string name, int outFeatures, int inFeatures) =>
-        WeightFormats.FloatAdapter(store, input, adapter, name, outFeatures, inFeatures);
 
     public string Embed(string ids, WeightRef table, string name, int vocab, int hidden)
     {

@@ -5,15 +5,13 @@ namespace OpenWeights.Onnx.Graph;
 /// <summary>
 /// How weights are stored and multiplied: float MatMul, or block-quantized MatMulNBits. The decoder
 /// graph is written once against this interface, so precision is a choice, not a fork of the builder.
-/// A new kind of weight (an expert stack, an adapter pair) is a member here, implemented by every format,
-/// so a family that uses it works in every precision.
+/// A new kind of weight (an expert stack) is a member here, implemented by every format, so a family that uses it
+/// works in every precision. Behaviour around the products is a decorator instead: <see cref="LoraInputs"/> wraps a
+/// format and adds run-time LoRA updates to chosen projections, whatever their precision.
 /// </summary>
 public interface IWeightFormat
 {
-    /// <summary>
-    /// input [.., in] × W [out, in]ᵀ (+ bias) → [.., out]; with <see cref="LinearWeights.Adapter"/> set, plus the
-    /// adapter's low-rank update (<see cref="Adapter"/>).
-    /// </summary>
+    /// <summary>input [.., in] × W [out, in]ᵀ (+ bias) → [.., out].</summary>
     string Linear(string input, LinearWeights w, string name, int outFeatures, int inFeatures);
 
     /// <summary>Rows of the token table [vocab, hidden] selected by <paramref name="ids"/>.</summary>
@@ -38,13 +36,6 @@ public interface IWeightFormat
     /// <see cref="ExpertStack"/>; the experts may not have biases.
     /// </summary>
     ExpertStack InterleavedExpertStack(ExpertWeights gate, ExpertWeights up, string name, int outFeatures, int inFeatures);
-
-    /// <summary>
-    /// Extension point for adapters (LoRA): scale · (input × Aᵀ) × Bᵀ → [.., out], A [rank, in], B [out, rank].
-    /// <see cref="Linear"/> adds it to the base projection when <see cref="LinearWeights.Adapter"/> is set, so an
-    /// adapter only needs mapping; formats keep adapters in float (they are small and their rank is low).
-    /// </summary>
-    string Adapter(string input, AdapterWeights adapter, string name, int outFeatures, int inFeatures);
 }
 
 /// <summary>

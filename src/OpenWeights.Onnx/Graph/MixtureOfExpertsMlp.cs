@@ -48,8 +48,8 @@ internal sealed class MixtureOfExpertsMlp(ModelDescription model, InitializerSto
     /// <summary>[N, E] float32 router logits: float32 weight, float32 MatMul, whatever the compute type.</summary>
     private string RouterLogits(string tokens, LinearWeights router, MixtureOfExperts moe, string name)
     {
-        if (router.Bias is not null || router.Adapter is not null)
-            throw new NotSupportedException($"{name}.router: a router bias or adapter is not supported.");
+        if (router.Bias is not null)
+            throw new NotSupportedException($"{name}.router: a router bias is not supported.");
         int hidden = model.HiddenSize;
         var values = store.Reader.Matrix(router.Weight, inputMajor: true, moe.Count, hidden);
         string table = store.Raw(name + ".router.weight", DataType.Float, MemoryMarshal.AsBytes((ReadOnlySpan<float>)values),

@@ -48,7 +48,7 @@ public sealed class QuantizedWeights : IWeightFormat
         var values = _store.Reader.Matrix(w.Weight, inputMajor: false, outFeatures, inFeatures);
         var q = Write(name, values, bits.Value, outFeatures, inFeatures, gatherTable: false);
         string y = MatMulNBits(input, q, name);
-        return this.Finish(_store, y, input, w, name, outFeatures, inFeatures);
+        return WeightFormats.AddBias(_store, y, w, name, outFeatures);
     }
 
     /// <summary>
@@ -85,8 +85,6 @@ public sealed class QuantizedWeights : IWeightFormat
         return new ExpertStack(data, bias, count, layout.Bits, layout.BlockSize, scaleName, zeroName, _options.AccuracyLevel);
     }
 
-    public string Adapter(string input, AdapterWeights adapter, string name, int outFeatures, int inFeatures) =>
-        WeightFormats.FloatAdapter(_store, input, adapter, name, outFeatures, inFeatures);
 
     public string Embed(string ids, WeightRef table, string name, int vocab, int hidden)
     {

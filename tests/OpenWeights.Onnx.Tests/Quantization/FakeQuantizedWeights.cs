@@ -23,8 +23,7 @@ internal sealed class FakeQuantizedWeights(InitializerStore store, QuantizationO
             ? Transposed(name + ".weight", RoundTrip(w.Weight, b, outFeatures, inFeatures), outFeatures, inFeatures)
             : store.Matrix(w.Weight, name + ".weight", outFeatures, inFeatures, inputMajor: true);
         string y = store.Graph.Op("MatMul", name + "/MatMul", [input, weight]);
-        y = w.Bias is null ? y : store.Graph.Op("Add", name + "/Add", [y, store.Vector(w.Bias, name + ".bias", outFeatures)]);
-        return w.Adapter is null ? y : store.Graph.Op("Add", name + "/AddAdapter", [y, Adapter(input, w.Adapter, name + ".adapter", outFeatures, inFeatures)]);
+        return w.Bias is null ? y : store.Graph.Op("Add", name + "/Add", [y, store.Vector(w.Bias, name + ".bias", outFeatures)]);
     }
 
     public string Embed(string ids, WeightRef table, string name, int vocab, int hidden)
@@ -61,9 +60,6 @@ internal sealed class FakeQuantizedWeights(InitializerStore store, QuantizationO
             e => BlockQuantizer.Dequantize(quantizer.Quantize(rows(e), 2 * outFeatures, inFeatures))), null, gate.Experts.Count);
     }
 
-    /// <summary>Adapters stay float in <see cref="QuantizedWeights"/> too.</summary>
-    public string Adapter(string input, AdapterWeights adapter, string name, int outFeatures, int inFeatures) =>
-        new FloatWeights(store).Adapter(input, adapter, name, outFeatures, inFeatures);
 
     private float[] RoundTrip(WeightRef w, int bits, int rows, int columns)
     {
