@@ -175,22 +175,23 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
     {
         string name = $"layers.{i}.attn";
         string q, k, v;
-        PackedPart[] parts = [new(layer.Q, name + ".q_proj", model.QSize), new(layer.K, name + ".k_proj", model.KvSize), new(layer.V, name + ".v_proj", model.KvSize)];
-        if (!Packs(parts))
+        if (_options.PackProjections)
         {
-            q = format.Linear(h, layer.Q, name + ".q_proj", model.QSize, model.HiddenSize);
-            k = format.Linear(h, layer.K, name + ".k_proj", model.KvSize, model.HiddenSize);
-            v = format.Linear(h, layer.V, name + ".v_proj", model.KvSize, model.HiddenSize);
-        }
-        else
-        {
-            string qkv = format.PackedLinear(h, parts, name + ".qkv_proj", model.HiddenSize);
+            string qkv = format.PackedLinear(h,
+                [new(layer.Q, name + ".q_proj", model.QSize), new(layer.K, name + ".k_proj", model.KvSize), new(layer.V, name + ".v_proj", model.KvSize)],
+                name + ".qkv_proj", model.HiddenSize);
             // GroupQueryAttention takes q, k and v packed in its query input (key and value left empty); the
             // per-head norms need them apart.
             if (layer.QNorm is null && layer.KNorm is null)
                 (q, k, v) = (qkv, "", "");
             else
                 (q, k, v) = Split3(qkv, name + ".qkv_proj/Split", model.QSize, model.KvSize, model.KvSize);
+        }
+        else
+        {
+            q = format.Linear(h, layer.Q, name + ".q_proj", model.QSize, model.HiddenSize);
+            k = format.Linear(h, layer.K, name + ".k_proj", model.KvSize, model.HiddenSize);
+            v = format.Linear(h, layer.V, name + ".v_proj", model.KvSize, model.HiddenSize);
         }
         if (layer.QNorm is not null)
             q = HeadNorm(q, layer.QNorm, name + ".q_norm", model.NumHeads);
@@ -231,7 +232,7 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
     private string Mlp(string h, LayerWeights layer, int i)
     {
         if (layer.Experts is { } experts)
-            return new MixtureOfExpertsMlp(model, store, format).Build(h, experts, $"layers.{i}.moe");
+            return new MixtureOfExpertsMlp(model, store, format, _options.DenseExperts).Build(h, experts, $"layers.{i}.moe");
         string name = $"layers.{i}.mlp";
         if (layer.Up is null || layer.Down is null)
             throw new InvalidOperationException($"layer {i}: a dense MLP needs Up and Down weights (or Experts for a mixture of experts).");
@@ -245,7 +246,7 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
         {
             string gate, up;
             PackedPart[] parts = [new(layer.Gate, name + ".gate_proj", inter), new(layer.Up, name + ".up_proj", inter)];
-            if (Packs(parts))
+            if (_options.PackProjections)
             {
                 var halves = _g.OpMulti("Split", name + ".gate_up_proj/Split",
                     [format.PackedLinear(h, parts, name + ".gate_up_proj", model.HiddenSize), _g.Int64s(inter, inter)],
@@ -261,12 +262,6 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
         }
         return format.Linear(activated, layer.Down, name + ".down_proj", model.HiddenSize, model.IntermediateSize);
     }
-
-    /// <summary>
-    /// Projections of one input go into one product unless turned off or a part carries a conversion-time adapter
-    /// (<see cref="LinearWeights.Adapter"/>, applied per projection).
-    /// </summary>
-    private bool Packs(IEnumerable<PackedPart> parts) => _options.PackProjections && parts.All(p => p.Weights.Adapter is null);
 
     private (string, string, string) Split3(string x, string name, long a, long b, long c)
     {

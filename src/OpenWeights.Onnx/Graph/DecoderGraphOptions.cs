@@ -18,4 +18,11 @@ public sealed record DecoderGraphOptions
     /// onnxruntime-genai's builder writes them; false gives one product per projection.
     /// </summary>
     public bool PackProjections { get; init; } = true;
+
+    /// <summary>
+    /// Mixture-of-experts MLPs from standard ops, every expert on every token (exact, E/k× the active work),
+    /// instead of ONNX Runtime's MoE/QMoE, which run only the routed experts. Float experts only: the baseline the
+    /// routed form is measured against (<c>ConversionOptions.DenseExperts</c>).
+    /// </summary>
+    public bool DenseExperts { get; init; }
 }

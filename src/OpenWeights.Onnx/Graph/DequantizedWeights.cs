@@ -35,8 +35,9 @@ public sealed class DequantizedWeights : IWeightFormat
     public ExpertStack ExpertStack(ExpertWeights experts, string name, int outFeatures, int inFeatures) =>
         throw new NotSupportedException($"{name}: mixture-of-experts weights are not supported for --ep tensorrt (its form has no MoE node).");
 
-    public string Adapter(string input, AdapterWeights adapter, string name, int outFeatures, int inFeatures) =>
-        WeightFormats.FloatAdapter(_store, input, adapter, name, outFeatures, inFeatures);
+    public ExpertStack InterleavedExpertStack(ExpertWeights gate, ExpertWeights up, string name, int outFeatures, int inFeatures) =>
+        ExpertStack(gate, name, outFeatures, inFeatures);
+
 
     public string Embed(string ids, WeightRef table, string name, int vocab, int hidden)
     {
@@ -60,7 +61,7 @@ public sealed class DequantizedWeights : IWeightFormat
             return _float.Linear(input, lw, name, outFeatures, inFeatures);
         var values = _store.Reader.Matrix(lw.Weight, inputMajor: false, outFeatures, inFeatures);
         string y = Product(input, values, name, outFeatures, inFeatures, bits.Value);
-        return this.Finish(_store, y, input, lw, name, outFeatures, inFeatures);
+        return WeightFormats.AddBias(_store, y, lw, name, outFeatures);
     }
 
     /// <summary>The parts' [out, in] rows stacked, then quantized and transposed as one matrix (blocks run along a row).</summary>
