@@ -141,7 +141,8 @@ Task("Sample").IsDependentOn("Build").Does(() =>
 //                         longer on a loaded one). Built portable: GGML_NATIVE=OFF with the CPU's x86 extensions named
 //                         from /proc/cpuinfo and AMX off (a native build died with "Illegal instruction" in a VM
 //                         whose CPU reports AMX it cannot run).
-//   --pairs=N (3), --precisions=int4,int8,fp16, --threads=N (all cores)
+//   --pairs=N (3), --precisions=int4,int8,fp16, --threads=N (all cores), --prompt-tokens=N (128), --gen-tokens=N (64),
+//   --repeat=N (2; measured runs per bench call, for both tools)
 // Report: artifacts/bench/decode.json and decode.md. Never part of the CI test run.
 Task("Bench").IsDependentOn("Build").Does(() =>
 {
@@ -167,7 +168,8 @@ Task("Bench").IsDependentOn("Build").Does(() =>
     }
     var work = artifacts.Combine("bench/decode-work");
     var arguments = $"decode \"{MakeAbsolute(File(Owonnx()))}\" \"{work}\" \"{artifacts.Combine("bench")}\"" +
-        $" --pairs {Argument("pairs", "3")} --precisions {Argument("precisions", "int4,int8,fp16")} --threads {Argument("threads", Environment.ProcessorCount.ToString())}";
+        $" --pairs {Argument("pairs", "3")} --precisions {Argument("precisions", "int4,int8,fp16")} --threads {Argument("threads", Environment.ProcessorCount.ToString())}" +
+        $" --prompt-tokens {Argument("prompt-tokens", "128")} --gen-tokens {Argument("gen-tokens", "64")} --repeat {Argument("repeat", "2")}";
     if (llamaBench != null)
         arguments += $" --llama-bench \"{llamaBench}\" --gguf-py \"{ggufPy}\"";
     Run("dotnet", $"run -c {configuration} --no-build --project tests/OpenWeights.Onnx.Benchmarks -- {arguments}");
