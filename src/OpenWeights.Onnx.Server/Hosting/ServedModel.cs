@@ -165,6 +165,10 @@ public sealed class ServedModel : IDisposable
     public SequenceHandle Submit(int[] promptIds, GenerationOptions options, bool logProbs, CancellationToken cancellation,
         AdapterFile? adapter = null)
     {
+        if (options.Sampling.LogitBias is { } bias)
+            foreach (int id in bias.Keys)
+                if (id >= VocabSize)
+                    throw OpenAiException.InvalidValue("logit_bias", $"Invalid key in 'logit_bias': token id {id} is outside the vocabulary [0, {VocabSize}).");
         try
         {
             return Scheduler.Submit(new SequenceRequest

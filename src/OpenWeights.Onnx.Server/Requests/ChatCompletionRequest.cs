@@ -17,12 +17,6 @@ internal sealed record ChatCompletionRequest(RequestParameters Parameters, IRead
         foreach (string unsupported in (string[])["tools", "functions"])
             if (f.Get(unsupported) is { } v && !(v.ValueKind == JsonValueKind.Array && v.GetArrayLength() == 0))
                 throw OpenAiException.Unsupported(unsupported, $"'{unsupported}' (tool calling) is not supported by this server.");
-        if (f.Get("response_format") is { } format)
-        {
-            string? type = JsonFields.Object(format, "response_format").String("type");
-            if (type is not null and not "text")
-                throw OpenAiException.Unsupported("response_format", $"response_format '{type}' is not supported; only 'text'.");
-        }
         return new ChatCompletionRequest(parameters, ParseMessages(f));
     }
 
