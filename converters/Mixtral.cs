@@ -1,5 +1,6 @@
 using OpenWeights.Onnx.Families;
 using OpenWeights.Onnx.Models;
+using OpenWeights.Onnx.Checkpoints;
 
 namespace OpenWeights.Onnx.Converters;
 

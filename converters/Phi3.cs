@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using OpenWeights.Onnx.Families;
 using OpenWeights.Onnx.Models;
+using OpenWeights.Onnx.Checkpoints;
 
 namespace OpenWeights.Onnx.Converters;
 

@@ -9,12 +9,12 @@ namespace OpenWeights.Onnx;
 /// </summary>
 public sealed class LanguageModel : IDisposable
 {
-    public ModelConfig Config { get; }
+    public GenAiConfig Config { get; }
     public RuntimeOptions Options { get; }
     public InferenceSession Session { get; }
     public int MaxLength { get; }
 
-    private LanguageModel(ModelConfig config, RuntimeOptions options, InferenceSession session)
+    private LanguageModel(GenAiConfig config, RuntimeOptions options, InferenceSession session)
     {
         Config = config;
         Options = options;
@@ -26,7 +26,7 @@ public sealed class LanguageModel : IDisposable
     {
         options ??= new RuntimeOptions();
         options.Validate();
-        var config = ModelConfig.Load(directory);
+        var config = GenAiConfig.Load(directory);
         var session = SessionFactory.Create(config, options);
         try
         {

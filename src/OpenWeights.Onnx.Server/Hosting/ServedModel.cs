@@ -2,12 +2,12 @@ using Microsoft.Extensions.Logging;
 using OpenWeights.Onnx.Adapters;
 using OpenWeights.Onnx.Generation;
 using OpenWeights.Onnx.Generation.Sampling;
-using OpenWeights.Onnx.Models;
 using OpenWeights.Onnx.Server.Errors;
 using OpenWeights.Onnx.Server.Metrics;
 using OpenWeights.Onnx.Server.Requests;
 using OpenWeights.Onnx.Server.Scheduling;
 using OpenWeights.Onnx.Tokenization;
+using OpenWeights.Onnx.Checkpoints;
 
 namespace OpenWeights.Onnx.Server.Hosting;
 

@@ -1,4 +1,3 @@
-using OpenWeights.Onnx.Models;
 
 namespace OpenWeights.Onnx.Checkpoints;
 

@@ -7,6 +7,7 @@ using OpenWeights.Onnx.Graph;
 using OpenWeights.Onnx.Models;
 using OpenWeights.Onnx.Onnx.Proto;
 using OpenWeights.Onnx.Quantization;
+using OpenWeights.Onnx.Weights;
 using DataType = OpenWeights.Onnx.Onnx.Proto.TensorProto.Types.DataType;
 
 namespace OpenWeights.Onnx.Conversion;

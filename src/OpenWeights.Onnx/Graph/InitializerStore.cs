@@ -1,5 +1,5 @@
-using OpenWeights.Onnx.Conversion;
 using OpenWeights.Onnx.Families;
+using OpenWeights.Onnx.Weights;
 using DataType = OpenWeights.Onnx.Onnx.Proto.TensorProto.Types.DataType;
 
 namespace OpenWeights.Onnx.Graph;

@@ -1,3 +1,4 @@
+using OpenWeights.Onnx.Checkpoints;
 namespace OpenWeights.Onnx.Models;
 
 /// <summary>

@@ -16,7 +16,7 @@ namespace OpenWeights.Onnx.Runtime;
 public sealed unsafe class BatchDecoder : IDisposable
 {
     private readonly InferenceSession _session;
-    private readonly ModelConfig _config;
+    private readonly GenAiConfig _config;
     private readonly KvCache _cache;
     private readonly BufferPlacement _placement;
     private readonly RunOptions _runOptions = new();
@@ -44,7 +44,7 @@ public sealed unsafe class BatchDecoder : IDisposable
     public int Slots => _cache.Slots;
     public int MaxLength => _cache.MaxLength;
     public int VocabSize => _config.VocabSize;
-    public ModelConfig Config => _config;
+    public GenAiConfig Config => _config;
     public KvCache Cache => _cache;
     /// <summary>Per-slot run-time adapters; null when the decoder was made without (the base model only).</summary>
     public AdapterSlots? Adapters { get; }
@@ -55,7 +55,7 @@ public sealed unsafe class BatchDecoder : IDisposable
     /// <param name="adapterRank">Above 0: per-slot adapter buffers of this rank (the model needs adapter inputs).</param>
     /// <param name="placement">Where the cache and inputs live (host memory when null); the decoder owns it.</param>
     /// <param name="cudaGraph">The session captures CUDA graphs: mark prompt runs as not to be captured.</param>
-    public BatchDecoder(InferenceSession session, ModelConfig config, int slots, int maxLength, int adapterRank = 0,
+    public BatchDecoder(InferenceSession session, GenAiConfig config, int slots, int maxLength, int adapterRank = 0,
         BufferPlacement? placement = null, bool cudaGraph = false)
     {
         _session = session;

@@ -32,7 +32,7 @@ public sealed class KvCache : IDisposable
     public long BytesPerSlot => 2L * Layers * SlotElements * ElementSize;
     private long SlotElements => (long)KvHeads * MaxLength * HeadSize;
 
-    public KvCache(ModelConfig config, int slots, int maxLength, BufferPlacement placement)
+    public KvCache(GenAiConfig config, int slots, int maxLength, BufferPlacement placement)
     {
         Slots = slots;
         MaxLength = maxLength;

@@ -30,7 +30,7 @@ public sealed record RuntimeOptions
     /// <summary>CUDA/TensorRT settings; ignored on the CPU.</summary>
     public GpuOptions Gpu { get; init; } = new();
 
-    public int EffectiveMaxLength(ModelConfig config) => Math.Min(MaxLength ?? DefaultMaxLength, config.ContextLength);
+    public int EffectiveMaxLength(GenAiConfig config) => Math.Min(MaxLength ?? DefaultMaxLength, config.ContextLength);
 
     public void Validate()
     {

@@ -26,7 +26,7 @@ public static class SessionFactory
     /// <summary>Environment variable: when set, sessions write an ONNX Runtime profile (JSON) with this path prefix.</summary>
     public const string ProfileVariable = "OWONNX_ORT_PROFILE";
 
-    public static InferenceSession Create(ModelConfig config, RuntimeOptions options)
+    public static InferenceSession Create(GenAiConfig config, RuntimeOptions options)
     {
         var env = Env.Value;
         string modelPath = Path.Combine(config.Directory, config.ModelFile);

@@ -10,7 +10,7 @@ namespace OpenWeights.Onnx.Runtime;
 /// </summary>
 public sealed record TensorRtProfiles(string Min, string Opt, string Max)
 {
-    public static TensorRtProfiles For(IEnumerable<string> inputNames, ModelConfig config, int maxBatch, int maxLength)
+    public static TensorRtProfiles For(IEnumerable<string> inputNames, GenAiConfig config, int maxBatch, int maxLength)
     {
         var pastNames = Enumerable.Range(0, config.NumLayers)
             .SelectMany(l => new[] { config.PastKey(l), config.PastValue(l) })

@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.ML.Tokenizers;
-using OpenWeights.Onnx.Models;
+using OpenWeights.Onnx.Checkpoints;
 
 namespace OpenWeights.Onnx.Tokenization;
 

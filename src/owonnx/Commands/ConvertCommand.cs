@@ -3,6 +3,7 @@ using OpenWeights.Onnx.Cli.CommandLine;
 using OpenWeights.Onnx.Conversion;
 using OpenWeights.Onnx.Converters;
 using OpenWeights.Onnx.Quantization;
+using OpenWeights.Onnx.Weights;
 
 namespace OpenWeights.Onnx.Cli.Commands;
 

@@ -3,9 +3,9 @@ using OpenWeights.Onnx.Adapters;
 using OpenWeights.Onnx.Cli.CommandLine;
 using OpenWeights.Onnx.Generation;
 using OpenWeights.Onnx.Generation.Sampling;
-using OpenWeights.Onnx.Models;
 using OpenWeights.Onnx.Runtime;
 using OpenWeights.Onnx.Tokenization;
+using OpenWeights.Onnx.Checkpoints;
 
 namespace OpenWeights.Onnx.Cli.Commands;
 

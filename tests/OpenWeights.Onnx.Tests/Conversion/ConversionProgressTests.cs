@@ -1,6 +1,7 @@
 using OpenWeights.Onnx.Conversion;
 using OpenWeights.Onnx.Converters;
 using OpenWeights.Onnx.Tests.Support;
+using OpenWeights.Onnx.Weights;
 
 namespace OpenWeights.Onnx.Tests.Conversion;
 

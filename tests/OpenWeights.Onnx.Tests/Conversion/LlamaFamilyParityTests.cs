@@ -1,4 +1,3 @@
-using OpenWeights.Onnx.Conversion;
 using OpenWeights.Onnx.Tests.Support;
 
 namespace OpenWeights.Onnx.Tests.Conversion;

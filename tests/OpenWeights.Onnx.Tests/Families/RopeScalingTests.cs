@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using OpenWeights.Onnx.Converters;
 using OpenWeights.Onnx.Models;
 using OpenWeights.Onnx.Tests.Support;
+using OpenWeights.Onnx.Checkpoints;
 
 namespace OpenWeights.Onnx.Tests.Families;
 

@@ -41,7 +41,7 @@ public sealed class HostileConvertedFolderTests
     }
 
     [TestMethod]
-    public void TheValidConfigLoads() => Assert.AreEqual(2, ModelConfig.Load(Folder(_ => { })).EosTokenIds[0]);
+    public void TheValidConfigLoads() => Assert.AreEqual(2, GenAiConfig.Load(Folder(_ => { })).EosTokenIds[0]);
 
     [TestMethod]
     [DataRow("model.eos_token_id", null, "eos_token_id")]
@@ -74,7 +74,7 @@ public sealed class HostileConvertedFolderTests
     public void BrokenGenAiConfigIsRefusedByField(string field, string? json, string fragment)
     {
         string dir = Folder(root => Set(root, field, json));
-        var e = Assert.ThrowsExactly<ModelLoadException>(() => ModelConfig.Load(dir));
+        var e = Assert.ThrowsExactly<ModelLoadException>(() => GenAiConfig.Load(dir));
         StringAssert.Contains(e.Message, fragment);
         StringAssert.Contains(e.Message, dir);
     }
@@ -88,7 +88,7 @@ public sealed class HostileConvertedFolderTests
     {
         string dir = TestFixtures.Scratch("hostile-converted");
         File.WriteAllText(Path.Combine(dir, "genai_config.json"), text);
-        var e = Assert.ThrowsExactly<ModelLoadException>(() => ModelConfig.Load(dir));
+        var e = Assert.ThrowsExactly<ModelLoadException>(() => GenAiConfig.Load(dir));
         StringAssert.Contains(e.Message, "genai_config.json");
     }
 
@@ -96,7 +96,7 @@ public sealed class HostileConvertedFolderTests
     public void FolderWithoutGenAiConfigIsNotAModel()
     {
         string dir = TestFixtures.Scratch("hostile-converted");
-        var e = Assert.ThrowsExactly<ModelLoadException>(() => ModelConfig.Load(dir));
+        var e = Assert.ThrowsExactly<ModelLoadException>(() => GenAiConfig.Load(dir));
         StringAssert.Contains(e.Message, "owonnx convert");
     }
 }

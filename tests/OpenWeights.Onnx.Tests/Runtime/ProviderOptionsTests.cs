@@ -10,7 +10,7 @@ namespace OpenWeights.Onnx.Tests.Runtime;
 [TestCategory(Category.Unit)]
 public sealed class ProviderOptionsTests
 {
-    private static ModelConfig Config(int layers = 2) => new()
+    private static GenAiConfig Config(int layers = 2) => new()
     {
         Directory = "m", ModelType = "llama", ModelFile = "model.onnx", VocabSize = 32000, ContextLength = 4096,
         NumLayers = layers, NumKvHeads = 4, HeadSize = 64, BosTokenId = 1, EosTokenIds = [2], PadTokenId = 2,

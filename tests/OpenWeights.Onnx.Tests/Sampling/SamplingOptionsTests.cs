@@ -1,5 +1,5 @@
 using OpenWeights.Onnx.Generation.Sampling;
-using OpenWeights.Onnx.Models;
+using OpenWeights.Onnx.Checkpoints;
 
 namespace OpenWeights.Onnx.Tests.Sampling;
 

@@ -1,10 +1,10 @@
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using OpenWeights.Onnx.Checkpoints;
-using OpenWeights.Onnx.Conversion;
 using OpenWeights.Onnx.Graph;
 using OpenWeights.Onnx.Onnx.Proto;
 using OpenWeights.Onnx.Tests.Support;
+using OpenWeights.Onnx.Weights;
 using DataType = OpenWeights.Onnx.Onnx.Proto.TensorProto.Types.DataType;
 
 namespace OpenWeights.Onnx.Tests.Weights;

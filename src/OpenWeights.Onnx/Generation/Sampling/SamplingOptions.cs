@@ -1,5 +1,5 @@
 using System.Globalization;
-using OpenWeights.Onnx.Models;
+using OpenWeights.Onnx.Checkpoints;
 
 namespace OpenWeights.Onnx.Generation.Sampling;
 

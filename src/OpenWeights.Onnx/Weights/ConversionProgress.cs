@@ -1,4 +1,4 @@
-namespace OpenWeights.Onnx.Conversion;
+namespace OpenWeights.Onnx.Weights;
 
 /// <summary>Running totals of a conversion, reported after each initializer is written.</summary>
 public sealed class ConversionProgress

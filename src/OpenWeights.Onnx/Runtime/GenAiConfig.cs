@@ -7,7 +7,7 @@ namespace OpenWeights.Onnx.Runtime;
 /// A converted model folder's <c>genai_config.json</c>: the same file onnxruntime-genai reads, so a model
 /// converted by either tool describes itself the same way to our runtime.
 /// </summary>
-public sealed record ModelConfig
+public sealed record GenAiConfig
 {
     public required string Directory { get; init; }
     public required string ModelType { get; init; }
@@ -41,7 +41,7 @@ public sealed record ModelConfig
     public string PresentKey(int layer) => DecoderIo.ForLayer(PresentKeyFormat, layer);
     public string PresentValue(int layer) => DecoderIo.ForLayer(PresentValueFormat, layer);
 
-    public static ModelConfig Load(string directory)
+    public static GenAiConfig Load(string directory)
     {
         string path = Path.Combine(directory, "genai_config.json");
         if (!System.IO.Directory.Exists(directory))
@@ -72,7 +72,7 @@ public sealed record ModelConfig
                 throw new ModelLoadException($"{path}: '{where}.{field}' is '{value}'; it must contain '%d' exactly once (the layer number).");
             return value;
         }
-        var config = new ModelConfig
+        var config = new GenAiConfig
         {
             Directory = directory,
             ModelType = json.String(model, "model", "type"),

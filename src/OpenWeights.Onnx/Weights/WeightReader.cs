@@ -3,7 +3,7 @@ using OpenWeights.Onnx.Adapters;
 using OpenWeights.Onnx.Checkpoints;
 using OpenWeights.Onnx.Families;
 
-namespace OpenWeights.Onnx.Conversion;
+namespace OpenWeights.Onnx.Weights;
 
 /// <summary>
 /// Materialises one weight at a time as float32 from the memory-mapped checkpoint, in the layout the

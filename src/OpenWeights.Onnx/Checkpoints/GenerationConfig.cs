@@ -1,8 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using OpenWeights.Onnx.Checkpoints;
 
-namespace OpenWeights.Onnx.Models;
+namespace OpenWeights.Onnx.Checkpoints;
 
 /// <summary>The generation defaults a checkpoint ships in <c>generation_config.json</c> (optional file).</summary>
 public sealed record GenerationConfig

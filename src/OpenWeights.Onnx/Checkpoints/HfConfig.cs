@@ -1,8 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using OpenWeights.Onnx.Checkpoints;
 
-namespace OpenWeights.Onnx.Models;
+namespace OpenWeights.Onnx.Checkpoints;
 
 /// <summary>
 /// A checkpoint's <c>config.json</c>, with typed accessors whose errors name the file and the field.

@@ -3,7 +3,7 @@ using OpenWeights.Onnx.Checkpoints;
 using OpenWeights.Onnx.Onnx.Proto;
 using DataType = OpenWeights.Onnx.Onnx.Proto.TensorProto.Types.DataType;
 
-namespace OpenWeights.Onnx.Conversion;
+namespace OpenWeights.Onnx.Weights;
 
 /// <summary>
 /// Streams initializer bytes into the external data file beside <c>model.onnx</c> and returns the
