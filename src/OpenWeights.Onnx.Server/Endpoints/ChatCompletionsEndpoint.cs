@@ -26,46 +26,49 @@ internal static class ChatCompletionsEndpoint
         int[] prompt = model.EncodeChat(request.Messages);
         var generation = GenerationOptionsMapper.Map(request.Parameters, model.DefaultSampling, prompt.Length,
             model.MaxLength, defaultMaxTokens: int.MaxValue, promptParam: "messages");
-        var handle = model.Submit(prompt, generation, request.Parameters.LogProbs, http.RequestAborted, adapter);
+        var handles = model.Submit(prompt, generation, request.Parameters.LogProbs, http.RequestAborted, adapter, request.Parameters.N);
 
         string id = ResponseIds.Chat();
         long created = ResponseIds.Now();
         var logProbs = request.Parameters.LogProbs ? new LogProbFormatter(model.Tokenizer) : null;
         if (request.Parameters.Stream)
         {
-            await StreamAsync(http, handle, id, created, request.Parameters.Model, logProbs, request.Parameters.IncludeUsage);
+            await StreamAsync(http, handles, id, created, request.Parameters.Model, logProbs, request.Parameters.IncludeUsage);
             return;
         }
-        var result = await SequenceCollector.CollectAsync(handle, http.RequestAborted);
-        RequestLog.RecordTokens(http, result.PromptTokens, result.CompletionTokens);
+        var results = await SequenceCollector.CollectAllAsync(handles, http.RequestAborted);
+        var usage = SequenceCollector.Usage(results);
+        RequestLog.RecordTokens(http, usage.PromptTokens, usage.CompletionTokens);
         var completion = new ChatCompletion(id, created, request.Parameters.Model,
-            [new ChatChoice(0, new ChatResponseMessage("assistant", result.Text), logProbs?.Chat(result.Tokens),
-                ResponseIds.FinishReason(result.Reason))],
-            new Usage(result.PromptTokens, result.CompletionTokens));
+            results.Select((result, index) => new ChatChoice(index, new ChatResponseMessage("assistant", result.Text),
+                logProbs?.Chat(result.Tokens), ResponseIds.FinishReason(result.Reason))).ToList(),
+            usage);
         await http.Response.WriteAsJsonAsync(completion, ServerJson.Options, http.RequestAborted);
     }
 
-    private static async Task StreamAsync(HttpContext http, SequenceHandle handle, string id, long created, string model,
+    private static async Task StreamAsync(HttpContext http, IReadOnlyList<SequenceHandle> handles, string id, long created, string model,
         LogProbFormatter? logProbs, bool includeUsage)
     {
         var sse = new SseWriter(http.Response, http.RequestAborted);
         await sse.StartAsync();
-        sse.Write(new ChatCompletionChunk(id, created, model, [new ChatChunkChoice(0, new ChatDelta("assistant", ""), null, null)]));
+        for (int index = 0; index < handles.Count; index++)
+            sse.Write(new ChatCompletionChunk(id, created, model, [new ChatChunkChoice(index, new ChatDelta("assistant", ""), null, null)]));
         await sse.FlushAsync();
 
-        await SequenceStreamer.PumpAsync(http, sse, handle, logProbs is not null,
-            t =>
+        await SequenceStreamer.PumpAsync(http, sse, handles, logProbs is not null,
+            (index, t) =>
             {
                 var lp = logProbs is not null && t.TokenId >= 0 ? new ChatLogProbs([logProbs.Chat(t)]) : null;
-                sse.Write(new ChatCompletionChunk(id, created, model, [new ChatChunkChoice(0, new ChatDelta(Content: t.Text), lp, null)]));
+                sse.Write(new ChatCompletionChunk(id, created, model, [new ChatChunkChoice(index, new ChatDelta(Content: t.Text), lp, null)]));
             },
-            f =>
+            (index, f) => sse.Write(new ChatCompletionChunk(id, created, model,
+                [new ChatChunkChoice(index, new ChatDelta(), null, ResponseIds.FinishReason(f.Reason))])),
+            finished =>
             {
-                RequestLog.RecordTokens(http, f.PromptTokens, f.CompletionTokens);
-                sse.Write(new ChatCompletionChunk(id, created, model,
-                    [new ChatChunkChoice(0, new ChatDelta(), null, ResponseIds.FinishReason(f.Reason))]));
+                var usage = SequenceCollector.Usage(finished);
+                RequestLog.RecordTokens(http, usage.PromptTokens, usage.CompletionTokens);
                 if (includeUsage)
-                    sse.Write(new ChatCompletionChunk(id, created, model, [], new Usage(f.PromptTokens, f.CompletionTokens)));
+                    sse.Write(new ChatCompletionChunk(id, created, model, [], usage));
             });
     }
 }

@@ -29,6 +29,8 @@ public sealed class KvCache : IDisposable
     public TensorElementType ElementType { get; }
     public int ElementSize { get; }
     public bool OnDevice { get; }
+    /// <summary>Slot copies run on the provider (device memory), not by the host.</summary>
+    public bool CopiesThroughProvider => _placement.CopiesThroughProvider;
     public long BytesPerSlot => 2L * Layers * SlotElements * ElementSize;
     private long SlotElements => (long)KvHeads * MaxLength * HeadSize;
 

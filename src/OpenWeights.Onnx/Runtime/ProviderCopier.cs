@@ -44,8 +44,8 @@ public sealed class ProviderCopier : IDisposable
         var graph = new GraphProto { Name = "owonnx_copy" };
         for (int i = 0; i < count; i++)
         {
-            graph.Input.Add(Graph.GraphBuilder.ValueInfo($"x{i}", (TensorProto.Types.DataType)(int)type, [$"n{i}"]));
-            graph.Output.Add(Graph.GraphBuilder.ValueInfo($"y{i}", (TensorProto.Types.DataType)(int)type, [$"n{i}"]));
+            graph.Input.Add(Vector($"x{i}", type, $"n{i}"));
+            graph.Output.Add(Vector($"y{i}", type, $"n{i}"));
             var node = new NodeProto { OpType = "Identity", Name = $"copy{i}" };
             node.Input.Add($"x{i}");
             node.Output.Add($"y{i}");
@@ -54,6 +54,18 @@ public sealed class ProviderCopier : IDisposable
         var model = new ModelProto { IrVersion = 10, ProducerName = "owonnx", Graph = graph };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 21 });
         return model.ToByteArray();
+    }
+
+    private static ValueInfoProto Vector(string name, TensorElementType type, string length)
+    {
+        var shape = new TensorShapeProto();
+        shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = length });
+        // ONNX's element type numbers are ONNX Runtime's TensorElementType values.
+        return new ValueInfoProto
+        {
+            Name = name,
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } },
+        };
     }
 
     /// <summary>
