@@ -26,14 +26,8 @@ public sealed record WeightRef(string Tensor, int OutputStart = 0, int? OutputCo
 /// </summary>
 public interface IWeightGroup;
 
-/// <summary>A linear layer: W [out, in], an optional bias [out] and an optional low-rank adapter.</summary>
-public sealed record LinearWeights(WeightRef Weight, WeightRef? Bias = null, AdapterWeights? Adapter = null) : IWeightGroup;
-
-/// <summary>
-/// A low-rank adapter pair (LoRA): the layer computes x·Wᵀ + <see cref="Scale"/>·(x·Aᵀ)·Bᵀ with A [rank, in] and
-/// B [out, rank]; PEFT's scale is lora_alpha / r. Written by <c>IWeightFormat.Adapter</c>.
-/// </summary>
-public sealed record AdapterWeights(WeightRef A, WeightRef B, float Scale) : IWeightGroup;
+/// <summary>A linear layer: W [out, in] and an optional bias [out].</summary>
+public sealed record LinearWeights(WeightRef Weight, WeightRef? Bias = null) : IWeightGroup;
 
 /// <summary>
 /// The experts of a mixture-of-experts MLP projection, in expert order: separate tensors per expert (Mixtral's

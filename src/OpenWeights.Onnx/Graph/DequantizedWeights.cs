@@ -35,8 +35,9 @@ public sealed class DequantizedWeights : IWeightFormat
     public ExpertStack ExpertStack(ExpertWeights experts, string name, int outFeatures, int inFeatures) =>
         throw new NotSupportedException($"{name}: mixture-of-experts weights are not supported for --ep tensorrt (its form has no MoE node).");
 
-    public string Adapter(string input, AdapterWeights adapter, string name, int outFeatures, int inFeatures) =>
-        WeightFormats.FloatAdapter(_store, input, adapter, name, outFeatures, inFeatures);
+    public ExpertStack InterleavedExpertStack(ExpertWeights gate, ExpertWeights up, string name, int outFeatures, int inFeatures) =>
+        ExpertStack(gate, name, outFeatures, inFeatures);
+
 
     public string Embed(string ids, WeightRef table, string name, int vocab, int hidden)
     {
@@ -109,7 +110,7 @@ public sealed class DequantizedWeights : IWeightFormat
         string w = g.Op("DequantizeLinear", name + "/DequantizeLinear", inputs,
             Attr.Int("axis", 0), Attr.Int("block_size", layout.BlockSize));
         string y = g.Op("MatMul", name + "/MatMul", [input, w]);
-        return this.Finish(_store, y, input, lw, name, outFeatures, inFeatures);
+        return WeightFormats.AddBias(_store, y, lw, name, outFeatures);
     }
 
     /// <summary>Stores a code at a flat index: a byte for 8 bits, else a nibble, the even index in the low one.</summary>

@@ -11,20 +11,25 @@ public sealed class FloatWeights(InitializerStore store) : IWeightFormat
     {
         string weight = store.Matrix(w.Weight, name + ".weight", outFeatures, inFeatures, inputMajor: true);
         string y = store.Graph.Op("MatMul", name + "/MatMul", [input, weight]);
-        return this.Finish(store, y, input, w, name, outFeatures, inFeatures);
+        return WeightFormats.AddBias(store, y, w, name, outFeatures);
     }
 
     public ExpertStack ExpertStack(ExpertWeights experts, string name, int outFeatures, int inFeatures)
     {
-        WeightFormats.RefuseAdapters(experts, name);
         int count = experts.Experts.Count;
         string weights = store.FloatStack(name + ".weight", count, [outFeatures, inFeatures],
-            e => store.Reader.Matrix(experts.Experts[e].Weight, inputMajor: false, outFeatures, inFeatures));
+            WeightFormats.ExpertRows(store, experts, null, name, outFeatures, inFeatures));
         return new ExpertStack(weights, WeightFormats.StackedBias(store, experts, name, outFeatures), count);
     }
 
-    public string Adapter(string input, AdapterWeights adapter, string name, int outFeatures, int inFeatures) =>
-        WeightFormats.FloatAdapter(store, input, adapter, name, outFeatures, inFeatures);
+    public ExpertStack InterleavedExpertStack(ExpertWeights gate, ExpertWeights up, string name, int outFeatures, int inFeatures)
+    {
+        int count = gate.Experts.Count;
+        string weights = store.FloatStack(name + ".weight", count, [2 * outFeatures, inFeatures],
+            WeightFormats.ExpertRows(store, gate, up, name, outFeatures, inFeatures));
+        return new ExpertStack(weights, null, count);
+    }
+
 
     public string Embed(string ids, WeightRef table, string name, int vocab, int hidden)
     {

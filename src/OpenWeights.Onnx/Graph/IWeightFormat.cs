@@ -5,15 +5,13 @@ namespace OpenWeights.Onnx.Graph;
 /// <summary>
 /// How weights are stored and multiplied: float MatMul, or block-quantized MatMulNBits. The decoder
 /// graph is written once against this interface, so precision is a choice, not a fork of the builder.
-/// A new kind of weight (an expert stack, an adapter pair) is a member here, implemented by every format,
-/// so a family that uses it works in every precision.
+/// A new kind of weight (an expert stack) is a member here, implemented by every format, so a family that uses it
+/// works in every precision. Behaviour around the products is a decorator instead: <see cref="LoraInputs"/> wraps a
+/// format and adds run-time LoRA updates to chosen projections, whatever their precision.
 /// </summary>
 public interface IWeightFormat
 {
-    /// <summary>
-    /// input [.., in] × W [out, in]ᵀ (+ bias) → [.., out]; with <see cref="LinearWeights.Adapter"/> set, plus the
-    /// adapter's low-rank update (<see cref="Adapter"/>).
-    /// </summary>
+    /// <summary>input [.., in] × W [out, in]ᵀ (+ bias) → [.., out].</summary>
     string Linear(string input, LinearWeights w, string name, int outFeatures, int inFeatures);
 
     /// <summary>Rows of the token table [vocab, hidden] selected by <paramref name="ids"/>.</summary>
@@ -33,18 +31,19 @@ public interface IWeightFormat
     ExpertStack ExpertStack(ExpertWeights experts, string name, int outFeatures, int inFeatures);
 
     /// <summary>
-    /// Extension point for adapters (LoRA): scale · (input × Aᵀ) × Bᵀ → [.., out], A [rank, in], B [out, rank].
-    /// <see cref="Linear"/> adds it to the base projection when <see cref="LinearWeights.Adapter"/> is set, so an
-    /// adapter only needs mapping; formats keep adapters in float (they are small and their rank is low).
+    /// Two projections' expert stacks fused row by row, [E, 2·out, in] with rows gate₀, up₀, gate₁, up₁, …: the
+    /// fc1 of ONNX Runtime's <c>MoE</c>/<c>QMoE</c> with <c>swiglu_fusion=1</c>. Written one expert at a time, as
+    /// <see cref="ExpertStack"/>; the experts may not have biases.
     /// </summary>
-    string Adapter(string input, AdapterWeights adapter, string name, int outFeatures, int inFeatures);
+    ExpertStack InterleavedExpertStack(ExpertWeights gate, ExpertWeights up, string name, int outFeatures, int inFeatures);
 }
 
 /// <summary>
 /// The initializers of an expert stack. Float: <see cref="Weights"/> [E, out, in] in the compute type
-/// (<see cref="Bits"/> null). Block-quantized: each expert laid out exactly as a MatMulNBits B of its own —
-/// <see cref="Weights"/> uint8 [E, out, k_blocks, blob], <see cref="Scales"/> [E, out, k_blocks] in the compute
-/// type, <see cref="ZeroPoints"/> uint8 [E, out, ⌈k_blocks·bits/8⌉] when asymmetric. <see cref="Bias"/> [E, out] when the experts have biases.
+/// (<see cref="Bits"/> null). Block-quantized: each expert's bytes exactly those of a MatMulNBits B of its own, in
+/// QMoE's shapes — <see cref="Weights"/> uint8 [E, out, k_blocks·blob], <see cref="Scales"/> [E, out, k_blocks] in
+/// the compute type, <see cref="ZeroPoints"/> uint8 [E, out, ⌈k_blocks·bits/8⌉] when asymmetric, and the
+/// <see cref="AccuracyLevel"/> the format gives its MatMulNBits. <see cref="Bias"/> [E, out] when the experts have biases.
 /// </summary>
 public sealed record ExpertStack(string Weights, string? Bias, int Experts, int? Bits = null, int? BlockSize = null,
-    string? Scales = null, string? ZeroPoints = null);
+    string? Scales = null, string? ZeroPoints = null, int AccuracyLevel = 0);

@@ -23,8 +23,7 @@ internal sealed class FakeQuantizedWeights(InitializerStore store, QuantizationO
             ? Transposed(name + ".weight", RoundTrip(w.Weight, b, outFeatures, inFeatures), outFeatures, inFeatures)
             : store.Matrix(w.Weight, name + ".weight", outFeatures, inFeatures, inputMajor: true);
         string y = store.Graph.Op("MatMul", name + "/MatMul", [input, weight]);
-        y = w.Bias is null ? y : store.Graph.Op("Add", name + "/Add", [y, store.Vector(w.Bias, name + ".bias", outFeatures)]);
-        return w.Adapter is null ? y : store.Graph.Op("Add", name + "/AddAdapter", [y, Adapter(input, w.Adapter, name + ".adapter", outFeatures, inFeatures)]);
+        return w.Bias is null ? y : store.Graph.Op("Add", name + "/Add", [y, store.Vector(w.Bias, name + ".bias", outFeatures)]);
     }
 
     public string Embed(string ids, WeightRef table, string name, int vocab, int hidden)
@@ -52,9 +51,15 @@ internal sealed class FakeQuantizedWeights(InitializerStore store, QuantizationO
         new(store.FloatStack(name + ".weight", experts.Experts.Count, [outFeatures, inFeatures],
             e => RoundTrip(experts.Experts[e].Weight, options.Bits, outFeatures, inFeatures)), null, experts.Experts.Count);
 
-    /// <summary>Adapters stay float in <see cref="QuantizedWeights"/> too.</summary>
-    public string Adapter(string input, AdapterWeights adapter, string name, int outFeatures, int inFeatures) =>
-        new FloatWeights(store).Adapter(input, adapter, name, outFeatures, inFeatures);
+    /// <summary>The interleaved [E, 2·out, in] stack, quantized and dequantized as <see cref="QuantizedWeights"/> quantizes it.</summary>
+    public ExpertStack InterleavedExpertStack(ExpertWeights gate, ExpertWeights up, string name, int outFeatures, int inFeatures)
+    {
+        var rows = WeightFormats.ExpertRows(store, gate, up, name, outFeatures, inFeatures);
+        var quantizer = options.Quantizer(options.Bits);
+        return new(store.FloatStack(name + ".weight", gate.Experts.Count, [2 * outFeatures, inFeatures],
+            e => BlockQuantizer.Dequantize(quantizer.Quantize(rows(e), 2 * outFeatures, inFeatures))), null, gate.Experts.Count);
+    }
+
 
     private float[] RoundTrip(WeightRef w, int bits, int rows, int columns)
     {

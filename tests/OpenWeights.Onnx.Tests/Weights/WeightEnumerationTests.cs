@@ -10,16 +10,15 @@ namespace OpenWeights.Onnx.Tests.Weights;
 [TestClass]
 public sealed class WeightEnumerationTests
 {
-    private static LinearWeights Linear(string name, bool bias = false, bool adapter = false) =>
-        new(new WeightRef(name + ".weight"), bias ? new WeightRef(name + ".bias") : null,
-            adapter ? new AdapterWeights(new WeightRef(name + ".lora_A"), new WeightRef(name + ".lora_B"), 2f) : null);
+    private static LinearWeights Linear(string name, bool bias = false) =>
+        new(new WeightRef(name + ".weight"), bias ? new WeightRef(name + ".bias") : null);
 
     private static NormWeights Norm(string name) => new(new WeightRef(name + ".weight"), new WeightRef(name + ".bias"));
 
     private static LayerWeights EveryField(int i) => new()
     {
         AttentionNorm = Norm($"l{i}.attn_norm"),
-        Q = Linear($"l{i}.q", bias: true, adapter: true), K = Linear($"l{i}.k"), V = Linear($"l{i}.v"), O = Linear($"l{i}.o"),
+        Q = Linear($"l{i}.q", bias: true), K = Linear($"l{i}.k"), V = Linear($"l{i}.v"), O = Linear($"l{i}.o"),
         QNorm = Norm($"l{i}.q_norm"), KNorm = Norm($"l{i}.k_norm"), PostAttentionNorm = Norm($"l{i}.post_attn"),
         MlpNorm = Norm($"l{i}.mlp_norm"), Gate = Linear($"l{i}.gate"), Up = Linear($"l{i}.up"), Down = Linear($"l{i}.down"),
         PostMlpNorm = Norm($"l{i}.post_mlp"),
@@ -34,10 +33,10 @@ public sealed class WeightEnumerationTests
             Layers = [EveryField(0), EveryField(1)], FinalNorm = Norm("final"), LmHead = Linear("head"),
         };
         var names = weights.All().Select(w => w.Tensor).ToList();
-        // Per layer: 6 norms × (weight, bias) + Q (weight, bias, A, B) + 6 more linear weights = 22.
-        Assert.HasCount(2 + 2 * 22 + 2 + 1, names);
+        // Per layer: 6 norms × (weight, bias) + Q (weight, bias) + 6 more linear weights = 20.
+        Assert.HasCount(2 + 2 * 20 + 2 + 1, names);
         CollectionAssert.AllItemsAreUnique(names);
-        CollectionAssert.Contains(names, "l1.q.lora_B");
+        CollectionAssert.Contains(names, "l1.q.bias");
         CollectionAssert.Contains(names, "l1.post_mlp.bias");
         CollectionAssert.Contains(names, "positions");
         Assert.AreEqual("embed", names[0], "declaration order: the table first");
