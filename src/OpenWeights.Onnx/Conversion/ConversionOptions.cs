@@ -47,6 +47,13 @@ public sealed record ConversionOptions
     /// </summary>
     public ComputeType? Compute { get; init; }
 
+    /// <summary>
+    /// Mixture-of-experts layers computed from standard ops with every expert on every token (exact; E/k× the
+    /// active work) rather than by ONNX Runtime's MoE/QMoE, which run the routed experts only. fp32/fp16 only: a
+    /// baseline for measuring the routed form, or for a runtime without those contrib ops.
+    /// </summary>
+    public bool DenseExperts { get; init; }
+
     public ComputeType EffectiveCompute => Compute ?? (Target == ExecutionTarget.Cpu ? ComputeType.Fp32 : ComputeType.Fp16);
 
     public bool IsQuantized => Precision is Precision.Int8 or Precision.Int4;
@@ -82,6 +89,9 @@ public sealed record ConversionOptions
         if (!IsQuantized && Quantization is not null)
             throw new ArgumentException(
                 $"quantization options (block size, asymmetric, accuracy level, LM head, embedding) apply to int8 and int4, not {Precision.ToString().ToLowerInvariant()}.");
+        if (DenseExperts && IsQuantized)
+            throw new ArgumentException(
+                $"dense (all-experts) mixture-of-experts layers take float experts only; convert in fp32 or fp16, or drop the dense-experts option for {Precision.ToString().ToLowerInvariant()}.");
         EffectiveQuantization?.Validate();
         foreach (var adapter in Adapters)
             if (!float.IsFinite(adapter.Scale))

@@ -71,7 +71,10 @@ public sealed class ModelConverter(ModelFamilies families)
             store.Progress.ExpectedElements = weights.All().Sum(reader.Elements);
             var format = weightFormat(store);
             var loraInputs = options.AdapterInputs ? new LoraInputs(format, store) : null;
-            new DecoderGraph(model, weights, store, loraInputs ?? format, new DecoderGraphOptions { Logits = options.Logits, PrimitiveNorms = options.Target == ExecutionTarget.TensorRt }).Build();
+            new DecoderGraph(model, weights, store, loraInputs ?? format, new DecoderGraphOptions
+            {
+                Logits = options.Logits, PrimitiveNorms = options.Target == ExecutionTarget.TensorRt, DenseExperts = options.DenseExperts,
+            }).Build();
             merge?.EnsureAllApplied();
             sites = loraInputs?.Sites;
             data.Flush();

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using OpenWeights.Onnx.Generation.Tools;
 using Microsoft.ML.OnnxRuntimeGenAI;
 using GenAiTokenizer = Microsoft.ML.OnnxRuntimeGenAI.Tokenizer;
 
@@ -50,20 +51,28 @@ public sealed class ChatTemplate : IDisposable
     }
 
     /// <summary>Renders the conversation; a template error, an overrun or an oversized result is a <see cref="ChatTemplateException"/>.</summary>
-    public string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true)
+    public string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true) =>
+        Render(messages, tools: null, addGenerationPrompt);
+
+    /// <summary>
+    /// Renders the conversation with the functions the model may call in the template's <c>tools</c> variable
+    /// (null or empty: none, as a template without tools expects).
+    /// </summary>
+    public string Render(IReadOnlyList<ChatMessage> messages, IReadOnlyList<ToolDefinition>? tools, bool addGenerationPrompt = true)
     {
         if (_runaway is not null)
             throw new ChatTemplateException($"{Source(_modelDirectory)}: the chat_template ran past its time limit earlier; it is no longer used.");
-        var array = new JsonArray(messages
-            .Select(m => (JsonNode)new JsonObject { ["role"] = m.Role, ["content"] = m.Content })
-            .ToArray());
-        string json = array.ToJsonString();
+        string json = TemplateMessages.ToJson(messages, mistralIds: _template.Contains("[TOOL_CALLS]", StringComparison.Ordinal));
+        string? toolsJson = tools is { Count: > 0 } ? new JsonArray(tools.Select(t => (JsonNode)t.ToTemplateJson()).ToArray()).ToJsonString() : null;
+        // The engine rewrites tools into a flattened form of its own (dropping "required", enums and nesting) unless
+        // the template mentions "tool.function"; templates written for transformers expect them as OpenAI sends them.
+        string template = toolsJson is null ? _template : _template + "{# tool.function #}";
 
         string? result = null;
         Exception? error = null;
         var thread = new Thread(() =>
         {
-            try { result = _engine.ApplyChatTemplate(_template, json, null, addGenerationPrompt); }
+            try { result = _engine.ApplyChatTemplate(template, json, toolsJson, addGenerationPrompt); }
             catch (Exception e) { error = e; }
         }, RenderStackBytes) { IsBackground = true, Name = "owonnx chat template" };
         thread.Start();
@@ -77,7 +86,7 @@ public sealed class ChatTemplate : IDisposable
             throw new ChatTemplateException($"{Source(_modelDirectory)}: the chat_template failed: {FirstLine(e.Message)}", e);
         if (error is not null)
             throw new ChatTemplateException($"{Source(_modelDirectory)}: the chat_template failed: {error.Message}", error);
-        long limit = (long)OutputAllowance + 2L * json.Length;
+        long limit = (long)OutputAllowance + 2L * (json.Length + (toolsJson?.Length ?? 0));
         if (result!.Length > limit)
             throw new ChatTemplateException(
                 $"{Source(_modelDirectory)}: the chat_template rendered {result.Length} characters for a conversation of {json.Length}; " +

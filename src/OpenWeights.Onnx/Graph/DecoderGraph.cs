@@ -216,7 +216,7 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
     private string Mlp(string h, LayerWeights layer, int i)
     {
         if (layer.Experts is { } experts)
-            return new MixtureOfExpertsMlp(model, store, format).Build(h, experts, $"layers.{i}.moe");
+            return new MixtureOfExpertsMlp(model, store, format, _options.DenseExperts).Build(h, experts, $"layers.{i}.moe");
         string name = $"layers.{i}.mlp";
         if (layer.Up is null || layer.Down is null)
             throw new InvalidOperationException($"layer {i}: a dense MLP needs Up and Down weights (or Experts for a mixture of experts).");

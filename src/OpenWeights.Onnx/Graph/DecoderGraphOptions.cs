@@ -12,4 +12,11 @@ public sealed record DecoderGraphOptions
     /// no contrib op.
     /// </summary>
     public bool PrimitiveNorms { get; init; }
+
+    /// <summary>
+    /// Mixture-of-experts MLPs from standard ops, every expert on every token (exact, E/k× the active work),
+    /// instead of ONNX Runtime's MoE/QMoE, which run only the routed experts. Float experts only: the baseline the
+    /// routed form is measured against (<c>ConversionOptions.DenseExperts</c>).
+    /// </summary>
+    public bool DenseExperts { get; init; }
 }

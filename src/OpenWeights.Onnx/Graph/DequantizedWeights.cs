@@ -35,6 +35,9 @@ public sealed class DequantizedWeights : IWeightFormat
     public ExpertStack ExpertStack(ExpertWeights experts, string name, int outFeatures, int inFeatures) =>
         throw new NotSupportedException($"{name}: mixture-of-experts weights are not supported for --ep tensorrt (its form has no MoE node).");
 
+    public ExpertStack InterleavedExpertStack(ExpertWeights gate, ExpertWeights up, string name, int outFeatures, int inFeatures) =>
+        ExpertStack(gate, name, outFeatures, inFeatures);
+
 
     public string Embed(string ids, WeightRef table, string name, int vocab, int hidden)
     {

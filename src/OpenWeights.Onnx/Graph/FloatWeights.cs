@@ -18,8 +18,16 @@ public sealed class FloatWeights(InitializerStore store) : IWeightFormat
     {
         int count = experts.Experts.Count;
         string weights = store.FloatStack(name + ".weight", count, [outFeatures, inFeatures],
-            e => store.Reader.Matrix(experts.Experts[e].Weight, inputMajor: false, outFeatures, inFeatures));
+            WeightFormats.ExpertRows(store, experts, null, name, outFeatures, inFeatures));
         return new ExpertStack(weights, WeightFormats.StackedBias(store, experts, name, outFeatures), count);
+    }
+
+    public ExpertStack InterleavedExpertStack(ExpertWeights gate, ExpertWeights up, string name, int outFeatures, int inFeatures)
+    {
+        int count = gate.Experts.Count;
+        string weights = store.FloatStack(name + ".weight", count, [2 * outFeatures, inFeatures],
+            WeightFormats.ExpertRows(store, gate, up, name, outFeatures, inFeatures));
+        return new ExpertStack(weights, null, count);
     }
 
 

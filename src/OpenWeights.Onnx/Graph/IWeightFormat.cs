@@ -29,13 +29,21 @@ public interface IWeightFormat
     /// stacked initializer for a MoE node (or a Gather by expert index) to consume, one expert in memory at a time.
     /// </summary>
     ExpertStack ExpertStack(ExpertWeights experts, string name, int outFeatures, int inFeatures);
+
+    /// <summary>
+    /// Two projections' expert stacks fused row by row, [E, 2·out, in] with rows gate₀, up₀, gate₁, up₁, …: the
+    /// fc1 of ONNX Runtime's <c>MoE</c>/<c>QMoE</c> with <c>swiglu_fusion=1</c>. Written one expert at a time, as
+    /// <see cref="ExpertStack"/>; the experts may not have biases.
+    /// </summary>
+    ExpertStack InterleavedExpertStack(ExpertWeights gate, ExpertWeights up, string name, int outFeatures, int inFeatures);
 }
 
 /// <summary>
 /// The initializers of an expert stack. Float: <see cref="Weights"/> [E, out, in] in the compute type
-/// (<see cref="Bits"/> null). Block-quantized: each expert laid out exactly as a MatMulNBits B of its own —
-/// <see cref="Weights"/> uint8 [E, out, k_blocks, blob], <see cref="Scales"/> [E, out, k_blocks] in the compute
-/// type, <see cref="ZeroPoints"/> uint8 [E, out, ⌈k_blocks·bits/8⌉] when asymmetric. <see cref="Bias"/> [E, out] when the experts have biases.
+/// (<see cref="Bits"/> null). Block-quantized: each expert's bytes exactly those of a MatMulNBits B of its own, in
+/// QMoE's shapes — <see cref="Weights"/> uint8 [E, out, k_blocks·blob], <see cref="Scales"/> [E, out, k_blocks] in
+/// the compute type, <see cref="ZeroPoints"/> uint8 [E, out, ⌈k_blocks·bits/8⌉] when asymmetric, and the
+/// <see cref="AccuracyLevel"/> the format gives its MatMulNBits. <see cref="Bias"/> [E, out] when the experts have biases.
 /// </summary>
 public sealed record ExpertStack(string Weights, string? Bias, int Experts, int? Bits = null, int? BlockSize = null,
-    string? Scales = null, string? ZeroPoints = null);
+    string? Scales = null, string? ZeroPoints = null, int AccuracyLevel = 0);

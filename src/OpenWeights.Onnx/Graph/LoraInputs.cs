@@ -61,4 +61,8 @@ public sealed class LoraInputs(IWeightFormat inner, InitializerStore store) : IW
 
     public ExpertStack ExpertStack(ExpertWeights experts, string name, int outFeatures, int inFeatures) =>
         inner.ExpertStack(experts, name, outFeatures, inFeatures);
+
+    public ExpertStack InterleavedExpertStack(ExpertWeights gate, ExpertWeights up, string name, int outFeatures, int inFeatures) =>
+        inner.InterleavedExpertStack(gate, up, name, outFeatures, inFeatures);
+
 }

@@ -1,33 +1,106 @@
+using System.Runtime.InteropServices;
 using OpenWeights.Onnx.Families;
 using OpenWeights.Onnx.Models;
+using DataType = OpenWeights.Onnx.Onnx.Proto.TensorProto.Types.DataType;
 
 namespace OpenWeights.Onnx.Graph;
 
 /// <summary>
-/// A mixture-of-experts MLP from standard ONNX ops, computing exactly what transformers' Mixtral block does:
-/// router logits → softmax → top-k → (renormalise) → Σₑ wₑ·Downₑ(act(Gateₑ·x) ⊙ Upₑ·x).
+/// A mixture-of-experts MLP computing exactly what transformers' Mixtral block does:
+/// router logits → softmax → top-k → (renormalise) → Σₑ wₑ·Downₑ(silu(Gateₑ·x) ⊙ Upₑ·x).
 /// </summary>
 /// <remarks>
-/// Every expert runs on every token and the k routed weights are scattered into a dense [tokens, E] weight, the
-/// others exactly zero: the result is exact, but an MLP step costs E/k times its active FLOPs. ONNX Runtime's
-/// <c>com.microsoft.MoE</c> CPU kernel does not fit Mixtral: it refuses a separate up projection ("FC3 is not
-/// implemented for CPU MoE") and takes SwiGLU only in its interleaved, gpt-oss form. The router is never quantized:
-/// a flipped expert choice is a large error.
+/// The router is a float32 MatMul against a float32 weight in every precision (a flipped expert choice is a large
+/// error); under fp16 compute only its logits are rounded to fp16 on their way into the MoE node, which takes the
+/// softmax and top-k in float32 again.
+/// <para>
+/// Routed (the default): ONNX Runtime's <c>com.microsoft.MoE</c> (float experts) or <c>QMoE</c> (block-quantized
+/// experts, MatMulNBits' bytes), which run each token through its k experts only. Their CPU kernels take SwiGLU
+/// only fused, gate and up rows interleaved in one fc1 (<c>swiglu_fusion=1</c>, "FC3 is not implemented"), and
+/// compute G·sigmoid(α·G)·(L + β) with G, L clamped to <c>swiglu_limit</c>: with α = 1, β = 0 and no limit that is
+/// silu(gate)·up exactly, so gate and up are interleaved at conversion.
+/// </para>
+/// <para>
+/// Dense (<see cref="DecoderGraphOptions.DenseExperts"/>): standard ops only, every expert on every token as one
+/// batched MatMul and the k routed weights scattered into a dense [tokens, E] weight, the others exactly zero.
+/// Exact, but an MLP step costs E/k times its active work: the baseline the routed form is measured against.
+/// </para>
 /// </remarks>
-internal sealed class MixtureOfExpertsMlp(ModelDescription model, InitializerStore store, IWeightFormat format)
+internal sealed class MixtureOfExpertsMlp(ModelDescription model, InitializerStore store, IWeightFormat format, bool dense)
 {
     private readonly GraphBuilder _g = store.Graph;
 
     public string Build(string h, MoeWeights w, string name)
     {
         var moe = model.Experts ?? throw new InvalidOperationException($"{name}: the layer has experts but the model describes no mixture of experts.");
-        int hidden = model.HiddenSize, inter = model.IntermediateSize;
-        var gate = Stack(w.Gate, name + ".experts.gate_proj", inter, hidden, moe.Count);
-        var up = Stack(w.Up, name + ".experts.up_proj", inter, hidden, moe.Count);
-        var down = Stack(w.Down, name + ".experts.down_proj", hidden, inter, moe.Count);
+        if (model.Activation != Activation.Silu)
+            throw new NotSupportedException($"{name}: mixture-of-experts layers support the silu activation (SwiGLU experts), not {model.Activation}.");
+        foreach (var (experts, role) in new[] { (w.Gate, "gate"), (w.Up, "up"), (w.Down, "down") })
+            if (experts.Experts.Count != moe.Count)
+                throw new InvalidOperationException($"{name}.experts.{role}: {experts.Experts.Count} experts mapped, the config says {moe.Count}.");
 
-        string tokens = _g.Op("Reshape", name + "/flatten", [h, _g.Int64s(-1, hidden)]);
-        string weights = RoutingWeights(tokens, w.Router, moe, name);
+        string tokens = _g.Op("Reshape", name + "/flatten", [h, _g.Int64s(-1, model.HiddenSize)]);
+        string logits = RouterLogits(tokens, w.Router, moe, name);
+        string y = dense ? Dense(tokens, logits, w, moe, name) : Routed(tokens, logits, w, moe, name);
+        return _g.Op("Reshape", name + "/unflatten", [y, _g.Op("Shape", name + "/Shape", [h])]);
+    }
+
+    /// <summary>[N, E] float32 router logits: float32 weight, float32 MatMul, whatever the compute type.</summary>
+    private string RouterLogits(string tokens, LinearWeights router, MixtureOfExperts moe, string name)
+    {
+        if (router.Bias is not null)
+            throw new NotSupportedException($"{name}.router: a router bias is not supported.");
+        int hidden = model.HiddenSize;
+        var values = store.Reader.Matrix(router.Weight, inputMajor: true, moe.Count, hidden);
+        string table = store.Raw(name + ".router.weight", DataType.Float, MemoryMarshal.AsBytes((ReadOnlySpan<float>)values),
+            values.Length, hidden, moe.Count);
+        string x = ToFloat(tokens, name + "/router/to_float");
+        return _g.Op("MatMul", name + "/router/MatMul", [x, table]);
+    }
+
+    /// <summary>ONNX Runtime's MoE / QMoE: only the k routed experts run for each token.</summary>
+    private string Routed(string tokens, string logits, MoeWeights w, MixtureOfExperts moe, string name)
+    {
+        int hidden = model.HiddenSize, inter = model.IntermediateSize;
+        var fc1 = format.InterleavedExpertStack(w.Gate, w.Up, name + ".experts.gate_up_proj", inter, hidden);
+        var fc2 = format.ExpertStack(w.Down, name + ".experts.down_proj", hidden, inter);
+        if (fc2.Bias is not null)
+            throw new NotSupportedException($"{name}: expert biases are not implemented in the mixture-of-experts graph yet.");
+        string router = FromFloat(logits, name + "/router/to_compute");
+        var attributes = new List<Attr>
+        {
+            Attr.Int("k", moe.PerToken),
+            Attr.String("activation_type", "swiglu"),
+            Attr.Int("swiglu_fusion", 1),
+            Attr.Float("activation_alpha", 1f),
+            Attr.Float("activation_beta", 0f),
+            Attr.Int("normalize_routing_weights", moe.NormalizeTopK ? 1 : 0),
+        };
+        if (fc1.Bits is null)
+            return _g.MsOp("MoE", name + "/MoE", [tokens, router, fc1.Weights, "", fc2.Weights], attributes.ToArray());
+
+        int block = fc1.BlockSize!.Value;
+        if (hidden % block != 0 || inter % block != 0)
+            throw new NotSupportedException(
+                $"{name}: ONNX Runtime's QMoE needs hidden_size ({hidden}) and the experts' intermediate size ({inter}) to be multiples of the quantization block size ({block}); choose a smaller --block-size.");
+        attributes.Add(Attr.Int("expert_weight_bits", fc1.Bits.Value));
+        attributes.Add(Attr.Int("block_size", block));
+        attributes.Add(Attr.Int("accuracy_level", fc1.AccuracyLevel));
+        // input, router_probs, fc1 (weights, scales, bias), fc2 (…), fc3 (…), then the zero points of fc1 and fc2.
+        var inputs = new List<string> { tokens, router, fc1.Weights, fc1.Scales!, "", fc2.Weights, fc2.Scales!, "" };
+        if (fc1.ZeroPoints is not null)
+            inputs.AddRange(["", "", "", fc1.ZeroPoints, fc2.ZeroPoints!]);
+        return _g.MsOp("QMoE", name + "/QMoE", inputs, attributes.ToArray());
+    }
+
+    /// <summary>Standard ops: every expert on every token, weighted by the routed probabilities (zero elsewhere).</summary>
+    private string Dense(string tokens, string logits, MoeWeights w, MixtureOfExperts moe, string name)
+    {
+        int hidden = model.HiddenSize, inter = model.IntermediateSize;
+        var gate = FloatStack(w.Gate, name + ".experts.gate_proj", inter, hidden);
+        var up = FloatStack(w.Up, name + ".experts.up_proj", inter, hidden);
+        var down = FloatStack(w.Down, name + ".experts.down_proj", hidden, inter);
+        string weights = FromFloat(RoutingWeights(logits, moe, name), name + "/router/weights_to_compute");
 
         // [1, N, H] × [E, H, I] → [E, N, I]: each expert applied to every token.
         string x = _g.Op("Unsqueeze", name + "/tokens", [tokens, _g.Int64s(0)]);
@@ -40,17 +113,12 @@ internal sealed class MixtureOfExpertsMlp(ModelDescription model, InitializerSto
         string perExpert = _g.Op("Unsqueeze", name + "/weights/Unsqueeze",
             [_g.Op("Transpose", name + "/weights/Transpose", [weights], Attr.Ints("perm", 1, 0)), _g.Int64s(2)]);
         string weighted = _g.Op("Mul", name + "/weighted", [y, perExpert]);
-        string sum = _g.Op("ReduceSum", name + "/ReduceSum", [weighted, _g.Int64s(0)], Attr.Int("keepdims", 0));
-        return _g.Op("Reshape", name + "/unflatten", [sum, _g.Op("Shape", name + "/Shape", [h])]);
+        return _g.Op("ReduceSum", name + "/ReduceSum", [weighted, _g.Int64s(0)], Attr.Int("keepdims", 0));
     }
 
-    /// <summary>[N, E]: the renormalised top-k probabilities at their experts, exactly zero elsewhere.</summary>
-    private string RoutingWeights(string tokens, LinearWeights router, MixtureOfExperts moe, string name)
+    /// <summary>[N, E] float32: the (renormalised) top-k probabilities at their experts, exactly zero elsewhere.</summary>
+    private string RoutingWeights(string logits, MixtureOfExperts moe, string name)
     {
-        if (router.Bias is not null)
-            throw new NotSupportedException($"{name}.router: a router bias or adapter is not supported.");
-        string table = store.Matrix(router.Weight, name + ".router.weight", moe.Count, model.HiddenSize, inputMajor: true);
-        string logits = _g.Op("MatMul", name + "/router/MatMul", [tokens, table]);
         string probs = _g.Op("Softmax", name + "/router/Softmax", [logits], Attr.Int("axis", -1));
         var top = _g.OpMulti("TopK", name + "/router/TopK", [probs, _g.Int64s(moe.PerToken)],
             [name + "/router/topk_values", name + "/router/topk_indices"], "", Attr.Int("axis", -1), Attr.Int("largest", 1), Attr.Int("sorted", 1));
@@ -63,18 +131,22 @@ internal sealed class MixtureOfExpertsMlp(ModelDescription model, InitializerSto
         return _g.Op("ScatterElements", name + "/router/scatter", [zeros, top[1], values], Attr.Int("axis", -1));
     }
 
-    private ExpertStack Stack(ExpertWeights experts, string name, int outFeatures, int inFeatures, int count)
+    private ExpertStack FloatStack(ExpertWeights experts, string name, int outFeatures, int inFeatures)
     {
-        if (experts.Experts.Count != count)
-            throw new InvalidOperationException($"{name}: {experts.Experts.Count} experts mapped, the config says {count}.");
         var stack = format.ExpertStack(experts, name, outFeatures, inFeatures);
         if (stack.Bits is not null)
             throw new NotSupportedException(
-                $"{name}: quantized experts ({stack.Bits}-bit) are not implemented in the mixture-of-experts graph yet; convert this model in fp32 (the only precision tested for mixture-of-experts models).");
+                $"{name}: the dense (all-experts, standard-op) mixture-of-experts graph takes float experts only, not {stack.Bits}-bit ones; quantized experts run in ONNX Runtime's QMoE (the default).");
         if (stack.Bias is not null)
             throw new NotSupportedException($"{name}: expert biases are not implemented in the mixture-of-experts graph yet.");
         return stack;
     }
+
+    private string ToFloat(string x, string name) => store.Compute == DataType.Float ? x
+        : _g.Op("Cast", name, [x], Attr.Int("to", (long)DataType.Float));
+
+    private string FromFloat(string x, string name) => store.Compute == DataType.Float ? x
+        : _g.Op("Cast", name, [x], Attr.Int("to", (long)store.Compute));
 
     /// <summary>[E, out, in] → [E, in, out]; a Transpose of an initializer that ONNX Runtime folds at load.</summary>
     private string InputMajor(ExpertStack stack, string name) =>

@@ -55,28 +55,34 @@ public sealed class QuantizedWeights : IWeightFormat
     /// Each expert quantized as its own MatMulNBits B (body bits), the data streamed expert by expert; scales and
     /// zero points, a fraction of the data's size, are gathered in memory and written after.
     /// </summary>
-    public ExpertStack ExpertStack(ExpertWeights experts, string name, int outFeatures, int inFeatures)
+    public ExpertStack ExpertStack(ExpertWeights experts, string name, int outFeatures, int inFeatures) =>
+        QuantizedStack(WeightFormats.ExpertRows(_store, experts, null, name, outFeatures, inFeatures), experts.Experts.Count,
+            WeightFormats.StackedBias(_store, experts, name, outFeatures), name, outFeatures, inFeatures);
+
+    public ExpertStack InterleavedExpertStack(ExpertWeights gate, ExpertWeights up, string name, int outFeatures, int inFeatures) =>
+        QuantizedStack(WeightFormats.ExpertRows(_store, gate, up, name, outFeatures, inFeatures), gate.Experts.Count,
+            null, name, 2 * outFeatures, inFeatures);
+
+    private ExpertStack QuantizedStack(InitializerStore.FloatPart expert, int count, string? bias, string name, int rows, int columns)
     {
-        int count = experts.Experts.Count;
         var quantizer = Quantizer(_options.Bits);
-        var layout = quantizer.Layout(outFeatures, inFeatures);
+        var layout = quantizer.Layout(rows, columns);
         int scaleCount = checked((int)layout.ScaleCount), zeroBytes = checked((int)layout.ZeroPointBytes);
         var allScales = new float[checked(count * scaleCount)];
         var allZeros = quantizer.Symmetric ? [] : new byte[checked(count * zeroBytes)];
-        string data = _store.RawStack(name + ".qweight", DataType.Uint8, count, layout.DataDims, layout.DataBytes, layout.Elements, e =>
+        string data = _store.RawStack(name + ".qweight", DataType.Uint8, count, [layout.Rows, layout.RowBytes], layout.DataBytes, layout.Elements, e =>
         {
-            var values = _store.Reader.Matrix(experts.Experts[e].Weight, inputMajor: false, outFeatures, inFeatures);
+            var values = expert(e);
             var bytes = Grow(ref _data, layout.DataBytes);
             var scales = allScales.AsSpan(e * scaleCount, scaleCount);
             var zeros = quantizer.Symmetric ? Span<byte>.Empty : allZeros.AsSpan(e * zeroBytes, zeroBytes);
-            quantizer.Quantize(values, outFeatures, inFeatures, bytes, scales, zeros);
+            quantizer.Quantize(values, rows, columns, bytes, scales, zeros);
             return bytes;
         });
         string scaleName = _store.Raw(name + ".scales", _store.Compute, ScaleBytes(allScales), 0, [count, .. layout.ScaleDims]);
         string? zeroName = quantizer.Symmetric ? null
             : _store.Raw(name + ".zero_points", DataType.Uint8, allZeros, 0, [count, .. layout.ZeroPointDims]);
-        return new ExpertStack(data, WeightFormats.StackedBias(_store, experts, name, outFeatures), count,
-            layout.Bits, layout.BlockSize, scaleName, zeroName);
+        return new ExpertStack(data, bias, count, layout.Bits, layout.BlockSize, scaleName, zeroName, _options.AccuracyLevel);
     }
 
 

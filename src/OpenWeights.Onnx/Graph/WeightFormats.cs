@@ -23,4 +23,32 @@ internal static class WeightFormats
             throw new InvalidOperationException($"{name}: {withBias} of {experts.Experts.Count} experts have a bias; all or none must.");
         return store.FloatStack(name + ".bias", experts.Experts.Count, [outFeatures], e => store.Reader.Vector(experts.Experts[e].Bias!, outFeatures));
     }
+
+    /// <summary>
+    /// Expert e's [out, in] matrix, or with <paramref name="interleaved"/> both projections' rows alternating,
+    /// [2·out, in]. One expert in memory at a time; the span is valid until the next call.
+    /// </summary>
+    public static InitializerStore.FloatPart ExpertRows(InitializerStore store, ExpertWeights experts, ExpertWeights? interleaved,
+        string name, int outFeatures, int inFeatures)
+    {
+        if (interleaved is null)
+            return e => store.Reader.Matrix(experts.Experts[e].Weight, inputMajor: false, outFeatures, inFeatures);
+        if (interleaved.Experts.Count != experts.Experts.Count)
+            throw new InvalidOperationException($"{name}: {experts.Experts.Count} gate experts but {interleaved.Experts.Count} up experts.");
+        if (experts.Experts.Concat(interleaved.Experts).Any(e => e.Bias is not null))
+            throw new NotSupportedException($"{name}: fused gate/up experts with biases are not supported.");
+        var first = new float[checked(outFeatures * inFeatures)];
+        var both = new float[checked(2 * first.Length)];
+        return e =>
+        {
+            store.Reader.Matrix(experts.Experts[e].Weight, inputMajor: false, outFeatures, inFeatures).CopyTo(first);
+            var second = store.Reader.Matrix(interleaved.Experts[e].Weight, inputMajor: false, outFeatures, inFeatures);
+            for (int r = 0; r < outFeatures; r++)
+            {
+                first.AsSpan(r * inFeatures, inFeatures).CopyTo(both.AsSpan(2 * r * inFeatures, inFeatures));
+                second.Slice(r * inFeatures, inFeatures).CopyTo(both.AsSpan((2 * r + 1) * inFeatures, inFeatures));
+            }
+            return both;
+        };
+    }
 }

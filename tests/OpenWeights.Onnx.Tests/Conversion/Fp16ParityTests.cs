@@ -16,7 +16,7 @@ public sealed class Fp16ParityTests
 {
     private const float Fp16Tolerance = 2e-2f;
 
-    public static IEnumerable<object[]> Fixtures => [["llama"], ["llama_bf16"], ["mistral"], ["qwen2"], ["phi3"], ["gemma"], ["gpt2"]];
+    public static IEnumerable<object[]> Fixtures => [["llama"], ["llama_bf16"], ["mistral"], ["qwen2"], ["phi3"], ["gemma"], ["gpt2"], ["mixtral"]];
 
     [TestMethod]
     [DynamicData(nameof(Fixtures))]

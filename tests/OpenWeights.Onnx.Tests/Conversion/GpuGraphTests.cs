@@ -29,7 +29,7 @@ public sealed class GpuGraphTests
 {
     private const float Fp16ComputeTolerance = 3e-2f;
 
-    public static IEnumerable<object[]> Fixtures => [["llama"], ["qwen2"], ["phi3"], ["gemma"], ["gpt2"], ["mistral"]];
+    public static IEnumerable<object[]> Fixtures => [["llama"], ["qwen2"], ["phi3"], ["gemma"], ["gpt2"], ["mistral"], ["mixtral"]];
 
     private static ConversionOptions Cuda(Precision precision, ComputeType? compute = null) =>
         new() { Precision = precision, Target = ExecutionTarget.Cuda, Compute = compute };

@@ -51,6 +51,16 @@ internal sealed class FakeQuantizedWeights(InitializerStore store, QuantizationO
         new(store.FloatStack(name + ".weight", experts.Experts.Count, [outFeatures, inFeatures],
             e => RoundTrip(experts.Experts[e].Weight, options.Bits, outFeatures, inFeatures)), null, experts.Experts.Count);
 
+    /// <summary>The interleaved [E, 2·out, in] stack, quantized and dequantized as <see cref="QuantizedWeights"/> quantizes it.</summary>
+    public ExpertStack InterleavedExpertStack(ExpertWeights gate, ExpertWeights up, string name, int outFeatures, int inFeatures)
+    {
+        var rows = WeightFormats.ExpertRows(store, gate, up, name, outFeatures, inFeatures);
+        var quantizer = options.Quantizer(options.Bits);
+        return new(store.FloatStack(name + ".weight", gate.Experts.Count, [2 * outFeatures, inFeatures],
+            e => BlockQuantizer.Dequantize(quantizer.Quantize(rows(e), 2 * outFeatures, inFeatures))), null, gate.Experts.Count);
+    }
+
+
     private float[] RoundTrip(WeightRef w, int bits, int rows, int columns)
     {
         var values = store.Reader.Matrix(w, inputMajor: false, rows, columns);
