@@ -12,7 +12,9 @@ internal sealed record CollectedSequence(string Text, IReadOnlyList<TokenGenerat
 /// <summary>Reads a sequence's events to the end: its text and tokens, or the error it failed with.</summary>
 internal static class SequenceCollector
 {
-    public static async Task<CollectedSequence> CollectAsync(SequenceHandle handle, CancellationToken cancellationToken)
+    /// <param name="observe">Sees every token event in order (held-back text included), e.g. to read tool calls.</param>
+    public static async Task<CollectedSequence> CollectAsync(SequenceHandle handle, CancellationToken cancellationToken,
+        Action<TokenGenerated>? observe = null)
     {
         var text = new StringBuilder();
         var tokens = new List<TokenGenerated>();
@@ -21,6 +23,7 @@ internal static class SequenceCollector
             switch (e)
             {
                 case TokenGenerated t:
+                    observe?.Invoke(t);
                     text.Append(t.Text);
                     if (t.TokenId >= 0)
                         tokens.Add(t);

@@ -33,6 +33,10 @@ internal static class ServeCommand
             Arity = ArgumentArity.OneOrMore,
             AllowMultipleArgumentsPerToken = false,
         };
+        var chatTemplate = CliOptions.Text("--chat-template", "A Jinja chat template file to use instead of the model's own (e.g. one that shows tools)");
+        var toolCallFormat = CliOptions.Choice("--tool-call-format",
+            "How the model writes tool calls: auto (from its chat template and tokenizer), none (tools refused), or a format",
+            "auto", "auto", "none", "hermes", "llama3", "mistral");
         var device = new DeviceOptionSet();
         var maxBodyBytes = CliOptions.Long("--max-body-bytes", "Largest request body accepted in bytes (larger: 413)", 4 * 1024 * 1024, 1024);
         var command = new Command("serve",
@@ -40,6 +44,7 @@ internal static class ServeCommand
             "/health, /metrics. One log line per request on stderr. SIGTERM or Ctrl-C stops it gracefully.")
         {
             model, host, port, apiKey, maxBatch, maxQueue, maxLength, ep, threads, modelName, shutdownTimeout, maxBodyBytes, prefillChunk, adapter,
+            chatTemplate, toolCallFormat,
         };
         device.AddTo(command);
         command.SetAction((parse, cancellation) => CliErrors.RunAsync(async () =>
@@ -61,6 +66,8 @@ internal static class ServeCommand
                 MaxBodyBytes = parse.GetValue(maxBodyBytes),
                 PrefillChunk = parse.GetValue(prefillChunk),
                 Adapters = (parse.GetValue(adapter) ?? []).Select(ServedAdapterOption.Parse).ToList(),
+                ChatTemplateFile = parse.GetValue(chatTemplate),
+                ToolCallFormat = parse.GetValue(toolCallFormat)!,
                 ShutdownTimeout = TimeSpan.FromSeconds(parse.GetValue(shutdownTimeout)),
                 // Signals come through Interrupts, which also knows which one arrived (SIGTERM: exit 0, Ctrl-C: 130).
                 HandleSignals = false,

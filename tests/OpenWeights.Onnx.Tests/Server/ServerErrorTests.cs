@@ -63,7 +63,17 @@ public sealed class ServerErrorTests
         [Chat, $$"""{"model":"fortune-llama",{{Messages}},"stop":["a",""]}""", 400, "stop[1]", "invalid_value"],
         [Chat, $$"""{"model":"fortune-llama",{{Messages}},"stream":"yes"}""", 400, "stream", "invalid_type"],
         [Chat, """{"model":"fortune-llama","messages":[{"role":"user","content":"Hi"}],"stream_options":{"include_usage":true}}""", 400, "stream_options", "invalid_value"],
-        [Chat, """{"model":"fortune-llama","messages":[{"role":"user","content":"Hi"}],"tools":[{"type":"function","function":{"name":"f"}}]}""", 400, "tools", "unsupported_parameter"],
+        // The sample's own template never shows tools to the model: refused, not silently dropped.
+        [Chat, """{"model":"fortune-llama","messages":[{"role":"user","content":"Hi"}],"tools":[{"type":"function","function":{"name":"f"}}]}""", 400, "tools", "tools_unsupported"],
+        [Chat, """{"model":"fortune-llama","messages":[{"role":"user","content":"Hi"}],"tools":{"type":"function"}}""", 400, "tools", "invalid_type"],
+        [Chat, """{"model":"fortune-llama","messages":[{"role":"user","content":"Hi"}],"tools":[{"type":"function","function":{"name":"get weather"}}]}""", 400, "tools[0].function.name", "invalid_value"],
+        [Chat, """{"model":"fortune-llama","messages":[{"role":"user","content":"Hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":"x"}}]}""", 400, "tools[0].function.parameters", "invalid_type"],
+        [Chat, """{"model":"fortune-llama","messages":[{"role":"user","content":"Hi"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"g"}}}""", 400, "tool_choice.function.name", "invalid_value"],
+        [Chat, """{"model":"fortune-llama","messages":[{"role":"user","content":"Hi"}],"tool_choice":"required"}""", 400, "tool_choice", "invalid_value"],
+        [Chat, """{"model":"fortune-llama","messages":[{"role":"user","content":"Hi"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"always"}""", 400, "tool_choice", "invalid_value"],
+        [Chat, """{"model":"fortune-llama","messages":[{"role":"user","content":"Hi"},{"role":"tool","content":"42"}]}""", 400, "messages[1].tool_call_id", "missing_required_parameter"],
+        [Chat, """{"model":"fortune-llama","messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"f"}}]}]}""", 400, "messages[0].tool_calls[0].function.arguments", "missing_required_parameter"],
+        [Chat, """{"model":"fortune-llama","messages":[{"role":"user","content":"Hi"}],"functions":[{"name":"f"}]}""", 400, "functions", "unsupported_parameter"],
         [Chat, """{"model":"fortune-llama","messages":[{"role":"user","content":"Hi"}],"logit_bias":{"50":100}}""", 400, "logit_bias", "unsupported_parameter"],
         // The prompt fits but the completion asked for does not; the prompt alone does not fit.
         [Chat, $$"""{"model":"fortune-llama",{{Messages}},"max_tokens":{{MaxLength}}}""", 400, "messages", "context_length_exceeded"],
