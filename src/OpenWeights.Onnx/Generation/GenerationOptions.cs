@@ -1,3 +1,4 @@
+using OpenWeights.Onnx.Generation.Constraints;
 using OpenWeights.Onnx.Generation.Sampling;
 
 namespace OpenWeights.Onnx.Generation;
@@ -13,6 +14,12 @@ public sealed record GenerationOptions
     public bool StopAtEos { get; init; } = true;
     /// <summary>How many top log-probabilities to report per token (0 = none).</summary>
     public int TopLogProbs { get; init; }
+    /// <summary>
+    /// What the generated text must be (a JSON object, a JSON Schema, a composition): tokens that cannot continue it
+    /// are masked before sampling, and the sequence stops (finish reason stop) once it is complete. Null = free text.
+    /// Needs the tokenizer (the sequence is started with one).
+    /// </summary>
+    public OutputConstraint? Constraint { get; init; }
 
     public void Validate()
     {

@@ -1,3 +1,4 @@
+using OpenWeights.Onnx.Generation.Constraints;
 using OpenWeights.Onnx.Generation.Sampling;
 using OpenWeights.Onnx.Tokenization;
 
@@ -34,6 +35,10 @@ public sealed class SequenceGenerator
     private TokenSampler? _sampler;
     private StreamingDetokenizer? _detokenizer;
     private StopStringMatcher? _stops;
+    private ConstraintMatcher? _constraint;
+    private OutputConstraint? _constraintSource;
+    private TextTokenizer? _constraintTokenizer;
+    private readonly float[] _eosLogits;
     private TokenLogProb[] _top = [];
     private GenerationOptions _options = new();
     private bool _logProbs;
@@ -47,6 +52,7 @@ public sealed class SequenceGenerator
         _eos = eosTokenIds.ToArray();
         _ropeSwitchLength = ropeSwitchLength;
         _tokens = new int[maxLength];
+        _eosLogits = new float[_eos.Length];
     }
 
     /// <summary>The last token produced (the one the runtime feeds next).</summary>
@@ -61,6 +67,9 @@ public sealed class SequenceGenerator
     /// <summary>Tokens the runtime has run for this sequence: the prompt and the generated tokens fed back.</summary>
     public int Length { get; private set; }
     public GenerationOptions Options => _options;
+
+    /// <summary>The constraint's matcher for this sequence (null without <see cref="GenerationOptions.Constraint"/>).</summary>
+    public ConstraintMatcher? Constraint => _constraint;
 
     /// <summary>Prompt and generated tokens the runtime has run.</summary>
     public ReadOnlySpan<int> Tokens => _tokens.AsSpan(0, Length);
@@ -92,6 +101,7 @@ public sealed class SequenceGenerator
         // In long: a max-new-tokens near int.MaxValue must not wrap around and pass the check.
         if ((long)prompt.Length + options.MaxNewTokens > _tokens.Length)
             throw new Runtime.ContextOverflowException((long)prompt.Length + options.MaxNewTokens, _tokens.Length);
+        StartConstraint(options.Constraint, tokenizer);
         _options = options;
         if (_sampler is null || _sampler.Options != options.Sampling)
             _sampler = new TokenSampler(options.Sampling, _vocabSize);
@@ -112,6 +122,25 @@ public sealed class SequenceGenerator
         CurrentLogProb = 0f;
     }
 
+    private void StartConstraint(OutputConstraint? constraint, TextTokenizer? tokenizer)
+    {
+        if (constraint is null)
+        {
+            _constraint = null;
+            return;
+        }
+        if (tokenizer is null)
+            throw new ArgumentException("a constrained generation needs the tokenizer (the constraint is on the text).");
+        if (_constraint is not null && ReferenceEquals(constraint, _constraintSource) && ReferenceEquals(tokenizer, _constraintTokenizer))
+        {
+            _constraint.Reset();
+            return;
+        }
+        _constraint = constraint.Start(tokenizer);
+        _constraintSource = constraint;
+        _constraintTokenizer = tokenizer;
+    }
+
     /// <summary>
     /// Chooses the next token from the logits of the last run (overwritten: penalties and temperature apply in
     /// place). Returns true when a token was produced (<see cref="Current"/>); <see cref="Finish"/> then says whether
@@ -124,6 +153,9 @@ public sealed class SequenceGenerator
             return false;
         if (_pending)
             _tokens[Length++] = Current;   // the runtime fed it to compute these logits
+
+        if (_constraint is not null)
+            MaskByConstraint(_constraint, logits);
 
         int token;
         float logProb = 0f;
@@ -145,6 +177,12 @@ public sealed class SequenceGenerator
         Current = token;
         Generated++;
         _pending = true;
+        if (_constraint is not null)
+        {
+            _constraint.Accept(_constraintTokenizer!.TokenBytes(token));
+            if (_constraint.IsComplete)
+                Finish = FinishReason.Stop; // the document is whole: only EOS could follow
+        }
         if (_stops is not null)
         {
             CurrentText = _stops.Push(_detokenizer!.NextChars(token));
@@ -154,6 +192,23 @@ public sealed class SequenceGenerator
         if (Finish is null && Generated >= _options.MaxNewTokens)
             Finish = FinishReason.Length;
         return true;
+    }
+
+    /// <summary>
+    /// Masks what cannot continue the constrained document; EOS keeps its logit exactly when the document may end
+    /// there (and the sequence stops at EOS). Logit bias is added by the sampler afterwards: a masked token stays −∞.
+    /// </summary>
+    private void MaskByConstraint(ConstraintMatcher constraint, Span<float> logits)
+    {
+        bool eosAllowed = _options.StopAtEos && constraint.CanEnd;
+        if (eosAllowed)
+            for (int i = 0; i < _eos.Length; i++)
+                _eosLogits[i] = (uint)_eos[i] < (uint)logits.Length ? logits[_eos[i]] : 0f;
+        constraint.Mask(logits);
+        if (eosAllowed)
+            for (int i = 0; i < _eos.Length; i++)
+                if ((uint)_eos[i] < (uint)logits.Length)
+                    logits[_eos[i]] = _eosLogits[i];
     }
 
     /// <summary>Ends the sequence early (a client hung up, or the caller stops it).</summary>

@@ -5,7 +5,7 @@ namespace OpenWeights.Onnx.Generation.Sampling;
 
 /// <summary>
 /// How the next token is chosen from a step's logits. The defaults are greedy decoding with no penalties.
-/// Processing order (as in transformers/vLLM): repetition penalty → presence/frequency penalties → temperature →
+/// Processing order (as in transformers/vLLM): logit bias → (a constraint's mask) → repetition penalty → presence/frequency penalties → temperature →
 /// top-k → top-p → min-p → draw.
 /// </summary>
 public sealed record SamplingOptions
@@ -40,6 +40,13 @@ public sealed record SamplingOptions
     /// <summary>OpenAI frequency penalty: subtracted once per time a token was generated. 0 = off. In [-2, 2].</summary>
     public float FrequencyPenalty { get; init; }
 
+    /// <summary>
+    /// OpenAI's <c>logit_bias</c>: added to the logit of each listed token id before anything else (penalties,
+    /// temperature, greedy choice). In [-100, 100]: ±100 in practice forces or bans a token. Ids are checked against
+    /// the vocabulary when a sampler is made. Null or empty = off.
+    /// </summary>
+    public IReadOnlyDictionary<int, float>? LogitBias { get; init; }
+
     /// <summary>Seed of the sampler's random stream: the same seed, options and logits give the same tokens. Null = random.</summary>
     public long? Seed { get; init; }
 
@@ -66,6 +73,27 @@ public sealed record SamplingOptions
             throw Invalid(nameof(PresencePenalty), PresencePenalty, "in [-2, 2] (0 = off)");
         if (!(FrequencyPenalty >= -2f && FrequencyPenalty <= 2f))
             throw Invalid(nameof(FrequencyPenalty), FrequencyPenalty, "in [-2, 2] (0 = off)");
+        if (LogitBias is not null)
+            foreach (var (token, bias) in LogitBias)
+            {
+                if (token < 0)
+                    throw new ArgumentException($"Sampling option LogitBias has token id {token}: ids must be >= 0.", nameof(LogitBias));
+                if (!(bias >= -100f && bias <= 100f))
+                    throw new ArgumentException(
+                        $"Sampling option LogitBias = {bias.ToString(CultureInfo.InvariantCulture)} for token {token} is out of range: must be in [-100, 100].",
+                        nameof(LogitBias));
+            }
+    }
+
+    /// <summary>Throws <see cref="ArgumentException"/> when a <see cref="LogitBias"/> id is outside a vocabulary of <paramref name="vocabSize"/> ids.</summary>
+    public void ValidateFor(int vocabSize)
+    {
+        if (LogitBias is null)
+            return;
+        foreach (int token in LogitBias.Keys)
+            if (token >= vocabSize)
+                throw new ArgumentException(
+                    $"Sampling option LogitBias has token id {token}, outside the vocabulary (ids 0 to {vocabSize - 1}).", nameof(LogitBias));
     }
 
     /// <summary>

@@ -27,6 +27,8 @@ public sealed class TokenSampler
     private readonly bool[]? _seen;
     private readonly int[]? _seenTokens;
     private int _seenCount;
+    private readonly int[] _biasTokens;
+    private readonly float[] _biasValues;
     private Xoshiro256StarStar _rng;
 
     public TokenSampler(SamplingOptions options, int vocabSize)
@@ -34,7 +36,10 @@ public sealed class TokenSampler
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(vocabSize);
         options.Validate();
+        options.ValidateFor(vocabSize);
         Options = options;
+        _biasTokens = options.LogitBias?.Keys.ToArray() ?? [];
+        _biasValues = options.LogitBias?.Values.ToArray() ?? [];
         VocabSize = vocabSize;
         _probs = new float[vocabSize];
         _indices = new int[vocabSize];
@@ -162,8 +167,17 @@ public sealed class TokenSampler
         return SampleCore(logits, true, topLogProbs, out logProb);
     }
 
+    /// <summary>Adds <see cref="SamplingOptions.LogitBias"/> to <paramref name="logits"/> in place (before the penalties).</summary>
+    public void ApplyLogitBias(Span<float> logits)
+    {
+        CheckLength(logits.Length);
+        for (int i = 0; i < _biasTokens.Length; i++)
+            logits[_biasTokens[i]] += _biasValues[i];
+    }
+
     private int SampleCore(Span<float> logits, bool wantLogProb, Span<TokenLogProb> top, out float logProb)
     {
+        ApplyLogitBias(logits);
         ApplyPenalties(logits);
         int argmax = ArgMax(logits);
         float max = logits[argmax];

@@ -1,0 +1,167 @@
+namespace OpenWeights.Onnx.Generation.Constraints;
+
+/// <summary>
+/// One sequence's progress through an <see cref="OutputConstraint"/>: which tokens may come next
+/// (<see cref="Mask"/>), the token that came (<see cref="Accept"/>), and whether the document is complete. Made by
+/// <see cref="OutputConstraint.Start"/>; not thread-safe. After its first steps it allocates only when it meets a
+/// parser state no sequence of the constraint has met before (a new mask for the shared cache).
+/// </summary>
+public sealed class ConstraintMatcher
+{
+    private readonly TokenTrie _trie;
+    private readonly TokenMaskCache _cache;
+    private readonly ByteMatcher _matcher;
+    private readonly FrameArena _arena = new();
+    private readonly ParserState[] _walk;
+    private readonly bool _stripLeadingSpace;
+    private readonly int _root;
+    private ParserState _state;
+    private bool _first;
+
+    internal ConstraintMatcher(Grammar grammar, TokenTrie trie, TokenMaskCache cache, bool stripLeadingSpace)
+    {
+        _trie = trie;
+        _cache = cache;
+        _matcher = new ByteMatcher(grammar, _arena);
+        _walk = new ParserState[trie.MaxDepth + 1];
+        _stripLeadingSpace = stripLeadingSpace;
+        _root = grammar.Root;
+        Reset();
+    }
+
+    /// <summary>The text so far is a whole document: EOS may end it (it may also go on, as a number may).</summary>
+    public bool CanEnd => _matcher.CanEnd(_state);
+
+    /// <summary>The document is complete and nothing can follow it: the sequence is over.</summary>
+    public bool IsComplete => _state.Depth == 0 || (CanEnd && !_matcher.CanContinue(_state));
+
+    /// <summary>Masks computed by a trie walk so far, and those found in the shared cache.</summary>
+    public long MaskWalks => _cache.Misses;
+    public long MaskHits => _cache.Hits;
+
+    /// <summary>Starts again from an empty document.</summary>
+    public void Reset()
+    {
+        _arena.Truncate(0);
+        _state = ParserState.Start(_root);
+        _first = true;
+    }
+
+    /// <summary>
+    /// Sets to −∞ the logit of every token whose bytes cannot continue the document (special tokens included: the
+    /// caller restores EOS when <see cref="CanEnd"/>). Logits past the tokenizer's vocabulary are masked too.
+    /// Throws when no token at all continues an incomplete document (a vocabulary that cannot spell it).
+    /// </summary>
+    public void Mask(Span<float> logits)
+    {
+        ulong[] mask = CurrentMask();
+        int count = Math.Min(logits.Length, _trie.TokenCount);
+        bool any = false;
+        for (int w = 0; w * 64 < count; w++)
+        {
+            ulong bits = mask[w];
+            int start = w * 64;
+            int end = Math.Min(start + 64, count);
+            if (bits == ulong.MaxValue && end - start == 64)
+            {
+                any = true;
+                continue;
+            }
+            if (bits == 0)
+            {
+                logits[start..end].Fill(float.NegativeInfinity);
+                continue;
+            }
+            any = true;
+            for (int t = start; t < end; t++)
+                if ((bits & (1UL << (t - start))) == 0)
+                    logits[t] = float.NegativeInfinity;
+        }
+        if (logits.Length > count)
+            logits[count..].Fill(float.NegativeInfinity);
+        if (!any && !CanEnd)
+            throw new InvalidOperationException(
+                "No token of the vocabulary continues the constrained document here (the tokenizer cannot spell any byte the grammar allows).");
+    }
+
+    /// <summary>Whether <paramref name="token"/> may come next.</summary>
+    public bool Allows(int token)
+    {
+        if ((uint)token >= (uint)_trie.TokenCount)
+            return false;
+        return (CurrentMask()[token >> 6] & (1UL << (token & 63))) != 0;
+    }
+
+    /// <summary>Advances past a token's bytes; throws if the token cannot continue the document.</summary>
+    public void Accept(ReadOnlySpan<byte> bytes)
+    {
+        if (_first)
+        {
+            _first = false;
+            if (_stripLeadingSpace && bytes.Length > 0 && bytes[0] == (byte)' ')
+                bytes = bytes[1..];
+        }
+        var next = _state;
+        foreach (byte b in bytes)
+            if (!_matcher.Advance(ref next, b))
+                throw new InvalidOperationException(
+                    $"The token's bytes do not continue the constrained document (byte 0x{b:X2}); it should have been masked.");
+        _state = next;
+    }
+
+    private ulong[] CurrentMask()
+    {
+        if (_first && _stripLeadingSpace)
+            return Walk(); // the first token's leading space is dropped by the decoder: a state of its own
+        ulong hash = TokenMaskCache.Hash(_state, _arena);
+        if (_cache.Find(_state, _arena, hash) is { } entry)
+            return entry.Mask;
+        return _cache.Add(_state, _arena, hash, Walk()).Mask;
+    }
+
+    /// <summary>
+    /// Walks the token trie in preorder with the parser state of each node's parent at depth − 1: a byte the grammar
+    /// refuses skips its whole subtree. Allocates only the mask it returns.
+    /// </summary>
+    private ulong[] Walk()
+    {
+        var mask = new ulong[(_trie.TokenCount + 63) / 64];
+        int mark = _arena.Length;
+        var label = _trie.Label;
+        var depth = _trie.Depth;
+        var skip = _trie.SubtreeEnd;
+        var tokenStart = _trie.TokenStart;
+        var tokenIds = _trie.TokenIds;
+        var walk = _walk;
+        walk[0] = _state;
+        bool strip = _first && _stripLeadingSpace;
+        int n = label.Length;
+        int i = 1;
+        while (i < n)
+        {
+            int d = depth[i];
+            var s = walk[d - 1];
+            if (strip && d == 1 && label[i] == (byte)' ')
+            {
+                // Dropped by the decoder: the state does not move, and a token that is only this space adds nothing.
+                walk[1] = s;
+                i++;
+                continue;
+            }
+            if (!_matcher.Advance(ref s, label[i]))
+            {
+                i = skip[i];
+                continue;
+            }
+            walk[d] = s;
+            for (int k = tokenStart[i]; k < tokenStart[i + 1]; k++)
+            {
+                int t = tokenIds[k];
+                mask[t >> 6] |= 1UL << (t & 63);
+            }
+            i++;
+        }
+        _arena.Truncate(mark);
+        return mask;
+    }
+}

@@ -1,0 +1,87 @@
+using System.Text;
+using OpenWeights.Onnx.Generation.Constraints;
+using OpenWeights.Onnx.Tests.Tokenization;
+using OpenWeights.Onnx.Tokenization;
+
+namespace OpenWeights.Onnx.Tests.Constraints;
+
+/// <summary>
+/// Token masks over a real large vocabulary (Qwen3, 151 669 ids): the trie walk must allow exactly the tokens whose
+/// bytes, fed one by one to the grammar, continue the document — checked token by token over the whole vocabulary
+/// at states inside and between values — and never a special token.
+/// </summary>
+[TestCategory(Category.Unit)]
+[TestClass]
+public sealed class ConstraintMaskTests
+{
+    private static TextTokenizer Qwen => Qwen3TokenizerTests.Qwen;
+
+    private static readonly OutputConstraint Schema = OutputConstraint.JsonSchema("""
+        {"type":"object","properties":{"city":{"type":"string"},"days":{"type":"array","items":{"type":"integer"},"maxItems":3},
+         "unit":{"enum":["celsius","fahrenheit"]},"ok":{"type":"boolean"}},"required":["city","unit"],"additionalProperties":false}
+        """);
+
+    [TestMethod]
+    [DataRow("")]
+    [DataRow("{")]
+    [DataRow("{\"")]
+    [DataRow("{\"city\": \"Os")]
+    [DataRow("{\"city\":\"Oslo\",")]
+    [DataRow("{\"city\":\"Oslo\", \"days\":[1")]
+    [DataRow("{\"city\":\"Oslo\",\"days\":[1,2,3")]
+    [DataRow("{\"city\":\"Oslo\",\"unit\":\"c")]
+    [DataRow("{\"city\":\"Oslo\",\"unit\":\"celsius\"")]
+    public void MaskEqualsTokenByTokenCheck(string prefix)
+    {
+        var matcher = Schema.Start(Qwen);
+        byte[] prefixBytes = Encoding.UTF8.GetBytes(prefix);
+        if (prefixBytes.Length > 0)
+            matcher.Accept(prefixBytes);
+
+        var logits = new float[Qwen.VocabSize];
+        matcher.Mask(logits);
+
+        int allowed = 0;
+        for (int id = 0; id < Qwen.VocabSize; id++)
+        {
+            byte[] token = Qwen.TokenBytes(id).ToArray();
+            bool expected = !Qwen.IsSpecialToken(id) && token.Length > 0 &&
+                            ConstraintGrammarTests.IsPrefix(Schema, [.. prefixBytes, .. token]);
+            bool masked = float.IsNegativeInfinity(logits[id]);
+            if (expected == masked)
+                Assert.Fail($"after '{prefix}': token {id} {Encoding.UTF8.GetString(token)} expected {(expected ? "allowed" : "masked")}");
+            if (expected)
+                allowed++;
+        }
+        Assert.IsGreaterThan(0, allowed, $"after '{prefix}' some token must continue");
+    }
+
+    [TestMethod]
+    public void InsideAStringMostTokensAreAllowedAndTheStateIsCached()
+    {
+        var matcher = OutputConstraint.JsonObject().Start(Qwen);
+        matcher.Accept("{\"a\":\"x"u8);
+        var logits = new float[Qwen.VocabSize];
+        matcher.Mask(logits);
+        int allowed = logits.Count(l => l == 0f);
+        Assert.IsGreaterThan(Qwen.VocabSize / 2, allowed, "inside a string most tokens continue");
+        Assert.IsTrue(float.IsNegativeInfinity(logits[Qwen.TokenToId("<|im_end|>")!.Value]), "special tokens are masked");
+
+        long walks = matcher.MaskWalks;
+        matcher.Accept("yz"u8);
+        matcher.Mask(new float[Qwen.VocabSize]);
+        Assert.AreEqual(walks, matcher.MaskWalks, "the same parser state reuses its mask");
+    }
+
+    [TestMethod]
+    public void CompleteDocumentEndsTheMatcher()
+    {
+        var matcher = Schema.Start(Qwen);
+        matcher.Accept("{\"unit\": \"celsius\", \"city\": \"Oslo\""u8);
+        Assert.IsFalse(matcher.IsComplete);
+        Assert.IsFalse(matcher.CanEnd);
+        matcher.Accept("}"u8);
+        Assert.IsTrue(matcher.CanEnd);
+        Assert.IsTrue(matcher.IsComplete);
+    }
+}
