@@ -34,6 +34,8 @@ internal sealed record RequestParameters
     public IReadOnlyDictionary<int, float>? LogitBias { get; init; }
     /// <summary><c>response_format</c> json_object / json_schema as a constraint; null for text.</summary>
     public Generation.Constraints.OutputConstraint? ResponseFormat { get; init; }
+    /// <summary>Choices to generate (OpenAI's <c>n</c>); the endpoint bounds it by the batch slots.</summary>
+    public int N { get; init; } = 1;
 
     /// <param name="chat">Chat's names and shapes (max_completion_tokens; logprobs as a boolean plus top_logprobs)
     /// rather than the legacy completions' (logprobs as a count of alternatives, at most 5).</param>
@@ -43,8 +45,7 @@ internal sealed record RequestParameters
         int? maxTokens = chat ? f.Int("max_completion_tokens", 1, int.MaxValue) ?? f.Int("max_tokens", 1, int.MaxValue)
                               : f.Int("max_tokens", 1, int.MaxValue);
 
-        if (f.Int("n", 1, 128) is > 1)
-            throw OpenAiException.Unsupported(f.PathOf("n"), "Only n = 1 is supported: one choice per request.");
+        int n = f.Int("n", 1, 128) ?? 1;
 
         bool stream = f.Bool("stream") ?? false;
         bool includeUsage = false;
@@ -98,6 +99,7 @@ internal sealed record RequestParameters
             TopLogProbs = topLogProbs,
             LogitBias = Requests.ResponseFormat.ParseLogitBias(f),
             ResponseFormat = Requests.ResponseFormat.Parse(f),
+            N = n,
         };
     }
 
