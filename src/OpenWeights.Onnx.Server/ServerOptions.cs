@@ -59,6 +59,11 @@ public sealed record ServerOptions
     public int EffectiveThreads => Threads ?? Environment.ProcessorCount;
     /// <summary>Most prompt tokens read between two decode steps (a long prompt stalls running sequences by one chunk at most).</summary>
     public int PrefillChunk { get; init; } = Scheduling.Scheduler.DefaultPrefillChunk;
+    /// <summary>
+    /// Reuse the keys and values of prompt prefixes the server still holds (a chat's earlier turns, a shared system
+    /// prompt) instead of recomputing them; the output is the same either way (<see cref="Scheduling.PrefixCache"/>).
+    /// </summary>
+    public bool PrefixCache { get; init; } = true;
     /// <summary>Request bodies larger than this are refused with 413.</summary>
     public long MaxBodyBytes { get; init; } = 4 * 1024 * 1024;
     /// <summary>On shutdown, in-flight requests may finish for this long; then they are cancelled.</summary>

@@ -37,80 +37,90 @@ internal static class ChatCompletionsEndpoint
         bool forced = format is not null && tools.Choice.ForcesCall;
         if (forced)
             generation = generation with { Constraint = ToolRequest.ForcedCallConstraint(format!, tools) };
-        var handle = model.Submit(prompt, generation, request.Parameters.LogProbs, http.RequestAborted, adapter);
-        var answer = new ChatAnswerReader(format, tools, model.ToolMarkerTokenId, streamArguments: forced);
+        var handles = model.Submit(prompt, generation, request.Parameters.LogProbs, http.RequestAborted, adapter, request.Parameters.N);
+        // One reader per choice (n > 1): each choice's text may hold its own calls.
+        var answers = handles.Select(_ => new ChatAnswerReader(format, tools, model.ToolMarkerTokenId, streamArguments: forced)).ToArray();
 
         string id = ResponseIds.Chat();
         long created = ResponseIds.Now();
         var logProbs = request.Parameters.LogProbs ? new LogProbFormatter(model.Tokenizer) : null;
         if (request.Parameters.Stream)
         {
-            await StreamAsync(http, handle, answer, id, created, request.Parameters.Model, logProbs, request.Parameters.IncludeUsage,
+            await StreamAsync(http, handles, answers, id, created, request.Parameters.Model, logProbs, request.Parameters.IncludeUsage,
                 wantsTokenIds: logProbs is not null || tools.Active);
             return;
         }
-        var events = new List<ToolCallEvent>();
-        var result = await SequenceCollector.CollectAsync(handle, http.RequestAborted, t => events.AddRange(answer.Push(t)));
-        events.AddRange(answer.Finish());
-        RequestLog.RecordTokens(http, result.PromptTokens, result.CompletionTokens);
-        var (content, calls) = ToolCallReader.Collect(events);
-        var message = new ChatResponseMessage("assistant", content,
-            calls.Count > 0 ? calls.Select(ToolCallResponse.From).ToList() : null);
-        var completion = new ChatCompletion(id, created, request.Parameters.Model,
-            [new ChatChoice(0, message, logProbs?.Chat(result.Tokens), answer.FinishReason(result.Reason))],
-            new Usage(result.PromptTokens, result.CompletionTokens));
+        var events = answers.Select(_ => new List<ToolCallEvent>()).ToArray();
+        var results = await SequenceCollector.CollectAllAsync(handles, http.RequestAborted, i => t => events[i].AddRange(answers[i].Push(t)));
+        var usage = SequenceCollector.Usage(results);
+        RequestLog.RecordTokens(http, usage.PromptTokens, usage.CompletionTokens);
+        var choices = new List<ChatChoice>(results.Length);
+        for (int i = 0; i < results.Length; i++)
+        {
+            events[i].AddRange(answers[i].Finish());
+            var (content, calls) = ToolCallReader.Collect(events[i]);
+            var message = new ChatResponseMessage("assistant", content,
+                calls.Count > 0 ? calls.Select(ToolCallResponse.From).ToList() : null);
+            choices.Add(new ChatChoice(i, message, logProbs?.Chat(results[i].Tokens), answers[i].FinishReason(results[i].Reason)));
+        }
+        var completion = new ChatCompletion(id, created, request.Parameters.Model, choices, usage);
         await http.Response.WriteAsJsonAsync(completion, ServerJson.Options, http.RequestAborted);
     }
 
-    private static async Task StreamAsync(HttpContext http, SequenceHandle handle, ChatAnswerReader answer, string id, long created,
+    private static async Task StreamAsync(HttpContext http, IReadOnlyList<SequenceHandle> handles, ChatAnswerReader[] answers, string id, long created,
         string model, LogProbFormatter? logProbs, bool includeUsage, bool wantsTokenIds)
     {
         var sse = new SseWriter(http.Response, http.RequestAborted);
         await sse.StartAsync();
-        sse.Write(new ChatCompletionChunk(id, created, model, [new ChatChunkChoice(0, new ChatDelta("assistant", ""), null, null)]));
+        for (int index = 0; index < handles.Count; index++)
+            sse.Write(new ChatCompletionChunk(id, created, model, [new ChatChunkChoice(index, new ChatDelta("assistant", ""), null, null)]));
         await sse.FlushAsync();
 
-        void Write(ChatDelta delta, ChatLogProbs? lp) =>
-            sse.Write(new ChatCompletionChunk(id, created, model, [new ChatChunkChoice(0, delta, lp, null)]));
+        void Write(int index, ChatDelta delta, ChatLogProbs? lp) =>
+            sse.Write(new ChatCompletionChunk(id, created, model, [new ChatChunkChoice(index, delta, lp, null)]));
 
         // Text goes out as it comes; a token's log-probabilities ride on its text (or on an empty delta when the
         // token's text is held back or belongs to a call).
-        void WriteEvents(IReadOnlyList<ToolCallEvent> events, ChatLogProbs? lp)
+        void WriteEvents(int index, IReadOnlyList<ToolCallEvent> events, ChatLogProbs? lp)
         {
             foreach (var e in events)
             {
                 switch (e)
                 {
                     case ContentText t:
-                        Write(new ChatDelta(Content: t.Text), lp);
+                        Write(index, new ChatDelta(Content: t.Text), lp);
                         lp = null;
                         break;
                     case CallStarted s:
-                        Write(new ChatDelta(ToolCalls: [new ToolCallDelta(s.Index, s.Id, "function", new FunctionDelta(s.Name, ""))]), null);
+                        Write(index, new ChatDelta(ToolCalls: [new ToolCallDelta(s.Index, s.Id, "function", new FunctionDelta(s.Name, ""))]), null);
                         break;
                     case CallArguments a:
-                        Write(new ChatDelta(ToolCalls: [new ToolCallDelta(a.Index, Function: new FunctionDelta(Arguments: a.Fragment))]), null);
+                        Write(index, new ChatDelta(ToolCalls: [new ToolCallDelta(a.Index, Function: new FunctionDelta(Arguments: a.Fragment))]), null);
                         break;
                 }
             }
             if (lp is not null)
-                Write(new ChatDelta(Content: ""), lp);
+                Write(index, new ChatDelta(Content: ""), lp);
         }
 
-        await SequenceStreamer.PumpAsync(http, sse, handle, wantsTokenIds,
-            t =>
+        await SequenceStreamer.PumpAsync(http, sse, handles, wantsTokenIds,
+            (index, t) =>
             {
                 var lp = logProbs is not null && t.TokenId >= 0 ? new ChatLogProbs([logProbs.Chat(t)]) : null;
-                WriteEvents(answer.Push(t), lp);
+                WriteEvents(index, answers[index].Push(t), lp);
             },
-            f =>
+            (index, f) =>
             {
-                WriteEvents(answer.Finish(), null);
-                RequestLog.RecordTokens(http, f.PromptTokens, f.CompletionTokens);
+                WriteEvents(index, answers[index].Finish(), null);
                 sse.Write(new ChatCompletionChunk(id, created, model,
-                    [new ChatChunkChoice(0, new ChatDelta(), null, answer.FinishReason(f.Reason))]));
+                    [new ChatChunkChoice(index, new ChatDelta(), null, answers[index].FinishReason(f.Reason))]));
+            },
+            finished =>
+            {
+                var usage = SequenceCollector.Usage(finished);
+                RequestLog.RecordTokens(http, usage.PromptTokens, usage.CompletionTokens);
                 if (includeUsage)
-                    sse.Write(new ChatCompletionChunk(id, created, model, [], new Usage(f.PromptTokens, f.CompletionTokens)));
+                    sse.Write(new ChatCompletionChunk(id, created, model, [], usage));
             });
     }
 }

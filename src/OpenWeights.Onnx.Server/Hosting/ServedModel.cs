@@ -93,7 +93,8 @@ public sealed class ServedModel : IDisposable
                 decoder.Dispose();
                 throw;
             }
-            var scheduler = new Scheduler(decoder, tokenizer, eos, options.MaxQueue, metrics, logger, options.PrefillChunk);
+            var scheduler = new Scheduler(decoder, tokenizer, eos, options.MaxQueue, metrics, logger, options.PrefillChunk,
+                prefixCache: options.PrefixCache);
             scheduler.Start();
             var toolFormat = options.ToolCallFormat switch
             {
@@ -185,18 +186,28 @@ public sealed class ServedModel : IDisposable
 
     /// <summary>Queues a sequence; 429 (with Retry-After) when at capacity, 503 when shutting down.</summary>
     public SequenceHandle Submit(int[] promptIds, GenerationOptions options, bool logProbs, CancellationToken cancellation,
-        AdapterFile? adapter = null)
+        AdapterFile? adapter = null) => Submit(promptIds, options, logProbs, cancellation, adapter, choices: 1)[0];
+
+    /// <summary>
+    /// Queues <paramref name="choices"/> sequences sharing the prompt (OpenAI's <c>n</c>); 400 on <c>n</c> when they
+    /// cannot decode together (more than the batch slots), 429 when at capacity, 503 when shutting down.
+    /// </summary>
+    public IReadOnlyList<SequenceHandle> Submit(int[] promptIds, GenerationOptions options, bool logProbs, CancellationToken cancellation,
+        AdapterFile? adapter, int choices)
     {
+        if (choices > Scheduler.Slots)
+            throw OpenAiException.InvalidValue("n",
+                $"n = {choices} exceeds the {Scheduler.Slots} batch slots of this server (--max-batch): the choices of a request decode together. Use n <= {Scheduler.Slots}.");
         try
         {
-            return Scheduler.Submit(new SequenceRequest
+            return Scheduler.SubmitChoices(new SequenceRequest
             {
                 PromptIds = promptIds,
                 Options = options,
                 LogProbs = logProbs,
                 Adapter = adapter,
                 Cancellation = cancellation,
-            });
+            }, choices);
         }
         catch (SchedulerRejectedException e) when (e.Reason == SchedulerRejection.QueueFull)
         {

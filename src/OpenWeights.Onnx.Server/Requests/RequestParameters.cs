@@ -29,6 +29,8 @@ internal sealed record RequestParameters
     public bool IgnoreEos { get; init; }
     public bool LogProbs { get; init; }
     public int TopLogProbs { get; init; }
+    /// <summary>Choices to generate (OpenAI's <c>n</c>); the endpoint bounds it by the batch slots.</summary>
+    public int N { get; init; } = 1;
 
     /// <param name="chat">Chat's names and shapes (max_completion_tokens; logprobs as a boolean plus top_logprobs)
     /// rather than the legacy completions' (logprobs as a count of alternatives, at most 5).</param>
@@ -38,8 +40,7 @@ internal sealed record RequestParameters
         int? maxTokens = chat ? f.Int("max_completion_tokens", 1, int.MaxValue) ?? f.Int("max_tokens", 1, int.MaxValue)
                               : f.Int("max_tokens", 1, int.MaxValue);
 
-        if (f.Int("n", 1, 128) is > 1)
-            throw OpenAiException.Unsupported(f.PathOf("n"), "Only n = 1 is supported: one choice per request.");
+        int n = f.Int("n", 1, 128) ?? 1;
         if (f.Get("logit_bias") is { } bias && !(bias.ValueKind == JsonValueKind.Object && !bias.EnumerateObject().Any()))
             throw OpenAiException.Unsupported(f.PathOf("logit_bias"), "logit_bias is not supported by this server.");
 
@@ -93,6 +94,7 @@ internal sealed record RequestParameters
             IgnoreEos = f.Bool("ignore_eos") ?? false,
             LogProbs = logProbs,
             TopLogProbs = topLogProbs,
+            N = n,
         };
     }
 

@@ -27,6 +27,8 @@ internal static class ServeCommand
         var prefillChunk = CliOptions.Int("--prefill-chunk",
             "Most prompt tokens read between two decode steps (a long prompt stalls others by one chunk at most)",
             OpenWeights.Onnx.Server.Scheduling.Scheduler.DefaultPrefillChunk, 1, 1 << 20);
+        var noPrefixCache = CliOptions.Flag("--no-prefix-cache",
+            "Do not reuse the keys and values of a prompt prefix the server still holds (default: reuse them; exact either way)");
         var adapter = new Option<string[]>("--adapter")
         {
             Description = "Serve a run-time LoRA adapter ('owonnx adapter') as model id NAME: NAME=FILE; repeatable (default: none)",
@@ -43,7 +45,7 @@ internal static class ServeCommand
             "Serve a converted model over an OpenAI-compatible HTTP API: /v1/chat/completions, /v1/completions, /v1/models, " +
             "/health, /metrics. One log line per request on stderr. SIGTERM or Ctrl-C stops it gracefully.")
         {
-            model, host, port, apiKey, maxBatch, maxQueue, maxLength, ep, threads, modelName, shutdownTimeout, maxBodyBytes, prefillChunk, adapter,
+            model, host, port, apiKey, maxBatch, maxQueue, maxLength, ep, threads, modelName, shutdownTimeout, maxBodyBytes, prefillChunk, noPrefixCache, adapter,
             chatTemplate, toolCallFormat,
         };
         device.AddTo(command);
@@ -65,6 +67,7 @@ internal static class ServeCommand
                 Gpu = device.Read(parse),
                 MaxBodyBytes = parse.GetValue(maxBodyBytes),
                 PrefillChunk = parse.GetValue(prefillChunk),
+                PrefixCache = !parse.GetValue(noPrefixCache),
                 Adapters = (parse.GetValue(adapter) ?? []).Select(ServedAdapterOption.Parse).ToList(),
                 ChatTemplateFile = parse.GetValue(chatTemplate),
                 ToolCallFormat = parse.GetValue(toolCallFormat)!,

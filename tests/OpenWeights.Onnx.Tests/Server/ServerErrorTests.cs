@@ -55,7 +55,10 @@ public sealed class ServerErrorTests
         [Chat, $$"""{"model":"fortune-llama",{{Messages}},"max_completion_tokens":-5}""", 400, "max_completion_tokens", "invalid_value"],
         [Chat, $$"""{"model":"fortune-llama",{{Messages}},"max_tokens":1.5}""", 400, "max_tokens", "invalid_type"],
         [Chat, $$"""{"model":"fortune-llama",{{Messages}},"seed":"x"}""", 400, "seed", "invalid_type"],
-        [Chat, $$"""{"model":"fortune-llama",{{Messages}},"n":2}""", 400, "n", "unsupported_parameter"],
+        // n is bounded by the batch slots (4 in the test server): the choices decode together.
+        [Chat, $$"""{"model":"fortune-llama",{{Messages}},"n":5}""", 400, "n", "invalid_value"],
+        [Chat, $$"""{"model":"fortune-llama",{{Messages}},"n":0}""", 400, "n", "invalid_value"],
+        [Completions, """{"model":"fortune-llama","prompt":"Hi","n":5}""", 400, "n", "invalid_value"],
         [Chat, $$"""{"model":"fortune-llama",{{Messages}},"top_logprobs":30,"logprobs":true}""", 400, "top_logprobs", "invalid_value"],
         [Chat, $$"""{"model":"fortune-llama",{{Messages}},"top_logprobs":2}""", 400, "top_logprobs", "invalid_value"],
         [Chat, $$"""{"model":"fortune-llama",{{Messages}},"stop":["a","b","c","d","e"]}""", 400, "stop", "invalid_value"],
