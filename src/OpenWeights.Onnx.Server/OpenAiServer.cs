@@ -72,7 +72,7 @@ public sealed class OpenAiServer : IAsyncDisposable
             kestrel.Limits.MaxRequestLineSize = RequestLimitsMiddleware.KestrelLineLimit;
             kestrel.Limits.MaxRequestHeadersTotalSize = RequestLimitsMiddleware.KestrelHeaderLimit;
             kestrel.Limits.MaxRequestHeaderCount = RequestLimitsMiddleware.KestrelHeaderCountLimit;
-            kestrel.Listen(options.ListenAddress, options.Port);
+            kestrel.Listen(options.ListenAddress, options.Port, listen => listen.Use(KestrelVerdictBodies.Around));
         });
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout + TimeSpan.FromSeconds(5));
         if (!options.HandleSignals)

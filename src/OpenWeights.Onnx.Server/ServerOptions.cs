@@ -27,6 +27,13 @@ public sealed record ServerOptions
     public string? ModelName { get; init; }
     /// <summary>Run-time adapters (<c>owonnx adapter</c> files), each served as its own model id over the one base.</summary>
     public IReadOnlyList<ServedAdapterOption> Adapters { get; init; } = [];
+    /// <summary>A Jinja chat template file used instead of the model's own (e.g. one that supports tools).</summary>
+    public string? ChatTemplateFile { get; init; }
+    /// <summary>
+    /// How the model writes tool calls: "auto" (from its chat template and tokenizer), "none" (tools refused),
+    /// or a format name (hermes, llama3, mistral).
+    /// </summary>
+    public string ToolCallFormat { get; init; } = "auto";
     /// <summary>An IP address, or "localhost" (the IPv4 loopback).</summary>
     public string Host { get; init; } = "127.0.0.1";
     /// <summary>TCP port; 0 picks a free one (see <see cref="OpenAiServer.BaseAddress"/>).</summary>
@@ -52,6 +59,11 @@ public sealed record ServerOptions
     public int EffectiveThreads => Threads ?? Environment.ProcessorCount;
     /// <summary>Most prompt tokens read between two decode steps (a long prompt stalls running sequences by one chunk at most).</summary>
     public int PrefillChunk { get; init; } = Scheduling.Scheduler.DefaultPrefillChunk;
+    /// <summary>
+    /// Reuse the keys and values of prompt prefixes the server still holds (a chat's earlier turns, a shared system
+    /// prompt) instead of recomputing them; the output is the same either way (<see cref="Scheduling.PrefixCache"/>).
+    /// </summary>
+    public bool PrefixCache { get; init; } = true;
     /// <summary>Request bodies larger than this are refused with 413.</summary>
     public long MaxBodyBytes { get; init; } = 4 * 1024 * 1024;
     /// <summary>On shutdown, in-flight requests may finish for this long; then they are cancelled.</summary>
@@ -86,6 +98,10 @@ public sealed record ServerOptions
         if (string.IsNullOrWhiteSpace(ModelDirectory))
             throw new ArgumentException("a model folder is required.");
         _ = ListenAddress;
+        if (ChatTemplateFile is not null && !File.Exists(ChatTemplateFile))
+            throw new ArgumentException($"--chat-template '{ChatTemplateFile}' does not exist.");
+        if (ToolCallFormat is not ("auto" or "none"))
+            _ = Generation.Tools.ToolCallFormat.FromName(ToolCallFormat);
         if (Port is < 0 or > 65535)
             throw new ArgumentException($"--port {Port} must be between 0 and 65535.");
         if (MaxBatch is < 1 or > 256)

@@ -26,43 +26,46 @@ internal static class CompletionsEndpoint
         int[] prompt = model.EncodeCompletion(request);
         var generation = GenerationOptionsMapper.Map(request.Parameters, model.DefaultSampling, prompt.Length,
             model.MaxLength, CompletionRequest.DefaultMaxTokens, promptParam: "prompt");
-        var handle = model.Submit(prompt, generation, request.Parameters.LogProbs, http.RequestAborted, adapter);
+        var handles = model.Submit(prompt, generation, request.Parameters.LogProbs, http.RequestAborted, adapter, request.Parameters.N);
 
         string id = ResponseIds.Completion();
         long created = ResponseIds.Now();
         var logProbs = request.Parameters.LogProbs ? new LogProbFormatter(model.Tokenizer) : null;
         if (request.Parameters.Stream)
         {
-            await StreamAsync(http, handle, id, created, request.Parameters.Model, logProbs, request.Parameters.IncludeUsage);
+            await StreamAsync(http, handles, id, created, request.Parameters.Model, logProbs, request.Parameters.IncludeUsage);
             return;
         }
-        var result = await SequenceCollector.CollectAsync(handle, http.RequestAborted);
-        RequestLog.RecordTokens(http, result.PromptTokens, result.CompletionTokens);
+        var results = await SequenceCollector.CollectAllAsync(handles, http.RequestAborted);
+        var usage = SequenceCollector.Usage(results);
+        RequestLog.RecordTokens(http, usage.PromptTokens, usage.CompletionTokens);
         var completion = new TextCompletion(id, created, request.Parameters.Model,
-            [new TextChoice(result.Text, 0, logProbs?.Completion(result.Tokens, 0), ResponseIds.FinishReason(result.Reason))],
-            new Usage(result.PromptTokens, result.CompletionTokens));
+            results.Select((result, index) => new TextChoice(result.Text, index, logProbs?.Completion(result.Tokens, 0),
+                ResponseIds.FinishReason(result.Reason))).ToList(),
+            usage);
         await http.Response.WriteAsJsonAsync(completion, ServerJson.Options, http.RequestAborted);
     }
 
-    private static async Task StreamAsync(HttpContext http, SequenceHandle handle, string id, long created, string model,
+    private static async Task StreamAsync(HttpContext http, IReadOnlyList<SequenceHandle> handles, string id, long created, string model,
         LogProbFormatter? logProbs, bool includeUsage)
     {
         var sse = new SseWriter(http.Response, http.RequestAborted);
         await sse.StartAsync();
-        int offset = 0;
-        await SequenceStreamer.PumpAsync(http, sse, handle, logProbs is not null,
-            t =>
+        var offsets = new int[handles.Count];
+        await SequenceStreamer.PumpAsync(http, sse, handles, logProbs is not null,
+            (index, t) =>
             {
-                var lp = logProbs is not null && t.TokenId >= 0 ? logProbs.Completion([t], offset) : null;
-                offset += t.Text.Length;
-                sse.Write(new TextCompletion(id, created, model, [new TextChoice(t.Text, 0, lp, null)]));
+                var lp = logProbs is not null && t.TokenId >= 0 ? logProbs.Completion([t], offsets[index]) : null;
+                offsets[index] += t.Text.Length;
+                sse.Write(new TextCompletion(id, created, model, [new TextChoice(t.Text, index, lp, null)]));
             },
-            f =>
+            (index, f) => sse.Write(new TextCompletion(id, created, model, [new TextChoice("", index, null, ResponseIds.FinishReason(f.Reason))])),
+            finished =>
             {
-                RequestLog.RecordTokens(http, f.PromptTokens, f.CompletionTokens);
-                sse.Write(new TextCompletion(id, created, model, [new TextChoice("", 0, null, ResponseIds.FinishReason(f.Reason))]));
+                var usage = SequenceCollector.Usage(finished);
+                RequestLog.RecordTokens(http, usage.PromptTokens, usage.CompletionTokens);
                 if (includeUsage)
-                    sse.Write(new TextCompletion(id, created, model, [], new Usage(f.PromptTokens, f.CompletionTokens)));
+                    sse.Write(new TextCompletion(id, created, model, [], usage));
             });
     }
 }

@@ -5,7 +5,8 @@ namespace OpenWeights.Onnx.Server.Errors;
 /// <summary>
 /// The request line and header limits, enforced here rather than by Kestrel: Kestrel answers its own 414/431 with an
 /// empty body, before any middleware runs. Kestrel's limits are raised far above these (<see cref="OpenAiServer"/>)
-/// so that an oversized request reaches this check and gets OpenAI's error object like every other failure.
+/// so that an oversized request reaches this check and gets OpenAI's error object like every other failure, with the
+/// limit named. Requests past even Kestrel's limits get a body from <see cref="KestrelVerdictBodies"/>.
 /// </summary>
 public sealed class RequestLimitsMiddleware(RequestDelegate next)
 {

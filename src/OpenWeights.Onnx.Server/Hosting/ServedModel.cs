@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using OpenWeights.Onnx.Adapters;
 using OpenWeights.Onnx.Generation;
 using OpenWeights.Onnx.Generation.Sampling;
+using OpenWeights.Onnx.Generation.Tools;
 using OpenWeights.Onnx.Server.Errors;
 using OpenWeights.Onnx.Server.Metrics;
 using OpenWeights.Onnx.Server.Requests;
@@ -25,8 +26,12 @@ public sealed class ServedModel : IDisposable
     private readonly string? _templateProblem;
 
     private ServedModel(string id, LanguageModel model, TextTokenizer tokenizer, ChatTemplate? template, string? templateProblem,
-        SamplingOptions defaults, Scheduler scheduler, IReadOnlyList<(string, AdapterFile)> adapters)
+        SamplingOptions defaults, Scheduler scheduler, IReadOnlyList<(string, AdapterFile)> adapters, ToolCallFormat? toolFormat)
     {
+        ToolFormat = toolFormat;
+        // Llama's and Mistral's markers are special tokens, which the decoded text leaves out.
+        if (toolFormat is not null && tokenizer.TokenToId(toolFormat.Marker) is { } marker && tokenizer.IsSpecialToken(marker))
+            ToolMarkerTokenId = marker;
         _templateProblem = templateProblem;
         Id = id;
         _adapters = adapters;
@@ -49,6 +54,10 @@ public sealed class ServedModel : IDisposable
     public Scheduler Scheduler { get; }
     public int MaxLength => Scheduler.MaxLength;
     public int VocabSize => _model.Config.VocabSize;
+    /// <summary>How the model writes tool calls (from its template and tokenizer, or --tool-call-format); null: no tools.</summary>
+    public ToolCallFormat? ToolFormat { get; }
+    /// <summary>The id of <see cref="ToolFormat"/>'s marker when it is a special token (left out of decoded text).</summary>
+    public int? ToolMarkerTokenId { get; }
 
     public static ServedModel Load(ServerOptions options, ServerMetrics metrics, ILogger logger)
     {
@@ -59,9 +68,10 @@ public sealed class ServedModel : IDisposable
         {
             var tokenizer = TextTokenizer.FromFolder(dir);
             string? templateProblem = null;
+            string? templateText = options.ChatTemplateFile is { } templateFile ? File.ReadAllText(templateFile) : tokenizer.ChatTemplate;
             try
             {
-                template = string.IsNullOrEmpty(tokenizer.ChatTemplate) ? null : new ChatTemplate(dir, tokenizer.ChatTemplate);
+                template = string.IsNullOrEmpty(templateText) ? null : new ChatTemplate(dir, templateText);
             }
             catch (ChatTemplateException e)
             {
@@ -83,9 +93,16 @@ public sealed class ServedModel : IDisposable
                 decoder.Dispose();
                 throw;
             }
-            var scheduler = new Scheduler(decoder, tokenizer, eos, options.MaxQueue, metrics, logger, options.PrefillChunk);
+            var scheduler = new Scheduler(decoder, tokenizer, eos, options.MaxQueue, metrics, logger, options.PrefillChunk,
+                prefixCache: options.PrefixCache);
             scheduler.Start();
-            return new ServedModel(options.EffectiveModelName, model, tokenizer, template, templateProblem, defaults, scheduler, adapters);
+            var toolFormat = options.ToolCallFormat switch
+            {
+                "auto" => ToolCallFormat.Detect(templateText, tokenizer.AddedTokens.Select(a => a.Content)),
+                "none" => null,
+                var name => ToolCallFormat.FromName(name),
+            };
+            return new ServedModel(options.EffectiveModelName, model, tokenizer, template, templateProblem, defaults, scheduler, adapters, toolFormat);
         }
         catch
         {
@@ -119,7 +136,7 @@ public sealed class ServedModel : IDisposable
     }
 
     /// <summary>The conversation rendered by the model's own chat template, as token ids (the template writes any BOS).</summary>
-    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages)
+    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, IReadOnlyList<ToolDefinition>? tools = null)
     {
         if (_templateProblem is not null)
             throw new OpenAiException(500, $"The model's chat template cannot be used: {_templateProblem}", OpenAiException.ServerError,
@@ -132,7 +149,7 @@ public sealed class ServedModel : IDisposable
         try
         {
             lock (_templateLock)
-                prompt = _template.Render(messages, addGenerationPrompt: true);
+                prompt = _template.Render(messages, tools, addGenerationPrompt: true);
         }
         catch (ChatTemplateException e) when (e.InnerException is null)
         {
@@ -149,6 +166,12 @@ public sealed class ServedModel : IDisposable
         return Tokenizer.Encode(prompt, addSpecialTokens: false);
     }
 
+    /// <summary>The format tool calls are read in; 400 when the model's template cannot offer tools.</summary>
+    public ToolCallFormat RequireToolFormat() => ToolFormat ?? throw OpenAiException.BadRequest(
+        $"The model '{Id}' cannot be offered tools: its chat template does not show them to it (or its tool-call format is " +
+        "not known). Serve it with --chat-template FILE (a template that reads 'tools') and, if needed, --tool-call-format.",
+        "tools", "tools_unsupported");
+
     /// <summary>A raw prompt as ids: text with the tokenizer's special tokens (as <c>owonnx run</c>), or ids checked against the vocabulary.</summary>
     internal int[] EncodeCompletion(CompletionRequest request)
     {
@@ -163,18 +186,32 @@ public sealed class ServedModel : IDisposable
 
     /// <summary>Queues a sequence; 429 (with Retry-After) when at capacity, 503 when shutting down.</summary>
     public SequenceHandle Submit(int[] promptIds, GenerationOptions options, bool logProbs, CancellationToken cancellation,
-        AdapterFile? adapter = null)
+        AdapterFile? adapter = null) => Submit(promptIds, options, logProbs, cancellation, adapter, choices: 1)[0];
+
+    /// <summary>
+    /// Queues <paramref name="choices"/> sequences sharing the prompt (OpenAI's <c>n</c>); 400 on <c>n</c> when they
+    /// cannot decode together (more than the batch slots), 429 when at capacity, 503 when shutting down.
+    /// </summary>
+    public IReadOnlyList<SequenceHandle> Submit(int[] promptIds, GenerationOptions options, bool logProbs, CancellationToken cancellation,
+        AdapterFile? adapter, int choices)
     {
+        if (choices > Scheduler.Slots)
+            throw OpenAiException.InvalidValue("n",
+                $"n = {choices} exceeds the {Scheduler.Slots} batch slots of this server (--max-batch): the choices of a request decode together. Use n <= {Scheduler.Slots}.");
+        if (options.Sampling.LogitBias is { } bias)
+            foreach (int id in bias.Keys)
+                if (id >= VocabSize)
+                    throw OpenAiException.InvalidValue("logit_bias", $"Invalid key in 'logit_bias': token id {id} is outside the vocabulary [0, {VocabSize}).");
         try
         {
-            return Scheduler.Submit(new SequenceRequest
+            return Scheduler.SubmitChoices(new SequenceRequest
             {
                 PromptIds = promptIds,
                 Options = options,
                 LogProbs = logProbs,
                 Adapter = adapter,
                 Cancellation = cancellation,
-            });
+            }, choices);
         }
         catch (SchedulerRejectedException e) when (e.Reason == SchedulerRejection.QueueFull)
         {

@@ -9,7 +9,7 @@ namespace OpenWeights.Onnx.Server.Metrics;
 public sealed class ServerMetrics
 {
     private readonly ConcurrentDictionary<(string Endpoint, int Status), StrongBox> _requests = new();
-    private long _promptTokens, _completionTokens, _rejected;
+    private long _promptTokens, _cachedPromptTokens, _completionTokens, _rejected;
     private int _queueDepth, _activeSequences, _slots;
 
     public Histogram TimeToFirstToken { get; } = new("owonnx_time_to_first_token_seconds",
@@ -25,6 +25,7 @@ public sealed class ServerMetrics
         [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]);
 
     public long PromptTokens => Interlocked.Read(ref _promptTokens);
+    public long CachedPromptTokens => Interlocked.Read(ref _cachedPromptTokens);
     public long CompletionTokens => Interlocked.Read(ref _completionTokens);
     public long RejectedRequests => Interlocked.Read(ref _rejected);
     public int QueueDepth => Volatile.Read(ref _queueDepth);
@@ -41,6 +42,7 @@ public sealed class ServerMetrics
         Interlocked.Increment(ref _requests.GetOrAdd((endpoint, status), _ => new StrongBox()).Value);
 
     public void AddPromptTokens(int count) => Interlocked.Add(ref _promptTokens, count);
+    public void AddCachedPromptTokens(int count) => Interlocked.Add(ref _cachedPromptTokens, count);
     public void AddCompletionToken() => Interlocked.Increment(ref _completionTokens);
     public void CountRejected() => Interlocked.Increment(ref _rejected);
 
@@ -59,6 +61,7 @@ public sealed class ServerMetrics
             w.Sample("owonnx_requests_total", Interlocked.Read(ref box.Value), ("endpoint", endpoint), ("status", status.ToString()));
         w.Counter("owonnx_rejected_requests_total", "Requests refused with 429 because every slot was busy and the queue full.", RejectedRequests);
         w.Counter("owonnx_prompt_tokens_total", "Prompt tokens prefilled.", PromptTokens);
+        w.Counter("owonnx_prompt_tokens_cached_total", "Prompt tokens whose keys and values came from the prefix cache instead of being computed.", CachedPromptTokens);
         w.Counter("owonnx_generation_tokens_total", "Tokens generated.", CompletionTokens);
         w.Gauge("owonnx_queue_depth", "Requests waiting for a batch slot.", QueueDepth);
         w.Gauge("owonnx_active_sequences", "Sequences being decoded (occupied batch slots).", ActiveSequences);

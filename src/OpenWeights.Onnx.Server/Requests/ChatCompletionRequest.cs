@@ -1,12 +1,13 @@
 using System.Text;
 using System.Text.Json;
 using OpenWeights.Onnx.Generation;
+using OpenWeights.Onnx.Generation.Tools;
 using OpenWeights.Onnx.Server.Errors;
 
 namespace OpenWeights.Onnx.Server.Requests;
 
-/// <summary>A POST /v1/chat/completions body: the conversation (text only) and the generation parameters.</summary>
-internal sealed record ChatCompletionRequest(RequestParameters Parameters, IReadOnlyList<ChatMessage> Messages)
+/// <summary>A POST /v1/chat/completions body: the conversation (text, tool calls and their results), the tools, and the generation parameters.</summary>
+internal sealed record ChatCompletionRequest(RequestParameters Parameters, IReadOnlyList<ChatMessage> Messages, ToolRequest Tools)
 {
     private static readonly HashSet<string> Roles = ["system", "developer", "user", "assistant", "tool"];
 
@@ -14,16 +15,11 @@ internal sealed record ChatCompletionRequest(RequestParameters Parameters, IRead
     {
         var f = JsonFields.Root(body);
         var parameters = RequestParameters.Parse(f, chat: true);
-        foreach (string unsupported in (string[])["tools", "functions"])
-            if (f.Get(unsupported) is { } v && !(v.ValueKind == JsonValueKind.Array && v.GetArrayLength() == 0))
-                throw OpenAiException.Unsupported(unsupported, $"'{unsupported}' (tool calling) is not supported by this server.");
-        if (f.Get("response_format") is { } format)
-        {
-            string? type = JsonFields.Object(format, "response_format").String("type");
-            if (type is not null and not "text")
-                throw OpenAiException.Unsupported("response_format", $"response_format '{type}' is not supported; only 'text'.");
-        }
-        return new ChatCompletionRequest(parameters, ParseMessages(f));
+        foreach (string legacy in (string[])["functions", "function_call"])
+            if (f.Has(legacy))
+                throw OpenAiException.Unsupported(legacy, $"'{legacy}' (the deprecated form of tool calling) is not supported; use 'tools' and 'tool_choice'.");
+        var tools = ToolRequest.Parse(f);
+        return new ChatCompletionRequest(parameters, ParseMessages(f), tools);
     }
 
     private static List<ChatMessage> ParseMessages(JsonFields f)
@@ -47,11 +43,43 @@ internal sealed record ChatCompletionRequest(RequestParameters Parameters, IRead
             if (!Roles.Contains(role))
                 throw OpenAiException.InvalidValue(message.PathOf("role"),
                     $"'{role}' is not one of {string.Join(", ", Roles.Select(r => $"'{r}'"))}.");
-            string content = ParseContent(message);
+            var toolCalls = role == "assistant" ? ParseToolCalls(message) : [];
+            // An assistant turn that called tools may have no text (OpenAI clients send null).
+            string? content = toolCalls.Count > 0 && !message.Has("content") ? null : ParseContent(message);
+            string? toolCallId = null;
+            if (role == "tool")
+                toolCallId = message.RequiredString("tool_call_id");
             // The newer "developer" role is the system prompt for chat templates, which know only "system".
-            result.Add(new ChatMessage(role == "developer" ? "system" : role, content));
+            result.Add(new ChatMessage(role == "developer" ? "system" : role, content)
+            {
+                ToolCalls = toolCalls,
+                ToolCallId = toolCallId,
+                Name = message.String("name"),
+            });
         }
         return result;
+    }
+
+    private static List<ToolCall> ParseToolCalls(JsonFields message)
+    {
+        var calls = new List<ToolCall>();
+        if (message.Get("tool_calls") is not { } array)
+            return calls;
+        if (array.ValueKind != JsonValueKind.Array)
+            throw OpenAiException.InvalidType(message.PathOf("tool_calls"), "an array", JsonFields.Describe(array));
+        int i = 0;
+        foreach (var item in array.EnumerateArray())
+        {
+            var call = JsonFields.Object(item, $"{message.PathOf("tool_calls")}[{i++}]");
+            string type = call.RequiredString("type");
+            if (type != "function")
+                throw OpenAiException.InvalidValue(call.PathOf("type"), $"'{type}' is not supported; expected 'function'.");
+            var function = call.Get("function") is { } fn
+                ? JsonFields.Object(fn, call.PathOf("function"))
+                : throw OpenAiException.BadRequest($"Missing required parameter: '{call.PathOf("function")}'.", call.PathOf("function"), "missing_required_parameter");
+            calls.Add(new ToolCall(call.RequiredString("id"), function.RequiredString("name"), function.RequiredString("arguments")));
+        }
+        return calls;
     }
 
     private static string ParseContent(JsonFields message)
@@ -60,7 +88,7 @@ internal sealed record ChatCompletionRequest(RequestParameters Parameters, IRead
         switch (message.Get("content"))
         {
             case null:
-                throw OpenAiException.BadRequest($"Missing required parameter: '{path}' (tool calls are not supported, so every message needs text).",
+                throw OpenAiException.BadRequest($"Missing required parameter: '{path}' (only an assistant message with tool_calls may leave it out).",
                     path, "missing_required_parameter");
             case { ValueKind: JsonValueKind.String } s:
                 return JsonFields.AsString(s, path);

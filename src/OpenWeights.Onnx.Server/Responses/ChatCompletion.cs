@@ -15,7 +15,11 @@ public sealed record ChatChoice(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] ChatLogProbs? Logprobs,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? FinishReason);
 
-public sealed record ChatResponseMessage(string Role, string Content)
+/// <summary>The answer: its text (null when it only calls tools) and its tool calls (left out when none).</summary>
+public sealed record ChatResponseMessage(
+    string Role,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Content,
+    IReadOnlyList<ToolCallResponse>? ToolCalls = null)
 {
     [JsonIgnore(Condition = JsonIgnoreCondition.Never)] public string? Refusal => null;
 }

@@ -18,5 +18,5 @@ public sealed record ChatChunkChoice(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] ChatLogProbs? Logprobs,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? FinishReason);
 
-/// <summary>What a chunk adds to the message: the role (first chunk only) and text.</summary>
-public sealed record ChatDelta(string? Role = null, string? Content = null);
+/// <summary>What a chunk adds to the message: the role (first chunk only), text, or a piece of a tool call.</summary>
+public sealed record ChatDelta(string? Role = null, string? Content = null, IReadOnlyList<ToolCallDelta>? ToolCalls = null);

@@ -23,6 +23,15 @@ namespace OpenWeights.Onnx.Server.Scheduling;
 /// ends, the last decoding one moves into its slot (<see cref="BatchDecoder.MoveSlot"/>).
 /// </remarks>
 /// <remarks>
+/// Prefix cache (<see cref="PrefixCache"/>): the free slots past the occupied ones keep what finished sequences
+/// computed, since no step touches them. A new prompt starts from the longest prefix held by any slot (a decoding
+/// sequence's or a free slot's, same adapter): taken in place when it is in the slot the prompt gets, else copied
+/// (<see cref="BatchDecoder.CopyPrefix"/>); only the rest is read. A chat's next turn (its prompt begins with the
+/// previous prompt and answer) and requests sharing a system prompt skip what was already computed. Entries are
+/// overwritten least recently used first when slots are needed. A request with n choices reads its prompt once:
+/// when it is read, its keys and values are copied into the slots of the other choices, which sample from the same logits.
+/// </remarks>
+/// <remarks>
 /// Admission control: at most <c>slots + maxQueue</c> requests are in flight (decoding or waiting); beyond that
 /// <see cref="Submit"/> throws <see cref="SchedulerRejectedException"/>. Shutdown: <see cref="BeginDrain"/> stops
 /// accepting and lets in-flight work finish until a deadline, when the rest is failed; <see cref="Stop"/> ends the thread.
@@ -42,6 +51,9 @@ public sealed class Scheduler : IDisposable
     private readonly bool[] _goesOn;
     private readonly SlotDecoder _runner;
     private readonly SlotDecoder.LogitsHandler _advance;
+    private readonly PrefixCache? _prefixCache;
+    // The prompt's last logits, kept for each choice of an n > 1 request (sampling overwrites them).
+    private readonly float[] _sharedLogits;
     private readonly LinkedList<Sequence> _waiting = new(); // guarded by itself
     private readonly AutoResetEvent _wake = new(false);
     private readonly Thread _thread;
@@ -59,7 +71,8 @@ public sealed class Scheduler : IDisposable
     private bool _started;
 
     public Scheduler(BatchDecoder decoder, TextTokenizer tokenizer, IReadOnlyList<int> eosTokenIds, int maxQueue,
-        ServerMetrics? metrics = null, ILogger? logger = null, int prefillChunk = DefaultPrefillChunk)
+        ServerMetrics? metrics = null, ILogger? logger = null, int prefillChunk = DefaultPrefillChunk,
+        bool prefixCache = true, int prefixCacheMinTokens = DefaultPrefixCacheMinTokens)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(maxQueue);
         ArgumentOutOfRangeException.ThrowIfLessThan(prefillChunk, 1);
@@ -76,6 +89,8 @@ public sealed class Scheduler : IDisposable
         _goesOn = new bool[decoder.Slots];
         _runner = new SlotDecoder(decoder);
         _advance = AdvanceSlot;
+        _prefixCache = prefixCache ? new PrefixCache(decoder.Slots, prefixCacheMinTokens, decoder.Config.RopeSwitchLength) : null;
+        _sharedLogits = new float[decoder.VocabSize];
         _thread = new Thread(Run) { IsBackground = true, Name = "owonnx scheduler" };
         PublishGauges();
     }
@@ -83,6 +98,11 @@ public sealed class Scheduler : IDisposable
     /// <summary>Prompt tokens read between two decode steps: long enough to prefill efficiently, short enough not to stall.</summary>
     public const int DefaultPrefillChunk = 128;
 
+    /// <summary>Shortest prompt prefix taken from the cache: below this a copy saves too little to be worth it.</summary>
+    public const int DefaultPrefixCacheMinTokens = 16;
+
+    /// <summary>Whether prompts reuse keys and values that slots still hold (see the remarks on the class).</summary>
+    public bool PrefixCacheEnabled => _prefixCache is not null;
     public int Slots => _slots.Length;
     /// <summary>Most prompt tokens run between two decode steps.</summary>
     public int PrefillChunk { get; }
@@ -112,10 +132,19 @@ public sealed class Scheduler : IDisposable
     /// Queues a generation and returns its event stream. The prompt plus max new tokens must fit the cache (callers
     /// check it first, to answer with a clear error).
     /// </summary>
-    public SequenceHandle Submit(SequenceRequest request)
+    public SequenceHandle Submit(SequenceRequest request) => SubmitChoices(request, 1)[0];
+
+    /// <summary>
+    /// Queues <paramref name="choices"/> generations from one prompt (OpenAI's <c>n</c>), read once and shared. With a
+    /// seed, choice i samples with seed + i: the same request gives the same choices, and the choices differ.
+    /// They are admitted together, so <paramref name="choices"/> may not exceed <see cref="Slots"/>.
+    /// </summary>
+    public IReadOnlyList<SequenceHandle> SubmitChoices(SequenceRequest request, int choices)
     {
         ArgumentNullException.ThrowIfNull(request);
         request.Options.Validate();
+        if (choices < 1 || choices > Slots)
+            throw new ArgumentOutOfRangeException(nameof(choices), $"{choices} choices: a request may ask for 1 to {Slots} (the batch slots).");
         if (request.PromptIds.Length == 0)
             throw new ArgumentException("the prompt is empty.");
         if ((long)request.PromptIds.Length + request.Options.MaxNewTokens > _decoder.MaxLength)
@@ -124,14 +153,18 @@ public sealed class Scheduler : IDisposable
             if ((uint)id >= (uint)_decoder.VocabSize)
                 throw new ArgumentException($"prompt token id {id} is outside the vocabulary [0, {_decoder.VocabSize}).");
 
-        var sequence = new Sequence(request, Stopwatch.GetTimestamp());
+        long now = Stopwatch.GetTimestamp();
+        var siblings = new Sequence[choices - 1];
+        for (int i = 1; i < choices; i++)
+            siblings[i - 1] = new Sequence(ChoiceRequest(request, i), now);
+        var sequence = new Sequence(request, now) { Siblings = siblings };
         lock (_waiting)
         {
             if (!_accepting)
                 throw new SchedulerRejectedException(SchedulerRejection.ShuttingDown, "the server is shutting down.");
-            if (Interlocked.Increment(ref _inFlight) > _capacity)
+            if (Interlocked.Add(ref _inFlight, choices) > _capacity)
             {
-                Interlocked.Decrement(ref _inFlight);
+                Interlocked.Add(ref _inFlight, -choices);
                 _metrics.CountRejected();
                 throw new SchedulerRejectedException(SchedulerRejection.QueueFull,
                     $"all {Slots} slots are busy and {MaxQueue} requests are waiting.");
@@ -143,8 +176,14 @@ public sealed class Scheduler : IDisposable
             _metrics.SetScheduler(_waiting.Count, Volatile.Read(ref _active), Slots);
         }
         _wake.Set();
-        return sequence.Handle;
+        return [sequence.Handle, .. siblings.Select(c => c.Handle)];
     }
+
+    /// <summary>Choice <paramref name="index"/> of a request: its own random stream (seed + index when seeded).</summary>
+    private static SequenceRequest ChoiceRequest(SequenceRequest request, int index) =>
+        request.Options.Sampling.Seed is { } seed
+            ? request with { Options = request.Options with { Sampling = request.Options.Sampling with { Seed = unchecked(seed + index) } } }
+            : request;
 
     /// <summary>Stops accepting requests; what is in flight may finish until <paramref name="deadline"/> from now.</summary>
     public void BeginDrain(TimeSpan deadline)
@@ -182,10 +221,11 @@ public sealed class Scheduler : IDisposable
         lock (_waiting)
         {
             foreach (var sequence in _waiting)
-            {
-                sequence.Fail(SequenceFailure.ShuttingDown, "the server shut down before the request started.");
-                Interlocked.Decrement(ref _inFlight);
-            }
+                foreach (var choice in (Sequence[])[sequence, .. sequence.Siblings])
+                {
+                    choice.Fail(SequenceFailure.ShuttingDown, "the server shut down before the request started.");
+                    Interlocked.Decrement(ref _inFlight);
+                }
             _waiting.Clear();
         }
         PublishGauges();
@@ -229,7 +269,7 @@ public sealed class Scheduler : IDisposable
                     if (_slots[s] is { } sequence)
                     {
                         sequence.Fail(SequenceFailure.Internal, "the model failed while generating.");
-                        Release(s);
+                        Release(s, keepPrefix: false);
                     }
             }
         }
@@ -247,11 +287,14 @@ public sealed class Scheduler : IDisposable
                 if (sequence.IsCancelled || cancelAll)
                 {
                     _waiting.Remove(node);
-                    Interlocked.Decrement(ref _inFlight);
-                    if (sequence.IsCancelled)
-                        sequence.Finish(FinishReason.Cancelled);
-                    else
-                        sequence.Fail(SequenceFailure.ShuttingDown, "the server shut down before the request started.");
+                    foreach (var choice in (Sequence[])[sequence, .. sequence.Siblings])
+                    {
+                        Interlocked.Decrement(ref _inFlight);
+                        if (sequence.IsCancelled)
+                            choice.Finish(FinishReason.Cancelled);
+                        else
+                            choice.Fail(SequenceFailure.ShuttingDown, "the server shut down before the request started.");
+                    }
                 }
                 node = next;
             }
@@ -287,7 +330,7 @@ public sealed class Scheduler : IDisposable
             int count = Math.Min(budget, prompt.Length - _prefilled);
             try
             {
-                if (_prefilled == 0)
+                if (!sequence.HasBegun)
                     sequence.Begin(_tokenizer, _decoder.VocabSize, _eos, _decoder.MaxLength, _decoder.Config.RopeSwitchLength);
                 Observer?.Invoke(new SchedulerWork(SchedulerWorkKind.Prefill, slot, count));
                 var logits = _decoder.Append(slot, prompt.AsSpan(_prefilled, count));
@@ -298,27 +341,41 @@ public sealed class Scheduler : IDisposable
                     continue;
                 _metrics.AddPromptTokens(prompt.Length);
                 _prefilling = null;
-                _decoding++;
-                Advance(slot, sequence, logits);
+                if (sequence.Siblings.Count == 0)
+                {
+                    _decoding++;
+                    Advance(slot, sequence, logits);
+                }
+                else
+                {
+                    StartChoices(slot, sequence, logits);
+                }
             }
             catch (Exception e)
             {
                 _logger.LogError(e, "Prefill failed for a prompt of {Tokens} tokens.", prompt.Length);
                 sequence.Fail(SequenceFailure.Internal, "the model failed while reading the prompt.");
-                Release(slot);
+                if (ReferenceEquals(_prefilling, sequence))
+                    foreach (var sibling in sequence.Siblings)
+                    {
+                        sibling.Fail(SequenceFailure.Internal, "the model failed while reading the prompt.");
+                        Interlocked.Decrement(ref _inFlight);
+                    }
+                Release(slot, keepPrefix: false);
             }
         }
     }
 
-    /// <summary>Puts the oldest waiting request into the slot after the decoding ones; false when none waits or no slot is free.</summary>
+    /// <summary>
+    /// Puts the oldest waiting request into the slot after the decoding ones, starting from the longest cached prefix
+    /// of its prompt; false when none waits or too few slots are free (a request with n choices needs n).
+    /// </summary>
     private bool TakeWaiting()
     {
-        if (_active >= _slots.Length)
-            return false;
         Sequence sequence;
         lock (_waiting)
         {
-            if (_waiting.First is null)
+            if (_waiting.First is null || _active + 1 + _waiting.First.Value.Siblings.Count > _slots.Length)
                 return false;
             sequence = _waiting.First.Value;
             _waiting.RemoveFirst();
@@ -327,14 +384,106 @@ public sealed class Scheduler : IDisposable
         _slots[slot] = sequence;
         _active++;
         _prefilling = sequence;
-        _prefilled = 0;
-        _decoder.Rewind(slot, 0);
         // Each slot carries its own adapter rows, so sequences of different adapters share decode steps.
         if (_decoder.Adapters is { } adapters)
             adapters.Assign(slot, sequence.Request.Adapter);
         else if (sequence.Request.Adapter is not null)
             throw new InvalidOperationException("a sequence asks for an adapter but the decoder has no adapter slots.");
+        _prefilled = TakeCachedPrefix(slot, sequence.Request);
+        sequence.CachedTokens = _prefilled;
+        if (_prefilled > 0)
+            _metrics.AddCachedPromptTokens(_prefilled);
         return true;
+    }
+
+    /// <summary>
+    /// Fills <paramref name="slot"/> (free, about to be taken) with the longest reusable prefix of the request's prompt
+    /// that any slot holds, and returns its length (0: the prompt is read from its start). An entry the slot itself held
+    /// is first saved into the least recently used free slot when it was used more recently than that one's.
+    /// </summary>
+    private int TakeCachedPrefix(int slot, SequenceRequest request)
+    {
+        if (_prefixCache is not { } cache)
+        {
+            _decoder.Rewind(slot, 0);
+            return 0;
+        }
+        int best = 0, source = -1;
+        for (int s = 0; s < _slots.Length; s++)
+        {
+            int reuse;
+            if (s < _decoding)
+            {
+                var held = _slots[s]!.Core.Tokens;
+                reuse = cache.Reusable(held[..Math.Min(held.Length, _decoder.Length(s))], _slots[s]!.Request.Adapter, request.PromptIds, request.Adapter);
+            }
+            else if (cache[s] is { } entry)
+                reuse = cache.Reusable(entry.Tokens, entry.Adapter, request.PromptIds, request.Adapter);
+            else
+                continue;
+            if (reuse > best || (reuse == best && reuse > 0 && s == slot))
+                (best, source) = (reuse, s);
+        }
+        if (source == slot)
+        {
+            _decoder.Rewind(slot, best);
+        }
+        else
+        {
+            if (cache[slot] is { } own)
+            {
+                int victim = cache.Victim(slot + 1, except: source);
+                if (victim >= 0 && (cache[victim] is not { } other || other.LastUsed < own.LastUsed))
+                {
+                    _decoder.CopyPrefix(slot, victim, own.Tokens.Length);
+                    cache.Move(slot, victim);
+                }
+            }
+            if (source >= 0)
+                _decoder.CopyPrefix(source, slot, best);
+            else
+                _decoder.Rewind(slot, 0);
+        }
+        if (source >= _decoding)
+            cache.Touch(source);
+        cache.Forget(slot);
+        return best;
+    }
+
+    /// <summary>
+    /// The prompt of an n-choice request is in <paramref name="slot"/>: copies it into the next n − 1 slots (evicting
+    /// what they cached), starts every choice from the same last logits, then releases those that ended at once.
+    /// </summary>
+    private void StartChoices(int slot, Sequence first, Span<float> logits)
+    {
+        var request = first.Request;
+        var choices = (Sequence[])[first, .. first.Siblings];
+        for (int k = 1; k < choices.Length; k++)
+        {
+            int to = slot + k;
+            _prefixCache?.Forget(to);
+            _decoder.CopyPrefix(slot, to, request.PromptIds.Length);
+            _decoder.Adapters?.Assign(to, request.Adapter);
+            _slots[to] = choices[k];
+            choices[k].CachedTokens = first.CachedTokens;
+            choices[k].Begin(_tokenizer, _decoder.VocabSize, _eos, _decoder.MaxLength, _decoder.Config.RopeSwitchLength);
+        }
+        _active += choices.Length - 1;
+        _decoding += choices.Length;
+        logits.CopyTo(_sharedLogits);
+        for (int k = 0; k < choices.Length; k++)
+        {
+            if (k > 0)
+                _sharedLogits.CopyTo(logits);
+            var choice = choices[k];
+            int before = choice.Generated;
+            long previous = choice.LastTokenAt;
+            _goesOn[slot + k] = choice.Advance(logits, Stopwatch.GetTimestamp());
+            RecordToken(choice, before, previous);
+        }
+        for (int k = choices.Length - 1; k >= 0; k--)
+            if (!_goesOn[slot + k])
+                Release(slot + k);
     }
 
     /// <summary>
@@ -390,10 +539,19 @@ public sealed class Scheduler : IDisposable
         }
     }
 
-    /// <summary>Frees a slot, keeping the occupied slots compact (see the remarks on the class).</summary>
-    private void Release(int slot)
+    /// <summary>
+    /// Frees a slot, keeping the occupied slots compact (see the remarks on the class). With the prefix cache, what the
+    /// sequence computed stays as an entry: in place when its slot is the one left free, else copied into a free slot
+    /// (an empty one or the least recently used entry) before the compaction overwrites it.
+    /// </summary>
+    private void Release(int slot, bool keepPrefix = true)
     {
-        if (ReferenceEquals(_slots[slot], _prefilling))
+        var sequence = _slots[slot]!;
+        bool prefilling = ReferenceEquals(sequence, _prefilling);
+        // The slot left free: the prompt's own; else the last occupied one, whose sequence moves down.
+        int vacated = prefilling || _prefilling is not null ? _decoding : _decoding - 1;
+        int keptAt = keepPrefix ? KeepPrefix(slot, sequence, vacated) : -1;
+        if (prefilling)
         {
             _prefilling = null;
         }
@@ -405,8 +563,29 @@ public sealed class Scheduler : IDisposable
                 Move(last + 1, last);
         }
         _slots[_decoding + (_prefilling is null ? 0 : 1)] = null;
+        if (vacated != keptAt)
+            _prefixCache?.Forget(vacated);
         _active--;
         Interlocked.Decrement(ref _inFlight);
+    }
+
+    /// <summary>Records what a released sequence's slot holds as a cache entry; returns the slot it is kept in, or -1.</summary>
+    private int KeepPrefix(int slot, Sequence sequence, int vacated)
+    {
+        if (_prefixCache is not { } cache || !sequence.HasBegun)
+            return -1;
+        int length = _decoder.Length(slot);
+        if (length < cache.MinTokens)
+            return -1;
+        var tokens = sequence.Core.Tokens;
+        tokens = tokens[..Math.Min(length, tokens.Length)];
+        int target = slot == vacated ? slot : cache.Victim(_active, except: -1);
+        if (target < 0)
+            return -1;
+        if (target != slot)
+            _decoder.CopyPrefix(slot, target, tokens.Length);
+        cache.Keep(target, tokens, sequence.Request.Adapter);
+        return target;
     }
 
     private void Move(int from, int to)

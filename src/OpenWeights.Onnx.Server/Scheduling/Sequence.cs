@@ -33,6 +33,15 @@ internal sealed class Sequence
     public int Generated => _core?.Generated ?? 0;
     public bool IsCancelled => Request.Cancellation.IsCancellationRequested;
     public CancellationTokenRegistration WakeRegistration { get; set; }
+    /// <summary>
+    /// The request's other choices (n &gt; 1): admitted with this one, they start from this one's prefilled prompt
+    /// (its keys and values copied into their slots) instead of reading it again. Empty for n = 1.
+    /// </summary>
+    public IReadOnlyList<Sequence> Siblings { get; init; } = [];
+    /// <summary>Prompt tokens taken from the prefix cache rather than computed.</summary>
+    public int CachedTokens { get; set; }
+
+    public bool HasBegun => _core is not null;
 
     /// <summary>This sequence's per-sequence core (after <see cref="Begin"/>).</summary>
     public SequenceGenerator Core => _core ?? throw new InvalidOperationException("the sequence has not begun.");
@@ -77,7 +86,7 @@ internal sealed class Sequence
             if (tail.Length > 0)
                 Write(new TokenGenerated(tail, -1, 0f, null));
         }
-        Write(new SequenceFinished(reason, Request.PromptIds.Length, Generated));
+        Write(new SequenceFinished(reason, Request.PromptIds.Length, Generated, CachedTokens));
         Complete();
     }
 

@@ -12,8 +12,11 @@ public abstract record SequenceEvent;
 /// </summary>
 public sealed record TokenGenerated(string Text, int TokenId, float LogProb, TokenLogProb[]? TopLogProbs) : SequenceEvent;
 
-/// <summary>The sequence ended: EOS or a stop string (Stop), max tokens (Length), or its cancellation (Cancelled).</summary>
-public sealed record SequenceFinished(FinishReason Reason, int PromptTokens, int CompletionTokens) : SequenceEvent;
+/// <summary>
+/// The sequence ended: EOS or a stop string (Stop), max tokens (Length), or its cancellation (Cancelled).
+/// <see cref="CachedTokens"/>: prompt tokens whose keys and values came from the prefix cache.
+/// </summary>
+public sealed record SequenceFinished(FinishReason Reason, int PromptTokens, int CompletionTokens, int CachedTokens = 0) : SequenceEvent;
 
 /// <summary>The sequence could not go on: the server is shutting down, or the runtime failed.</summary>
 public sealed record SequenceFailed(SequenceFailure Failure, string Message) : SequenceEvent;

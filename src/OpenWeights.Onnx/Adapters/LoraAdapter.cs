@@ -127,6 +127,12 @@ public sealed unsafe class LoraAdapter : IDisposable
         var bytes = new ReadOnlySpan<byte>(_file.Pointer(tensor) + startElement * size, count * size);
         var values = new float[count];
         FloatConversion.ToSingle(bytes, tensor.DType, values);
+        // One NaN in A or B spreads to every output of the layer, merged or applied at run time: refuse it here,
+        // naming the tensor, as the base checkpoint's weights are (there is no --allow-nonfinite for adapters).
+        if (FloatConversion.IndexOfNonFinite(values) is var bad and >= 0)
+            throw new CheckpointException(
+                $"{Path.Combine(Directory, WeightsFile)}: tensor '{tensor.Name}' holds {(float.IsNaN(values[bad]) ? "NaN" : values[bad] > 0 ? "+Inf" : "-Inf")} " +
+                $"at element {startElement + bad}; the adapter is corrupt (NaN or infinity). Re-download or re-train it.");
         return values;
     }
 

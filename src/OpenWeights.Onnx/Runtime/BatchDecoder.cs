@@ -274,6 +274,22 @@ public sealed unsafe class BatchDecoder : IDisposable
         _lengths[from] = 0;
     }
 
+    /// <summary>
+    /// Makes slot <paramref name="to"/> hold the first <paramref name="length"/> tokens of slot <paramref name="from"/>
+    /// (a shared prompt prefix): their keys and values are copied, what <paramref name="to"/> held is forgotten, and
+    /// appending continues after them. The adapter rows are not copied: the caller gives both slots the same adapter
+    /// (keys and values computed under one adapter are wrong under another).
+    /// </summary>
+    public void CopyPrefix(int from, int to, int length)
+    {
+        if ((uint)length > (uint)_lengths[from])
+            throw new ArgumentOutOfRangeException(nameof(length), $"slot {from} holds {_lengths[from]} tokens; cannot copy {length}.");
+        if (from == to)
+            throw new ArgumentException($"copying slot {from} onto itself: rewind it instead.");
+        _cache.CopySlot(from, to, length);
+        _lengths[to] = length;
+    }
+
     private RunOptions StepRunOptions(int rows)
     {
         if (!_cudaGraph)

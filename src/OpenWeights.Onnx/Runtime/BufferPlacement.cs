@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace OpenWeights.Onnx.Runtime;
 
@@ -23,15 +24,36 @@ public sealed unsafe class BufferPlacement : IDisposable
     /// <summary>True when the cache lives on a GPU (the host cannot read or clear it).</summary>
     public bool CacheOnDevice => _device is not null;
 
-    private BufferPlacement(OrtMemoryInfo cache, OrtMemoryInfo input, OrtAllocator? device, OrtAllocator? pinned)
+    private readonly ExecutionTarget _target;
+    private readonly GpuOptions _gpu;
+
+    private BufferPlacement(OrtMemoryInfo cache, OrtMemoryInfo input, OrtAllocator? device, OrtAllocator? pinned,
+        ExecutionTarget target, GpuOptions gpu, bool copiesThroughProvider)
     {
         CacheMemory = cache;
         InputMemory = input;
         _device = device;
         _pinned = pinned;
+        _target = target;
+        _gpu = gpu;
+        CopiesThroughProvider = copiesThroughProvider;
     }
 
-    public static BufferPlacement Host() => new(OrtMemoryInfo.DefaultInstance, OrtMemoryInfo.DefaultInstance, null, null);
+    public static BufferPlacement Host() => new(OrtMemoryInfo.DefaultInstance, OrtMemoryInfo.DefaultInstance, null, null,
+        ExecutionTarget.Cpu, new GpuOptions(), copiesThroughProvider: false);
+
+    /// <summary>
+    /// Host memory whose cache copies nevertheless go through a <see cref="ProviderCopier"/> (on the CPU provider):
+    /// the path device memory takes, for testing it where there is no GPU.
+    /// </summary>
+    internal static BufferPlacement HostCopyingThroughProvider() => new(OrtMemoryInfo.DefaultInstance, OrtMemoryInfo.DefaultInstance,
+        null, null, ExecutionTarget.Cpu, new GpuOptions(), copiesThroughProvider: true);
+
+    /// <summary>Copies between cache buffers must run on the provider (the host cannot address device memory).</summary>
+    public bool CopiesThroughProvider { get; }
+
+    /// <summary>A copier on this placement's provider and device for <paramref name="count"/> cache ranges per run.</summary>
+    public ProviderCopier CreateCopier(TensorElementType type, int count) => new(_target, _gpu, CacheMemory, type, count);
 
     /// <summary>The placement the session's provider calls for.</summary>
     public static BufferPlacement For(InferenceSession session, ExecutionTarget target, GpuOptions gpu)
@@ -42,7 +64,8 @@ public sealed unsafe class BufferPlacement : IDisposable
         var pinnedInfo = new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA_PINNED, OrtAllocatorType.DeviceAllocator, 0, OrtMemType.CpuOutput);
         try
         {
-            return new BufferPlacement(deviceInfo, pinnedInfo, new OrtAllocator(session, deviceInfo), new OrtAllocator(session, pinnedInfo));
+            return new BufferPlacement(deviceInfo, pinnedInfo, new OrtAllocator(session, deviceInfo), new OrtAllocator(session, pinnedInfo),
+                target, gpu, copiesThroughProvider: true);
         }
         catch (OnnxRuntimeException e)
         {

@@ -15,6 +15,11 @@ public sealed class KvCache : IDisposable
     private readonly nint[] _buffers; // [layer * 2 + (0 key | 1 value)], owned by the placement
     private readonly OrtValue[] _full;
     private readonly OrtMemoryInfo _memory;
+    // Device memory: copies run on the provider (made on first use); host memory: copied by the host, allocation-free.
+    private readonly BufferPlacement _placement;
+    private ProviderCopier? _copier;
+    private nint[]? _copySources, _copyDestinations;
+    private long[]? _copyElements;
 
     public int Slots { get; }
     public int MaxLength { get; }
@@ -24,6 +29,8 @@ public sealed class KvCache : IDisposable
     public TensorElementType ElementType { get; }
     public int ElementSize { get; }
     public bool OnDevice { get; }
+    /// <summary>Slot copies run on the provider (device memory), not by the host.</summary>
+    public bool CopiesThroughProvider => _placement.CopiesThroughProvider;
     public long BytesPerSlot => 2L * Layers * SlotElements * ElementSize;
     private long SlotElements => (long)KvHeads * MaxLength * HeadSize;
 
@@ -38,6 +45,7 @@ public sealed class KvCache : IDisposable
         ElementSize = DecoderIo.SizeOf(ElementType);
         OnDevice = placement.CacheOnDevice;
         _memory = placement.CacheMemory;
+        _placement = placement;
         _buffers = new nint[2 * Layers];
         _full = new OrtValue[2 * Layers];
         long total;
@@ -68,15 +76,24 @@ public sealed class KvCache : IDisposable
             [count, KvHeads, MaxLength, HeadSize],
             _buffers[buffer] + (nint)(first * SlotElements * ElementSize), count * SlotElements * ElementSize);
 
-    /// <summary>Copies the first <paramref name="length"/> positions of one slot's keys and values into another slot.</summary>
+    /// <summary>
+    /// Copies the first <paramref name="length"/> positions of one slot's keys and values into another slot (what
+    /// compacting slots, reusing a cached prefix and sharing a prompt between choices need). Host memory is copied
+    /// head by head without allocating; device memory by the provider in one run (<see cref="ProviderCopier"/>).
+    /// </summary>
     public unsafe void CopySlot(int from, int to, int length)
     {
         if ((uint)from >= (uint)Slots || (uint)to >= (uint)Slots || (uint)length > (uint)MaxLength)
             throw new ArgumentOutOfRangeException(nameof(from), $"cannot copy {length} positions from slot {from} to slot {to} of {Slots}.");
-        if (OnDevice)
-            throw new NotSupportedException("copying a slot's cache is done by the host and the cache is in GPU memory; it is not supported on CUDA yet.");
+        if (from == to || length == 0)
+            return;
         long headBytes = (long)MaxLength * HeadSize * ElementSize;
         long slotBytes = SlotElements * ElementSize;
+        if (_placement.CopiesThroughProvider)
+        {
+            CopyThroughProvider(from * slotBytes, to * slotBytes, length);
+            return;
+        }
         long bytes = (long)length * HeadSize * ElementSize;
         foreach (nint buffer in _buffers)
         {
@@ -86,9 +103,31 @@ public sealed class KvCache : IDisposable
         }
     }
 
+    /// <summary>
+    /// One range per buffer, from the slot's first head to the end of <paramref name="length"/> positions of its last:
+    /// contiguous, so one Identity per buffer. The positions past the length of the heads before the last are copied
+    /// too; in the destination they are past its length, where nothing reads before a step writes them.
+    /// </summary>
+    private void CopyThroughProvider(long fromOffset, long toOffset, int length)
+    {
+        _copier ??= _placement.CreateCopier(ElementType, _buffers.Length);
+        _copySources ??= new nint[_buffers.Length];
+        _copyDestinations ??= new nint[_buffers.Length];
+        _copyElements ??= new long[_buffers.Length];
+        long elements = (long)(KvHeads - 1) * MaxLength * HeadSize + (long)length * HeadSize;
+        for (int i = 0; i < _buffers.Length; i++)
+        {
+            _copySources[i] = _buffers[i] + (nint)fromOffset;
+            _copyDestinations[i] = _buffers[i] + (nint)toOffset;
+            _copyElements[i] = elements;
+        }
+        _copier.Copy(_copySources, _copyDestinations, _copyElements);
+    }
+
     /// <summary>Frees the views; the memory itself belongs to the <see cref="BufferPlacement"/>.</summary>
     public void Dispose()
     {
         foreach (var v in _full) v?.Dispose();
+        _copier?.Dispose();
     }
 }

@@ -77,6 +77,34 @@ public static class SessionFactory
     }
 
     /// <summary>
+    /// A session for a small graph the runtime builds itself (<see cref="ProviderCopier"/>) on the decoder's provider
+    /// and device: CUDA for CUDA and TensorRT alike (TensorRT's memory is CUDA memory), unoptimized so that the
+    /// graph runs as written.
+    /// </summary>
+    public static InferenceSession CreateForCopies(byte[] model, ExecutionTarget target, GpuOptions gpu)
+    {
+        _ = Env.Value;
+        var so = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL,
+            IntraOpNumThreads = 1,
+            InterOpNumThreads = 1,
+            LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
+        };
+        try
+        {
+            if (target != ExecutionTarget.Cpu)
+                AppendCuda(so, gpu);
+            return new InferenceSession(model, so);
+        }
+        catch
+        {
+            so.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
     /// Checks that <paramref name="target"/> can start here: compiled in, and its provider library and the
     /// CUDA/cuDNN/TensorRT libraries it links found. Throws <see cref="ModelLoadException"/> saying what is missing.
     /// </summary>

@@ -27,19 +27,26 @@ internal static class ServeCommand
         var prefillChunk = CliOptions.Int("--prefill-chunk",
             "Most prompt tokens read between two decode steps (a long prompt stalls others by one chunk at most)",
             OpenWeights.Onnx.Server.Scheduling.Scheduler.DefaultPrefillChunk, 1, 1 << 20);
+        var noPrefixCache = CliOptions.Flag("--no-prefix-cache",
+            "Do not reuse the keys and values of a prompt prefix the server still holds (default: reuse them; exact either way)");
         var adapter = new Option<string[]>("--adapter")
         {
             Description = "Serve a run-time LoRA adapter ('owonnx adapter') as model id NAME: NAME=FILE; repeatable (default: none)",
             Arity = ArgumentArity.OneOrMore,
             AllowMultipleArgumentsPerToken = false,
         };
+        var chatTemplate = CliOptions.Text("--chat-template", "A Jinja chat template file to use instead of the model's own (e.g. one that shows tools)");
+        var toolCallFormat = CliOptions.Choice("--tool-call-format",
+            "How the model writes tool calls: auto (from its chat template and tokenizer), none (tools refused), or a format",
+            "auto", "auto", "none", "hermes", "llama3", "mistral");
         var device = new DeviceOptionSet();
         var maxBodyBytes = CliOptions.Long("--max-body-bytes", "Largest request body accepted in bytes (larger: 413)", 4 * 1024 * 1024, 1024);
         var command = new Command("serve",
             "Serve a converted model over an OpenAI-compatible HTTP API: /v1/chat/completions, /v1/completions, /v1/models, " +
             "/health, /metrics. One log line per request on stderr. SIGTERM or Ctrl-C stops it gracefully.")
         {
-            model, host, port, apiKey, maxBatch, maxQueue, maxLength, ep, threads, modelName, shutdownTimeout, maxBodyBytes, prefillChunk, adapter,
+            model, host, port, apiKey, maxBatch, maxQueue, maxLength, ep, threads, modelName, shutdownTimeout, maxBodyBytes, prefillChunk, noPrefixCache, adapter,
+            chatTemplate, toolCallFormat,
         };
         device.AddTo(command);
         command.SetAction((parse, cancellation) => CliErrors.RunAsync(async () =>
@@ -60,7 +67,10 @@ internal static class ServeCommand
                 Gpu = device.Read(parse),
                 MaxBodyBytes = parse.GetValue(maxBodyBytes),
                 PrefillChunk = parse.GetValue(prefillChunk),
+                PrefixCache = !parse.GetValue(noPrefixCache),
                 Adapters = (parse.GetValue(adapter) ?? []).Select(ServedAdapterOption.Parse).ToList(),
+                ChatTemplateFile = parse.GetValue(chatTemplate),
+                ToolCallFormat = parse.GetValue(toolCallFormat)!,
                 ShutdownTimeout = TimeSpan.FromSeconds(parse.GetValue(shutdownTimeout)),
                 // Signals come through Interrupts, which also knows which one arrived (SIGTERM: exit 0, Ctrl-C: 130).
                 HandleSignals = false,

@@ -127,11 +127,20 @@ public sealed class HostileHttpTests
     [DataRow("DELETE /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 405, "method_not_allowed")]
     [DataRow("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n{}", 413, "request_too_large")]
     [DataRow("POST /v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n", 400, null)]
+    // Kestrel's own verdicts, given before any middleware runs: a malformed request line or header, headers past its
+    // 1 MB limit, a request line past its 64 KB limit, an HTTP version it does not speak.
+    [DataRow("GARBAGE\r\n\r\n", 400, "malformed_http")]
+    [DataRow("GET /health HTTP/1.1\r\nHost: x\r\nNo colon here\r\nConnection: close\r\n\r\n", 400, "malformed_http")]
+    [DataRow("GET /health HTTP/1.1\r\nHost: x\r\nX-Huge: {huge}\r\nConnection: close\r\n\r\n", 431, "headers_too_large")]
+    [DataRow("GET /{line} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 414, "url_too_long")]
+    [DataRow("GET /health HTTP/7.0\r\nHost: x\r\nConnection: close\r\n\r\n", 505, "http_version_not_supported")]
     public async Task MalformedHttpGetsAnErrorObject(string template, int status, string? code)
     {
         string request = template
             .Replace("{long}", new string('a', 20_000))
             .Replace("{big}", new string('b', 40_000))
+            .Replace("{huge}", new string('h', 1_100_000))
+            .Replace("{line}", new string('l', 70_000))
             .Replace("{many}", string.Concat(Enumerable.Range(0, 150).Select(i => $"X-H{i}: v\r\n")));
         var (actual, body) = await RawAsync(request);
         Assert.AreEqual(status, actual, body);

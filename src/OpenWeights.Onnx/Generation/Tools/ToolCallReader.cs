@@ -20,6 +20,7 @@ public sealed class ToolCallReader
     private readonly ToolCallFormat _format;
     private readonly HashSet<string> _functions;
     private readonly bool _streamArguments;
+    private readonly int _maxCalls;
     private readonly List<PartialJsonMember> _members = [];
     private char[] _text = new char[256];
     private int _length;
@@ -32,11 +33,13 @@ public sealed class ToolCallReader
     private bool _started;           // the current call's start was released (streaming its arguments)
     private int _argumentsSent;      // end of the arguments text released so far
 
-    public ToolCallReader(ToolCallFormat format, IEnumerable<ToolDefinition> tools, bool streamArguments = false)
+    /// <param name="maxCalls">Calls beyond this many are dropped (1 for OpenAI's <c>parallel_tool_calls: false</c>).</param>
+    public ToolCallReader(ToolCallFormat format, IEnumerable<ToolDefinition> tools, bool streamArguments = false, int maxCalls = int.MaxValue)
     {
         _format = format;
         _functions = tools.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         _streamArguments = streamArguments;
+        _maxCalls = maxCalls;
     }
 
     /// <summary>Calls released so far.</summary>
@@ -252,6 +255,8 @@ public sealed class ToolCallReader
     {
         if (!_started)
         {
+            if (_calls >= _maxCalls)
+                return;
             if (Name(text) is not { } name || !_functions.Contains(name) || ArgumentsMember() is not { } args || text[args.Start] != '{')
                 return;
             events.Add(new CallStarted(_calls, ToolCallIds.New(), name));
@@ -281,9 +286,12 @@ public sealed class ToolCallReader
         }
         else if (Name(text) is { } name && _functions.Contains(name) && Arguments(text) is { } arguments)
         {
-            events.Add(new CallStarted(_calls, ToolCallIds.New(), name));
-            events.Add(new CallArguments(_calls, arguments));
-            _calls++;
+            if (_calls < _maxCalls)
+            {
+                events.Add(new CallStarted(_calls, ToolCallIds.New(), name));
+                events.Add(new CallArguments(_calls, arguments));
+                _calls++;
+            }
         }
         else
             Emit(events, _objectRegionStart, end);
