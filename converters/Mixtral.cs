@@ -24,7 +24,7 @@ public sealed class Mixtral : IModelFamily
         return LlamaStyle.Describe(config, generation, "mistral") with
         {
             SlidingWindow = config.Int("sliding_window", null, 1, int.MaxValue),
-            Experts = new MixtureOfExperts(experts, perToken, NormalizeTopK: true),
+            Experts = new MixtureOfExperts(experts, perToken, NormalizeTopK: true, config.Int("intermediate_size", 1, int.MaxValue)),
         };
     }
 

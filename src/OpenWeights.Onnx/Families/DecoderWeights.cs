@@ -45,7 +45,18 @@ public sealed record ExpertWeights(IReadOnlyList<LinearWeights> Experts) : IWeig
 /// A mixture-of-experts MLP: the router (E logits per token, [E, hidden]) and the experts' gated projections,
 /// expert e computing Down_e(act(Gate_e·x) ⊙ Up_e·x).
 /// </summary>
-public sealed record MoeWeights(LinearWeights Router, ExpertWeights Gate, ExpertWeights Up, ExpertWeights Down) : IWeightGroup;
+public sealed record MoeWeights(LinearWeights Router, ExpertWeights Gate, ExpertWeights Up, ExpertWeights Down) : IWeightGroup
+{
+    /// <summary>A shared expert every token goes through besides the routed ones (Qwen2-MoE), or null.</summary>
+    public SharedExpertWeights? Shared { get; init; }
+}
+
+/// <summary>
+/// A shared expert: a dense SwiGLU MLP (<see cref="Gate"/>, <see cref="Up"/>, <see cref="Down"/>) whose output is
+/// scaled by sigmoid(<see cref="ScaleGate"/>·x), <see cref="ScaleGate"/> being [1, hidden] (Qwen2-MoE's
+/// <c>shared_expert_gate</c>).
+/// </summary>
+public sealed record SharedExpertWeights(LinearWeights Gate, LinearWeights Up, LinearWeights Down, LinearWeights ScaleGate) : IWeightGroup;
 
 public sealed record NormWeights(WeightRef Weight, WeightRef? Bias = null) : IWeightGroup;
 

@@ -6,8 +6,9 @@ using DataType = OpenWeights.Onnx.Onnx.Proto.TensorProto.Types.DataType;
 namespace OpenWeights.Onnx.Graph;
 
 /// <summary>
-/// A mixture-of-experts MLP computing exactly what transformers' Mixtral block does:
-/// router logits → softmax → top-k → (renormalise) → Σₑ wₑ·Downₑ(silu(Gateₑ·x) ⊙ Upₑ·x).
+/// A mixture-of-experts MLP computing exactly what transformers' Mixtral and Qwen2-MoE blocks do:
+/// router logits → softmax → top-k → (renormalise) → Σₑ wₑ·Downₑ(silu(Gateₑ·x) ⊙ Upₑ·x), plus, with a shared
+/// expert, sigmoid(g·x)·Shared(x).
 /// </summary>
 /// <remarks>
 /// The router is a float32 MatMul against a float32 weight in every precision (a flipped expert choice is a large
@@ -39,29 +40,49 @@ internal sealed class MixtureOfExpertsMlp(ModelDescription model, InitializerSto
             if (experts.Experts.Count != moe.Count)
                 throw new InvalidOperationException($"{name}.experts.{role}: {experts.Experts.Count} experts mapped, the config says {moe.Count}.");
 
+        if ((w.Shared is null) != (moe.SharedIntermediateSize is null))
+            throw new InvalidOperationException($"{name}: the shared expert's weights and the model's shared expert size must both be given or both be absent.");
+
         string tokens = _g.Op("Reshape", name + "/flatten", [h, _g.Int64s(-1, model.HiddenSize)]);
-        string logits = RouterLogits(tokens, w.Router, moe, name);
+        string wide = ToFloat(tokens, name + "/router/to_float");
+        string logits = FloatLinear(wide, w.Router, name + "/router", name + ".router.weight", moe.Count);
         string y = dense ? Dense(tokens, logits, w, moe, name) : Routed(tokens, logits, w, moe, name);
+        if (w.Shared is { } shared)
+            y = _g.Op("Add", name + "/add_shared", [y, SharedExpert(tokens, wide, shared, moe.SharedIntermediateSize!.Value, name + ".shared_expert")]);
         return _g.Op("Reshape", name + "/unflatten", [y, _g.Op("Shape", name + "/Shape", [h])]);
     }
 
-    /// <summary>[N, E] float32 router logits: float32 weight, float32 MatMul, whatever the compute type.</summary>
-    private string RouterLogits(string tokens, LinearWeights router, MixtureOfExperts moe, string name)
+    /// <summary>
+    /// x [N, hidden] float32 × W [out, hidden]ᵀ with W kept float32 in every precision: the router (a flipped expert
+    /// choice is a large error) and the shared expert's one-logit gate.
+    /// </summary>
+    private string FloatLinear(string x, LinearWeights w, string name, string weightName, int outFeatures)
     {
-        if (router.Bias is not null)
-            throw new NotSupportedException($"{name}.router: a router bias is not supported.");
+        if (w.Bias is not null)
+            throw new NotSupportedException($"{name}: a bias on a mixture-of-experts router or gate is not supported.");
         int hidden = model.HiddenSize;
-        var values = store.Reader.Matrix(router.Weight, inputMajor: true, moe.Count, hidden);
-        string table = store.Raw(name + ".router.weight", DataType.Float, MemoryMarshal.AsBytes((ReadOnlySpan<float>)values),
-            values.Length, hidden, moe.Count);
-        string x = ToFloat(tokens, name + "/router/to_float");
-        return _g.Op("MatMul", name + "/router/MatMul", [x, table]);
+        var values = store.Reader.Matrix(w.Weight, inputMajor: true, outFeatures, hidden);
+        string table = store.Raw(weightName, DataType.Float, MemoryMarshal.AsBytes((ReadOnlySpan<float>)values),
+            values.Length, hidden, outFeatures);
+        return _g.Op("MatMul", name + "/MatMul", [x, table]);
+    }
+
+    /// <summary>sigmoid(ScaleGate·x) · Down(silu(Gate·x) ⊙ Up·x): a dense expert every token goes through (Qwen2-MoE).</summary>
+    private string SharedExpert(string tokens, string wideTokens, SharedExpertWeights w, int inter, string name)
+    {
+        int hidden = model.HiddenSize;
+        string gate = format.Linear(tokens, w.Gate, name + ".gate_proj", inter, hidden);
+        string up = format.Linear(tokens, w.Up, name + ".up_proj", inter, hidden);
+        string activated = _g.Op("Mul", name + "/gate_mul", [DecoderGraph.Activate(_g, model, gate, name + "/act"), up]);
+        string y = format.Linear(activated, w.Down, name + ".down_proj", hidden, inter);
+        string scale = _g.Op("Sigmoid", name + "/scale/Sigmoid", [FloatLinear(wideTokens, w.ScaleGate, name + "/scale", name + ".gate.weight", 1)]);
+        return _g.Op("Mul", name + "/scaled", [y, FromFloat(scale, name + "/scale/to_compute")]);
     }
 
     /// <summary>ONNX Runtime's MoE / QMoE: only the k routed experts run for each token.</summary>
     private string Routed(string tokens, string logits, MoeWeights w, MixtureOfExperts moe, string name)
     {
-        int hidden = model.HiddenSize, inter = model.IntermediateSize;
+        int hidden = model.HiddenSize, inter = moe.IntermediateSize;
         var fc1 = format.InterleavedExpertStack(w.Gate, w.Up, name + ".experts.gate_up_proj", inter, hidden);
         var fc2 = format.ExpertStack(w.Down, name + ".experts.down_proj", hidden, inter);
         if (fc2.Bias is not null)
@@ -86,17 +107,24 @@ internal sealed class MixtureOfExpertsMlp(ModelDescription model, InitializerSto
         attributes.Add(Attr.Int("expert_weight_bits", fc1.Bits.Value));
         attributes.Add(Attr.Int("block_size", block));
         attributes.Add(Attr.Int("accuracy_level", fc1.AccuracyLevel));
-        // input, router_probs, fc1 (weights, scales, bias), fc2 (…), fc3 (…), then the zero points of fc1 and fc2.
-        var inputs = new List<string> { tokens, router, fc1.Weights, fc1.Scales!, "", fc2.Weights, fc2.Scales!, "" };
-        if (fc1.ZeroPoints is not null)
-            inputs.AddRange(["", "", "", fc1.ZeroPoints, fc2.ZeroPoints!]);
+        // input, router_probs, fc1 (weights, scales, bias), fc2 (…), fc3 (…), the zero points of fc1, fc2, fc3, then
+        // router_weights.
+        var inputs = new List<string> { tokens, router, fc1.Weights, fc1.Scales!, "", fc2.Weights, fc2.Scales!, "", "", "", "",
+            fc1.ZeroPoints ?? "", fc2.ZeroPoints ?? "", "" };
+        // QMoE's CPU kernel (1.31) weights the chosen experts by a softmax over their k logits alone — renormalised top-k
+        // probabilities — whatever normalize_routing_weights says. Without renormalisation (Qwen2-MoE's default) the
+        // weights must be the softmax over all experts: given as router_weights, which it then gathers as they are.
+        if (!moe.NormalizeTopK)
+            inputs.Add(FromFloat(_g.Op("Softmax", name + "/router/Softmax", [logits], Attr.Int("axis", -1)), name + "/router/weights_to_compute"));
+        while (inputs[^1].Length == 0)
+            inputs.RemoveAt(inputs.Count - 1);
         return _g.MsOp("QMoE", name + "/QMoE", inputs, attributes.ToArray());
     }
 
     /// <summary>Standard ops: every expert on every token, weighted by the routed probabilities (zero elsewhere).</summary>
     private string Dense(string tokens, string logits, MoeWeights w, MixtureOfExperts moe, string name)
     {
-        int hidden = model.HiddenSize, inter = model.IntermediateSize;
+        int hidden = model.HiddenSize, inter = moe.IntermediateSize;
         var gate = FloatStack(w.Gate, name + ".experts.gate_proj", inter, hidden);
         var up = FloatStack(w.Up, name + ".experts.up_proj", inter, hidden);
         var down = FloatStack(w.Down, name + ".experts.down_proj", hidden, inter);

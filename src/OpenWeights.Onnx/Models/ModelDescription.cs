@@ -69,9 +69,13 @@ public sealed record ModelDescription
 
     /// <summary>Null: every layer's MLP is dense.</summary>
     public MixtureOfExperts? Experts { get; init; }
+    /// <summary>The layers whose MLP is <see cref="Experts"/>; null means every layer (Qwen2-MoE: decoder_sparse_step, mlp_only_layers).</summary>
+    public IReadOnlyList<int>? SparseLayers { get; init; }
     public int[] BosTokenIds { get; init; } = [];
     public int[] EosTokenIds { get; init; } = [];
     public int? PadTokenId { get; init; }
+
+    public bool IsSparse(int layer) => Experts is not null && (SparseLayers is null || SparseLayers.Contains(layer));
 
     public bool UsesSlidingWindow(int layer) =>
         SlidingWindow is not null && (SlidingWindowLayers is null || SlidingWindowLayers.Contains(layer));
@@ -83,6 +87,9 @@ public sealed record ModelDescription
 /// <summary>
 /// Top-k routing over <paramref name="Count"/> experts: softmax over the router's logits, the
 /// <paramref name="PerToken"/> largest probabilities kept, divided by their sum when <paramref name="NormalizeTopK"/>
-/// (Mixtral always; Qwen2-MoE by <c>norm_topk_prob</c>).
+/// (Mixtral always; Qwen2-MoE by <c>norm_topk_prob</c>). Each expert is a SwiGLU MLP of width
+/// <paramref name="IntermediateSize"/> (Mixtral: <c>intermediate_size</c>; Qwen2-MoE: <c>moe_intermediate_size</c>,
+/// while its dense layers keep <c>intermediate_size</c>). <paramref name="SharedIntermediateSize"/>: the width of a
+/// shared expert every token goes through, scaled by a sigmoid gate (Qwen2-MoE), or null.
 /// </summary>
-public sealed record MixtureOfExperts(int Count, int PerToken, bool NormalizeTopK);
+public sealed record MixtureOfExperts(int Count, int PerToken, bool NormalizeTopK, int IntermediateSize, int? SharedIntermediateSize = null);

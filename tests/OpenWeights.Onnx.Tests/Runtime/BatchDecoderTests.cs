@@ -46,32 +46,7 @@ public sealed class BatchDecoderTests
         using var reference = ReferenceTensors.For(TestFixtures.Hf(fixture));
         using var model = LanguageModel.Load(ConvertedFixtures.Hf(fixture));
         using var decoder = model.CreateDecoder(2);
-        int vocab = decoder.VocabSize;
-        int width = (int)reference.Shape("batch_input_ids")[1];
-        var ids = reference.Longs("batch_input_ids");
-        var mask = reference.Longs("batch_attention_mask");
-        // The reference batch is left-padded (transformers' convention); we feed the same prompts unpadded.
-        var prompts = Enumerable.Range(0, 2)
-            .Select(r => Enumerable.Range(0, width).Where(t => mask[r * width + t] == 1).Select(t => (int)ids[r * width + t]).ToArray())
-            .ToList();
-        Assert.AreNotEqual(prompts[0].Length, prompts[1].Length, "the fixture's rows must differ in length");
-
-        var expectedLast = reference.Floats("batch_last_logits");
-        var expectedIds = Ints(reference.Longs("batch_generated_ids"));
-        int steps = expectedIds.Length / 2;
-
-        var logits = decoder.Prefill(prompts).ToArray();
-        Assert.IsLessThanOrEqualTo(Tolerance, Logits.MaxAbsDiff(logits, expectedLast), "batched prefill last logits");
-        var tokens = new int[2];
-        for (int i = 0; i < steps; i++)
-        {
-            for (int r = 0; r < 2; r++)
-            {
-                tokens[r] = Logits.ArgMax(logits.AsSpan(r * vocab, vocab));
-                Assert.AreEqual(expectedIds[r * steps + i], tokens[r], $"{fixture}: row {r} step {i}");
-            }
-            logits = decoder.Step(tokens, [true, true]).ToArray();
-        }
+        ReferenceBatch.AssertGreedy(decoder, reference, Tolerance, fixture);
     }
 
     [TestMethod]

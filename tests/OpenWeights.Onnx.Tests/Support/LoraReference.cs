@@ -51,31 +51,6 @@ public static class LoraReference
     public static void AssertBatch(BatchDecoder decoder)
     {
         using var reference = ReferenceTensors.For(AdapterDirectory);
-        int vocab = decoder.VocabSize;
-        int width = (int)reference.Shape("batch_input_ids")[1];
-        var ids = reference.Longs("batch_input_ids");
-        var mask = reference.Longs("batch_attention_mask");
-        // The reference batch is left-padded (transformers' convention); the runtime takes the same prompts unpadded.
-        var prompts = Enumerable.Range(0, 2)
-            .Select(r => Enumerable.Range(0, width).Where(t => mask[r * width + t] == 1).Select(t => (int)ids[r * width + t]).ToArray())
-            .ToList();
-        var expectedIds = Ints(reference.Longs("batch_generated_ids"));
-        int steps = expectedIds.Length / 2;
-
-        var logits = decoder.Prefill(prompts).ToArray();
-        float diff = Logits.MaxAbsDiff(logits, reference.Floats("batch_last_logits"));
-        Assert.IsLessThanOrEqualTo(Tolerance, diff, $"batched prefill last logits differ by {diff}");
-        var tokens = new int[decoder.Slots];
-        var active = new bool[decoder.Slots];
-        active[0] = active[1] = true;
-        for (int i = 0; i < steps; i++)
-        {
-            for (int r = 0; r < 2; r++)
-            {
-                tokens[r] = Logits.ArgMax(logits.AsSpan(r * vocab, vocab));
-                Assert.AreEqual(expectedIds[r * steps + i], tokens[r], $"batch row {r} step {i}");
-            }
-            logits = decoder.Step(tokens, active).ToArray();
-        }
+        ReferenceBatch.AssertGreedy(decoder, reference, Tolerance, "adapter batch");
     }
 }

@@ -1,9 +1,9 @@
 namespace OpenWeights.Onnx.Tests.Support;
 
 /// <summary>
-/// The forward pass of Phi-3 (with LongRoPE and partial rotary), Gemma 2 and Llama/Qwen2/Qwen3 as transformers
-/// computes it (modeling_phi3 / modeling_gemma2 / modeling_llama, _qwen2, _qwen3; eager attention, float32, one
-/// sequence, no cache), in plain C# over the checkpoint's own tensor names. It shares no code with the converter,
+/// The forward pass of Phi-3 (with LongRoPE and partial rotary), Gemma 2 and Llama/Qwen2/Qwen3/Mixtral/Qwen2-MoE as
+/// transformers computes it (modeling_phi3 / modeling_gemma2 / modeling_llama, _qwen2, _qwen3, _mixtral, _qwen2_moe;
+/// eager attention, float32, one sequence, no cache), in plain C# over the checkpoint's own tensor names. It shares no code with the converter,
 /// so a test comparing the two checks the converter against transformers' semantics rather than against itself.
 /// </summary>
 public static class ReferenceDecoder
@@ -188,14 +188,79 @@ public static class ReferenceDecoder
             Add(x, Linear(a, t[$"{p}.self_attn.o_proj.weight"], heads * headDim, hidden, Bias($"{p}.self_attn.o_proj.bias")));
 
             h = RmsNorm(x, t[$"{p}.post_attention_layernorm.weight"], hidden, eps, plusOne: false);
-            var gate = Linear(h, t[$"{p}.mlp.gate_proj.weight"], hidden, inter);
-            var up = Linear(h, t[$"{p}.mlp.up_proj.weight"], hidden, inter);
-            for (int i = 0; i < gate.Length; i++) gate[i] = gate[i] / (1f + MathF.Exp(-gate[i])) * up[i];
-            Add(x, Linear(gate, t[$"{p}.mlp.down_proj.weight"], inter, hidden));
+            if (t.ContainsKey($"{p}.block_sparse_moe.gate.weight"))
+                Add(x, MixtralMoe(c, h, $"{p}.block_sparse_moe", hidden));
+            else if (t.ContainsKey($"{p}.mlp.gate.weight"))
+                Add(x, Qwen2Moe(c, h, $"{p}.mlp", hidden));
+            else
+                Add(x, SwiGlu(t, h, $"{p}.mlp", "gate_proj", "up_proj", "down_proj", hidden, inter));
         }
         var final = RmsNorm(x, t["model.norm.weight"], hidden, eps, plusOne: false);
         var head = t.TryGetValue("lm_head.weight", out var lm) ? lm : t["model.embed_tokens.weight"];
         return Linear(final, head, hidden, vocab);
+    }
+
+    /// <summary>down(silu(gate·x) ⊙ up·x) with the three projections under <paramref name="prefix"/>.</summary>
+    private static float[] SwiGlu(Dictionary<string, float[]> t, float[] h, string prefix, string gateName, string upName,
+        string downName, int hidden, int inter)
+    {
+        var gate = Linear(h, t[$"{prefix}.{gateName}.weight"], hidden, inter);
+        var up = Linear(h, t[$"{prefix}.{upName}.weight"], hidden, inter);
+        for (int i = 0; i < gate.Length; i++) gate[i] = gate[i] / (1f + MathF.Exp(-gate[i])) * up[i];
+        return Linear(gate, t[$"{prefix}.{downName}.weight"], inter, hidden);
+    }
+
+    /// <summary>MixtralSparseMoeBlock: softmax over the router's logits, top-k renormalised, Σ w·expert(x) with w1/w3/w2.</summary>
+    private static float[] MixtralMoe(TinyCheckpoint c, float[] h, string prefix, int hidden) =>
+        RoutedExperts(c.Tensors, h, prefix, hidden, c.Int("num_local_experts"), c.Int("num_experts_per_tok"), normalize: true,
+            c.Int("intermediate_size"), "w1", "w3", "w2");
+
+    /// <summary>
+    /// Qwen2MoeSparseMoeBlock: softmax top-k (renormalised only with norm_topk_prob) over mlp.experts.{e}, plus
+    /// sigmoid(shared_expert_gate·x) · shared_expert(x).
+    /// </summary>
+    public static float[] Qwen2Moe(TinyCheckpoint c, float[] h, string prefix, int hidden, bool withSharedExpert = true)
+    {
+        var t = c.Tensors;
+        var y = RoutedExperts(t, h, prefix, hidden, c.Int("num_experts"), c.Int("num_experts_per_tok"),
+            c.Config["norm_topk_prob"]!.GetValue<bool>(), c.Int("moe_intermediate_size"), "gate_proj", "up_proj", "down_proj");
+        if (!withSharedExpert)
+            return y;
+        var shared = SwiGlu(t, h, $"{prefix}.shared_expert", "gate_proj", "up_proj", "down_proj", hidden, c.Int("shared_expert_intermediate_size"));
+        var gate = Linear(h, t[$"{prefix}.shared_expert_gate.weight"], hidden, 1);
+        for (int s = 0; s < gate.Length; s++)
+        {
+            float scale = 1f / (1f + MathF.Exp(-gate[s]));
+            for (int j = 0; j < hidden; j++) y[s * hidden + j] += scale * shared[s * hidden + j];
+        }
+        return y;
+    }
+
+    /// <summary>Per token: p = softmax(router·x) in float32, the k largest (renormalised to sum 1 when asked), Σ pₑ·expertₑ(x).</summary>
+    private static float[] RoutedExperts(Dictionary<string, float[]> t, float[] h, string prefix, int hidden, int experts, int k,
+        bool normalize, int inter, string gateName, string upName, string downName)
+    {
+        int n = h.Length / hidden;
+        var logits = Linear(h, t[$"{prefix}.gate.weight"], hidden, experts);
+        var y = new float[h.Length];
+        for (int s = 0; s < n; s++)
+        {
+            var row = logits.AsSpan(s * experts, experts).ToArray();
+            float max = row.Max();
+            var p = row.Select(v => MathF.Exp(v - max)).ToArray();
+            float sum = p.Sum();
+            for (int e = 0; e < experts; e++) p[e] /= sum;
+            var top = Enumerable.Range(0, experts).OrderByDescending(e => p[e]).ThenBy(e => e).Take(k).ToArray();
+            float topSum = top.Sum(e => p[e]);
+            var token = h.AsSpan(s * hidden, hidden).ToArray();
+            foreach (int e in top)
+            {
+                float weight = normalize ? p[e] / topSum : p[e];
+                var output = SwiGlu(t, token, $"{prefix}.experts.{e}", gateName, upName, downName, hidden, inter);
+                for (int j = 0; j < hidden; j++) y[s * hidden + j] += weight * output[j];
+            }
+        }
+        return y;
     }
 
     /// <summary>A JSON number as double, whether parsed (1e-5) or built in memory (an int 24).</summary>
