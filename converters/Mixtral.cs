@@ -14,7 +14,7 @@ public sealed class Mixtral : IModelFamily
     public IReadOnlyList<string> Architectures => ["MixtralForCausalLM"];
 
     // genai's model.type: "mistral", whose runtime state (GroupQueryAttention, past_key_values.{i}) is the same as
-    // this graph's; whether onnxruntime-genai 0.18 accepts "mixtral" is not checked.
+    // this graph's; onnxruntime-genai 0.18 has no "mixtral" type (GenAiInteropTests runs the folder).
     public ModelDescription Describe(HfConfig config, GenerationConfig generation)
     {
         int experts = config.Int("num_local_experts", 8, 1, int.MaxValue)!.Value;

@@ -11,7 +11,7 @@ namespace OpenWeights.Onnx.Tests.Conversion;
 [TestClass]
 public sealed class GenAiInteropTests
 {
-    public static IEnumerable<object[]> Fixtures => [["llama"], ["llama_bf16"], ["mistral"], ["qwen2"], ["phi3"], ["gemma"], ["gpt2"]];
+    public static IEnumerable<object[]> Fixtures => [["llama"], ["llama_bf16"], ["mistral"], ["qwen2"], ["phi3"], ["gemma"], ["gpt2"], ["mixtral"]];
 
     [TestMethod]
     [DynamicData(nameof(Fixtures))]

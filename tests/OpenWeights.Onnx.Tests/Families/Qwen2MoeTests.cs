@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Microsoft.ML.OnnxRuntimeGenAI;
 using OpenWeights.Onnx.Conversion;
 using OpenWeights.Onnx.Tests.Support;
 
@@ -179,6 +180,31 @@ public sealed class Qwen2MoeTests
                 logits = decoder.Step(tokens, [true, true]).ToArray();
         }
         Console.WriteLine($"qwen2-moe {variant}: batch of 2 max |Δlogit| = {worst:E2}");
+    }
+
+    /// <summary>
+    /// onnxruntime-genai 0.18 has no Qwen2-MoE type (nor a Mixtral one); the folder names "qwen2", whose runtime state
+    /// is this graph's, and genai's own greedy loop produces the reference ids.
+    /// </summary>
+    [TestMethod]
+    [DataRow("sparse")]
+    [DataRow("stepped")]
+    public void GenAiGreedyGenerationGivesReferenceIds(string variant)
+    {
+        var (c, model) = Models[variant].Value;
+        var genai = JsonNode.Parse(File.ReadAllText(Path.Combine(model, "genai_config.json")))!["model"]!;
+        Assert.AreEqual("qwen2", genai["type"]!.GetValue<string>());
+        var (expected, _) = ReferenceDecoder.Greedy(x => Reference(c, x), Prompt, Total, Vocab);
+        using var m = new Model(model);
+        using var parameters = new GeneratorParams(m);
+        parameters.SetSearchOption("max_length", Total);
+        parameters.SetSearchOption("do_sample", false);
+        using var generator = new Generator(m, parameters);
+        generator.AppendTokens(Prompt.Select(x => (int)x).ToArray());
+        while (!generator.IsDone())
+            generator.GenerateNextToken();
+        var produced = generator.GetSequence(0).ToArray();
+        CollectionAssert.AreEqual(expected.Select(x => (int)x).ToArray(), produced, $"qwen2-moe {variant}: genai ids [{string.Join(",", produced)}]");
     }
 
     /// <summary>
