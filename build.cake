@@ -136,6 +136,7 @@ Task("Sample").IsDependentOn("Build").Does(() =>
 //   --llama-cpp=<path>    the llama-bench binary, its build folder (<dir>/bin/llama-bench), or a llama.cpp source
 //                         tree (<dir>/build/bin/llama-bench); gguf-py/ is looked for in the folders above it
 //   --gguf-py=<dir>       llama.cpp's gguf-py, when it is not beside the binary's source tree
+//   --python=<python3>    the Python that writes the GGUF: it needs numpy (Debian: python3-numpy, /usr/bin/python3)
 //   --llama-cpp=setup     fetch it here: npm node-llama-cpp 3.21.1 ships llama.cpp's source as a git bundle;
 //                         clone and build llama-bench with cmake into artifacts/llamacpp (~10+ min on 2 cores, far
 //                         longer on a loaded one). Built portable: GGML_NATIVE=OFF with the CPU's x86 extensions named
@@ -171,7 +172,7 @@ Task("Bench").IsDependentOn("Build").Does(() =>
         $" --pairs {Argument("pairs", "3")} --precisions {Argument("precisions", "int4,int8,fp16")} --threads {Argument("threads", Environment.ProcessorCount.ToString())}" +
         $" --prompt-tokens {Argument("prompt-tokens", "128")} --gen-tokens {Argument("gen-tokens", "64")} --repeat {Argument("repeat", "2")}";
     if (llamaBench != null)
-        arguments += $" --llama-bench \"{llamaBench}\" --gguf-py \"{ggufPy}\"";
+        arguments += $" --llama-bench \"{llamaBench}\" --gguf-py \"{ggufPy}\" --python \"{Argument("python", "python3")}\"";
     Run("dotnet", $"run -c {configuration} --no-build --project tests/OpenWeights.Onnx.Benchmarks -- {arguments}");
 });
 

@@ -20,7 +20,8 @@ public static class DecodeComparison
     private static readonly Dictionary<string, string> LlamaType = new() { ["int4"] = "q4_0", ["int8"] = "q8_0", ["fp16"] = "f16" };
 
     public sealed record Options(string Owonnx, string Work, string Output, string[] Precisions, int Pairs, int Threads,
-        string? LlamaBench, string? GgufPy, int PromptTokens = 128, int GenTokens = 64, int Repeat = 2);
+        string? LlamaBench, string? GgufPy, int PromptTokens = 128, int GenTokens = 64, int Repeat = 2,
+        string Python = "python3");
 
     public static int Run(Options o)
     {
@@ -47,7 +48,7 @@ public static class DecodeComparison
                 if (!File.Exists(gguf))
                 {
                     var s = TinyLlama;
-                    Exec("python3", [Path.Combine(AppContext.BaseDirectory, "scripts", "write_random_gguf.py"), o.GgufPy, gguf, type,
+                    Exec(o.Python, [Path.Combine(AppContext.BaseDirectory, "scripts", "write_random_gguf.py"), o.GgufPy, gguf, type,
                         .. new[] { s.Hidden, s.Intermediate, s.Layers, s.Heads, s.KvHeads, s.Vocab }.Select(v => v.ToString(CultureInfo.InvariantCulture))]);
                 }
             }

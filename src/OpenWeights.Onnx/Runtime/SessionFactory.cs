@@ -26,6 +26,12 @@ public static class SessionFactory
     /// <summary>Environment variable: when set, sessions write an ONNX Runtime profile (JSON) with this path prefix.</summary>
     public const string ProfileVariable = "OWONNX_ORT_PROFILE";
 
+    /// <summary>
+    /// Environment variable for measurements: extra ONNX Runtime session config entries, <c>key=value</c> separated by
+    /// <c>;</c> (e.g. <c>session.disable_prepacking=1</c>), applied after owonnx's own.
+    /// </summary>
+    public const string ConfigVariable = "OWONNX_ORT_CONFIG";
+
     public static InferenceSession Create(GenAiConfig config, RuntimeOptions options)
     {
         var env = Env.Value;
@@ -54,6 +60,8 @@ public static class SessionFactory
         {
             if (options.AllowSpinning is bool spin)
                 so.AddSessionConfigEntry("session.intra_op.allow_spinning", spin ? "1" : "0");
+            foreach (var (key, value) in ExtraConfig(Environment.GetEnvironmentVariable(ConfigVariable)))
+                so.AddSessionConfigEntry(key, value);
             switch (options.ExecutionProvider)
             {
                 case ExecutionTarget.Cuda:
@@ -73,6 +81,17 @@ public static class SessionFactory
         {
             so.Dispose();
             throw;
+        }
+    }
+
+    private static IEnumerable<(string Key, string Value)> ExtraConfig(string? text)
+    {
+        foreach (var entry in (text ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            int eq = entry.IndexOf('=');
+            if (eq <= 0)
+                throw new ArgumentException($"{ConfigVariable}: '{entry}' is not key=value (entries are separated by ';').");
+            yield return (entry[..eq].Trim(), entry[(eq + 1)..].Trim());
         }
     }
 
