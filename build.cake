@@ -229,11 +229,13 @@ Task("BenchQuantize").IsDependentOn("Build").Does(() =>
     Run("dotnet", $"run -c {configuration} --no-build --project tests/OpenWeights.Onnx.Benchmarks -- quantize"));
 
 // Server throughput on the INT4 sample: 32 concurrent streamed requests, --max-batch 1 (the baseline) vs 8.
-// --threads=N sets the intra-op threads (default: one per core but one, as serve does).
+// --threads=N sets the intra-op threads (default: serve's); --max-batch=1,8 and --clients=32 (e.g. --clients=1,8: a lone
+// request, then 8 concurrent streams, against each server).
 Task("BenchServer").IsDependentOn("Sample").Does(() =>
 {
     var threads = Argument("threads", "");
-    Run("dotnet", $"run -c {configuration} --no-build --project tests/OpenWeights.Onnx.Benchmarks -- serve \"{artifacts.Combine("models/fortune-llama-int4")}\" {threads}");
+    Run("dotnet", $"run -c {configuration} --no-build --project tests/OpenWeights.Onnx.Benchmarks -- serve \"{artifacts.Combine("models/fortune-llama-int4")}\" {threads}" +
+        $" --max-batch {Argument("max-batch", "1,8")} --clients {Argument("clients", "32")}");
 });
 
 // Time to first token with and without the prefix cache: chat requests sharing a long system prompt, against two

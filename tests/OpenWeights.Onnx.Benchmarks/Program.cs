@@ -7,7 +7,8 @@ using OpenWeights.Onnx.Benchmarks;
 //      [--llama-bench path --gguf-py dir --python python3] [--prompt-tokens 128 --gen-tokens 64 --repeat 2]
 //                                               decode/prefill vs llama.cpp, TinyLlama shape (Bench)
 //   -- quantize                                 block quantizer throughput (BenchQuantize)
-//   -- serve <model-dir> [threads]              server throughput, --max-batch 1 vs 8 (BenchServer)
+//   -- serve <model-dir> [threads] [--max-batch 1,8] [--clients 32]
+//                                               server throughput per --max-batch and client count (BenchServer)
 //   -- prefix <model-dir> [threads] [rounds]    time to first token with/without the prefix cache (BenchPrefix)
 //   -- [owonnx-binary] [work-dir] [precisions...] conversion (BenchConvert), below.
 // Conversion benchmark (issues 2 and 4): converts a synthetic ~1 GB BF16 checkpoint with the real owonnx
@@ -28,7 +29,12 @@ if (args is ["prefix", var prefixModel, ..])
     return await PrefixCacheBenchmark.RunAsync(prefixModel, args.Length > 2 && args[2].Length > 0 ? int.Parse(args[2]) : null,
         args.Length > 3 ? int.Parse(args[3]) : 15);
 if (args is ["serve", var servedModel, ..])
-    return await ServerBenchmark.RunAsync(servedModel, args.Length > 2 ? int.Parse(args[2]) : null, [1, 8]);
+{
+    string? Flag(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    int? threads = args.Length > 2 && int.TryParse(args[2], out int t) ? t : null;
+    int[] Ints(string? text, int[] fallback) => text is null ? fallback : text.Split(',').Select(int.Parse).ToArray();
+    return await ServerBenchmark.RunAsync(servedModel, threads, Ints(Flag("--max-batch"), [1, 8]), Ints(Flag("--clients"), [32]));
+}
 
 string owonnx = args.Length > 0 ? args[0] : FindOwonnx();
 string work = args.Length > 1 ? args[1] : Path.Combine(Path.GetTempPath(), "owonnx-bench-convert");

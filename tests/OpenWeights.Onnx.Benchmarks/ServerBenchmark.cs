@@ -12,9 +12,13 @@ namespace OpenWeights.Onnx.Benchmarks;
 /// </summary>
 public static class ServerBenchmark
 {
-    private const int Clients = 32, MaxTokens = 128;
+    private const int DefaultClients = 32, MaxTokens = 128;
 
-    public static async Task<int> RunAsync(string modelDirectory, int? threads, int[] maxBatches)
+    /// <summary>
+    /// One server per --max-batch value; against each, <paramref name="clientCounts"/> rounds of concurrent requests
+    /// (default 32). A round of 1 is the lone request to read against <c>owonnx run</c>/<c>bench</c> decode.
+    /// </summary>
+    public static async Task<int> RunAsync(string modelDirectory, int? threads, int[] maxBatches, int[]? clientCounts = null)
     {
         // Distinct prompts so that batched sequences differ in length, as real traffic does.
         string[] prompts = ["A fool and his money", "Tell me a fortune.", "You will", "The night is", "Luck favours", "Beware of"];
@@ -22,7 +26,7 @@ public static class ServerBenchmark
         {
             var options = new ServerOptions
             {
-                ModelDirectory = modelDirectory, Host = "127.0.0.1", Port = 0, MaxBatch = maxBatch, MaxQueue = Clients,
+                ModelDirectory = modelDirectory, Host = "127.0.0.1", Port = 0, MaxBatch = maxBatch, MaxQueue = Math.Max(DefaultClients, (clientCounts ?? []).DefaultIfEmpty(0).Max()),
                 Threads = threads, HandleSignals = false, ConsoleLogging = false, ShutdownTimeout = TimeSpan.FromSeconds(10),
             };
             await using var server = OpenAiServer.Create(options);
@@ -37,13 +41,17 @@ public static class ServerBenchmark
             });
             (await http.PostAsync("/v1/completions", Json(JsonSerializer.Serialize(new { model, prompt = "warm", max_tokens = 4 })))).EnsureSuccessStatusCode();
 
-            var watch = Stopwatch.StartNew();
-            var usages = await Task.WhenAll(Enumerable.Range(0, Clients).Select(i => CompleteAsync(http, Body(i))));
-            double seconds = watch.Elapsed.TotalSeconds;
-            int completion = usages.Sum(u => u.Completion), total = usages.Sum(u => u.Prompt + u.Completion);
-            Console.WriteLine($"max-batch {maxBatch}, threads {options.EffectiveThreads}: {Clients} requests × {MaxTokens} tokens in {seconds:F2} s: " +
-                              $"{completion / seconds:F0} generated tokens/s, {total / seconds:F0} total (prompt + generated) tokens/s, " +
-                              $"{server.Model.Model!.Scheduler.Steps} decode steps");
+            foreach (int clients in clientCounts ?? [DefaultClients])
+            {
+                long stepsBefore = server.Model.Model!.Scheduler.Steps;
+                var watch = Stopwatch.StartNew();
+                var usages = await Task.WhenAll(Enumerable.Range(0, clients).Select(i => CompleteAsync(http, Body(i))));
+                double seconds = watch.Elapsed.TotalSeconds;
+                int completion = usages.Sum(u => u.Completion), total = usages.Sum(u => u.Prompt + u.Completion);
+                Console.WriteLine($"max-batch {maxBatch}, threads {options.EffectiveThreads}: {clients} requests × {MaxTokens} tokens in {seconds:F2} s: " +
+                                  $"{completion / seconds:F1} generated tokens/s, {total / seconds:F1} total (prompt + generated) tokens/s, " +
+                                  $"{server.Model.Model!.Scheduler.Steps - stepsBefore} decode steps");
+            }
             await server.StopAsync(CancellationToken.None);
         }
         return 0;
