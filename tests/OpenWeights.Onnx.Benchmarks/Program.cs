@@ -6,6 +6,8 @@ using OpenWeights.Onnx.Benchmarks;
 //   -- decode <owonnx> <work-dir> <report-dir> [--precisions int4,int8,fp16] [--pairs 3] [--threads N]
 //      [--llama-bench path --gguf-py dir]       decode/prefill vs llama.cpp, TinyLlama shape (Bench)
 //   -- quantize                                 block quantizer throughput (BenchQuantize)
+//   -- moe <owonnx> <work-dir> <report-dir> [--pairs 3] [--threads N]
+//      Mixtral-shaped MoE vs a dense model of the same active parameters; routed vs all-experts (BenchMoe)
 //   -- serve <model-dir> [threads]              server throughput, --max-batch 1 vs 8 (BenchServer)
 //   -- [owonnx-binary] [work-dir] [precisions...] conversion (BenchConvert), below.
 // Conversion benchmark (issues 2 and 4): converts a synthetic ~1 GB BF16 checkpoint with the real owonnx
@@ -18,6 +20,12 @@ if (args is ["decode", var decodeOwonnx, var decodeWork, var decodeOutput, ..])
     return DecodeComparison.Run(new DecodeComparison.Options(decodeOwonnx, decodeWork, decodeOutput,
         (Flag("--precisions") ?? "int4,int8,fp16").Split(','), int.Parse(Flag("--pairs") ?? "3"),
         int.Parse(Flag("--threads") ?? Environment.ProcessorCount.ToString()), Flag("--llama-bench"), Flag("--gguf-py")));
+}
+if (args is ["moe", var moeOwonnx, var moeWork, var moeOutput, ..])
+{
+    string? Flag(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    return MoeComparison.Run(new MoeComparison.Options(moeOwonnx, moeWork, moeOutput, int.Parse(Flag("--pairs") ?? "3"),
+        int.Parse(Flag("--threads") ?? Environment.ProcessorCount.ToString())));
 }
 if (args is ["quantize"])
     return QuantizeBenchmark.Run();
