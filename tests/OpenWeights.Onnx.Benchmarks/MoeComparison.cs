@@ -22,7 +22,7 @@ public static class MoeComparison
     public static readonly SyntheticCheckpoint.Shape Mixtral = new(1024, 3584, 8, 16, 4, 32000, Experts: 8, PerToken: 2);
     public static SyntheticCheckpoint.Shape DenseEquivalent => Mixtral with { Intermediate = Mixtral.PerToken * Mixtral.Intermediate, Experts = 0 };
 
-    public sealed record Options(string Owonnx, string Work, string Output, int Pairs, int Threads);
+    public sealed record Options(string Owonnx, string Work, string Output, int Pairs, int Threads, string[] Comparisons);
 
     private sealed record Variant(string Name, string Checkpoint, ConversionOptions Conversion);
 
@@ -34,16 +34,17 @@ public static class MoeComparison
         string dense = Checkpoint(o.Work, "dense-equivalent-random", DenseEquivalent);
         var int4 = new ConversionOptions { Precision = Precision.Int4, Logits = LogitsScope.Last, Overwrite = true };
         var fp32 = new ConversionOptions { Precision = Precision.Fp32, Logits = LogitsScope.Last, Overwrite = true };
-        (string Label, Variant A, Variant B)[] comparisons =
+        (string Key, string Label, Variant A, Variant B)[] all =
         [
-            ("INT4: Mixtral-shaped MoE (QMoE, 2 of 8 experts) ÷ dense model of the same active parameters",
+            ("int4", "INT4: Mixtral-shaped MoE (QMoE, 2 of 8 experts) ÷ dense model of the same active parameters",
                 new("moe-int4", moe, int4), new("dense-int4", dense, int4)),
-            ("FP32: routed experts (MoE) ÷ every expert on every token (standard ops)",
+            ("fp32", "FP32: routed experts (MoE) ÷ every expert on every token (standard ops)",
                 new("moe-fp32", moe, fp32), new("moe-fp32-all-experts", moe, fp32 with { DenseExperts = true })),
         ];
 
+        var comparisons = all.Where(c => o.Comparisons.Contains(c.Key)).ToArray();
         var rows = new List<JsonObject>();
-        foreach (var (label, a, b) in comparisons)
+        foreach (var (_, label, a, b) in comparisons)
         {
             string folderA = Convert(o.Work, a), folderB = Convert(o.Work, b);
             var pairs = new List<JsonObject>();

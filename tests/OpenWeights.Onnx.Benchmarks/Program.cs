@@ -6,7 +6,7 @@ using OpenWeights.Onnx.Benchmarks;
 //   -- decode <owonnx> <work-dir> <report-dir> [--precisions int4,int8,fp16] [--pairs 3] [--threads N]
 //      [--llama-bench path --gguf-py dir]       decode/prefill vs llama.cpp, TinyLlama shape (Bench)
 //   -- quantize                                 block quantizer throughput (BenchQuantize)
-//   -- moe <owonnx> <work-dir> <report-dir> [--pairs 3] [--threads N]
+//   -- moe <owonnx> <work-dir> <report-dir> [--pairs 3] [--threads N] [--comparisons int4,fp32]
 //      Mixtral-shaped MoE vs a dense model of the same active parameters; routed vs all-experts (BenchMoe)
 //   -- serve <model-dir> [threads]              server throughput, --max-batch 1 vs 8 (BenchServer)
 //   -- [owonnx-binary] [work-dir] [precisions...] conversion (BenchConvert), below.
@@ -25,7 +25,7 @@ if (args is ["moe", var moeOwonnx, var moeWork, var moeOutput, ..])
 {
     string? Flag(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     return MoeComparison.Run(new MoeComparison.Options(moeOwonnx, moeWork, moeOutput, int.Parse(Flag("--pairs") ?? "3"),
-        int.Parse(Flag("--threads") ?? Environment.ProcessorCount.ToString())));
+        int.Parse(Flag("--threads") ?? Environment.ProcessorCount.ToString()), (Flag("--comparisons") ?? "int4,fp32").Split(',')));
 }
 if (args is ["quantize"])
     return QuantizeBenchmark.Run();
