@@ -199,6 +199,17 @@ Task("BenchServer").IsDependentOn("Sample").Does(() =>
     Run("dotnet", $"run -c {configuration} --no-build --project tests/OpenWeights.Onnx.Benchmarks -- serve \"{artifacts.Combine("models/fortune-llama-int4")}\" {threads}");
 });
 
+// Time to first token with and without the prefix cache: chat requests sharing a long system prompt, against two
+// servers of the sample (cache on / off) asked in alternation. --model=<dir> for another converted model,
+// --threads=N, --rounds=N (15).
+Task("BenchPrefix").IsDependentOn("Sample").Does(() =>
+{
+    var model = Argument("model", artifacts.Combine("models/fortune-llama-int4").FullPath);
+    var threads = Argument("threads", "");
+    var rounds = Argument("rounds", "15");
+    Run("dotnet", $"run -c {configuration} --no-build --project tests/OpenWeights.Onnx.Benchmarks -- prefix \"{model}\" \"{threads}\" {rounds}");
+});
+
 // owonnx's stdout for a command that must succeed.
 string Capture(string arguments)
 {

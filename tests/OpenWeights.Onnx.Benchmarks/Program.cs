@@ -9,6 +9,7 @@ using OpenWeights.Onnx.Benchmarks;
 //   -- moe <owonnx> <work-dir> <report-dir> [--pairs 3] [--threads N] [--comparisons int4,fp32]
 //      Mixtral-shaped MoE vs a dense model of the same active parameters; routed vs all-experts (BenchMoe)
 //   -- serve <model-dir> [threads]              server throughput, --max-batch 1 vs 8 (BenchServer)
+//   -- prefix <model-dir> [threads] [rounds]    time to first token with/without the prefix cache (BenchPrefix)
 //   -- [owonnx-binary] [work-dir] [precisions...] conversion (BenchConvert), below.
 // Conversion benchmark (issues 2 and 4): converts a synthetic ~1 GB BF16 checkpoint with the real owonnx
 // binary for each precision and reports, against baselines measured in the same run:
@@ -29,6 +30,9 @@ if (args is ["moe", var moeOwonnx, var moeWork, var moeOutput, ..])
 }
 if (args is ["quantize"])
     return QuantizeBenchmark.Run();
+if (args is ["prefix", var prefixModel, ..])
+    return await PrefixCacheBenchmark.RunAsync(prefixModel, args.Length > 2 && args[2].Length > 0 ? int.Parse(args[2]) : null,
+        args.Length > 3 ? int.Parse(args[3]) : 15);
 if (args is ["serve", var servedModel, ..])
     return await ServerBenchmark.RunAsync(servedModel, args.Length > 2 ? int.Parse(args[2]) : null, [1, 8]);
 

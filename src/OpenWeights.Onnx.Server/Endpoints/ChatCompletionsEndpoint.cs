@@ -32,9 +32,14 @@ internal static class ChatCompletionsEndpoint
         int[] prompt = model.EncodeChat(request.Messages, tools.Active ? tools.Tools : null);
         var generation = GenerationOptionsMapper.Map(request.Parameters, model.DefaultSampling, prompt.Length,
             model.MaxLength, defaultMaxTokens: int.MaxValue, promptParam: "messages");
+        // A forced call is constrained to the call's syntax and the function's schema: its arguments always parse,
+        // so they can stream as they are written.
+        bool forced = format is not null && tools.Choice.ForcesCall;
+        if (forced)
+            generation = generation with { Constraint = ToolRequest.ForcedCallConstraint(format!, tools) };
         var handles = model.Submit(prompt, generation, request.Parameters.LogProbs, http.RequestAborted, adapter, request.Parameters.N);
         // One reader per choice (n > 1): each choice's text may hold its own calls.
-        var answers = handles.Select(_ => new ChatAnswerReader(format, tools, model.ToolMarkerTokenId, streamArguments: false)).ToArray();
+        var answers = handles.Select(_ => new ChatAnswerReader(format, tools, model.ToolMarkerTokenId, streamArguments: forced)).ToArray();
 
         string id = ResponseIds.Chat();
         long created = ResponseIds.Now();

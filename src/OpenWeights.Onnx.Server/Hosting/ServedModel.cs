@@ -198,6 +198,10 @@ public sealed class ServedModel : IDisposable
         if (choices > Scheduler.Slots)
             throw OpenAiException.InvalidValue("n",
                 $"n = {choices} exceeds the {Scheduler.Slots} batch slots of this server (--max-batch): the choices of a request decode together. Use n <= {Scheduler.Slots}.");
+        if (options.Sampling.LogitBias is { } bias)
+            foreach (int id in bias.Keys)
+                if (id >= VocabSize)
+                    throw OpenAiException.InvalidValue("logit_bias", $"Invalid key in 'logit_bias': token id {id} is outside the vocabulary [0, {VocabSize}).");
         try
         {
             return Scheduler.SubmitChoices(new SequenceRequest

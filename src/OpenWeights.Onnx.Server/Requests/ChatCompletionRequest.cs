@@ -19,12 +19,6 @@ internal sealed record ChatCompletionRequest(RequestParameters Parameters, IRead
             if (f.Has(legacy))
                 throw OpenAiException.Unsupported(legacy, $"'{legacy}' (the deprecated form of tool calling) is not supported; use 'tools' and 'tool_choice'.");
         var tools = ToolRequest.Parse(f);
-        if (f.Get("response_format") is { } format)
-        {
-            string? type = JsonFields.Object(format, "response_format").String("type");
-            if (type is not null and not "text")
-                throw OpenAiException.Unsupported("response_format", $"response_format '{type}' is not supported; only 'text'.");
-        }
         return new ChatCompletionRequest(parameters, ParseMessages(f), tools);
     }
 

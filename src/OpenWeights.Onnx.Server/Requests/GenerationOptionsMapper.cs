@@ -34,6 +34,7 @@ internal static class GenerationOptionsMapper
             PresencePenalty = p.PresencePenalty ?? defaults.PresencePenalty,
             FrequencyPenalty = p.FrequencyPenalty ?? defaults.FrequencyPenalty,
             Seed = p.Seed,
+            LogitBias = p.LogitBias,
         };
         // top_p = 0 keeps only the most likely token: that is greedy decoding.
         if (sampling.TopP == 0f)
@@ -46,6 +47,7 @@ internal static class GenerationOptionsMapper
             StopStrings = p.Stop,
             StopAtEos = !p.IgnoreEos,
             TopLogProbs = p.TopLogProbs,
+            Constraint = p.ResponseFormat,
         };
         try
         {

@@ -5,7 +5,8 @@ namespace OpenWeights.Onnx.Server.Requests;
 
 /// <summary>
 /// The generation parameters common to /v1/chat/completions and /v1/completions, parsed and range-checked as OpenAI
-/// does. Absent sampling fields (null) fall back to the model's generation_config.json. Extensions as in vLLM:
+/// does. Absent sampling fields (null) fall back to the model's generation_config.json. <c>response_format</c> and
+/// <c>logit_bias</c> are read for both endpoints (as vLLM does). Extensions as in vLLM:
 /// <c>top_k</c>, <c>min_p</c>, <c>repetition_penalty</c>, <c>ignore_eos</c>.
 /// </summary>
 internal sealed record RequestParameters
@@ -29,6 +30,10 @@ internal sealed record RequestParameters
     public bool IgnoreEos { get; init; }
     public bool LogProbs { get; init; }
     public int TopLogProbs { get; init; }
+    /// <summary><c>logit_bias</c> (token id → bias); ids are checked against the vocabulary when the request is submitted.</summary>
+    public IReadOnlyDictionary<int, float>? LogitBias { get; init; }
+    /// <summary><c>response_format</c> json_object / json_schema as a constraint; null for text.</summary>
+    public Generation.Constraints.OutputConstraint? ResponseFormat { get; init; }
     /// <summary>Choices to generate (OpenAI's <c>n</c>); the endpoint bounds it by the batch slots.</summary>
     public int N { get; init; } = 1;
 
@@ -41,8 +46,6 @@ internal sealed record RequestParameters
                               : f.Int("max_tokens", 1, int.MaxValue);
 
         int n = f.Int("n", 1, 128) ?? 1;
-        if (f.Get("logit_bias") is { } bias && !(bias.ValueKind == JsonValueKind.Object && !bias.EnumerateObject().Any()))
-            throw OpenAiException.Unsupported(f.PathOf("logit_bias"), "logit_bias is not supported by this server.");
 
         bool stream = f.Bool("stream") ?? false;
         bool includeUsage = false;
@@ -94,6 +97,8 @@ internal sealed record RequestParameters
             IgnoreEos = f.Bool("ignore_eos") ?? false,
             LogProbs = logProbs,
             TopLogProbs = topLogProbs,
+            LogitBias = Requests.ResponseFormat.ParseLogitBias(f),
+            ResponseFormat = Requests.ResponseFormat.Parse(f),
             N = n,
         };
     }

@@ -18,6 +18,19 @@ internal sealed partial record ToolRequest(IReadOnlyList<ToolDefinition> Tools, 
     /// <summary>Whether the model is offered tools and its answer read for calls.</summary>
     public bool Active => Tools.Count > 0 && Choice.Mode != ToolChoiceMode.None;
 
+    /// <summary>The constraint of a forced call; a strict function whose schema cannot be enforced is a 400 naming it.</summary>
+    public static Generation.Constraints.OutputConstraint ForcedCallConstraint(ToolCallFormat format, ToolRequest tools)
+    {
+        try
+        {
+            return ToolCallConstraint.For(format, tools.Tools, tools.Choice);
+        }
+        catch (Generation.Constraints.JsonSchemaException e)
+        {
+            throw OpenAiException.InvalidValue("tools", e.Message);
+        }
+    }
+
     [GeneratedRegex("^[a-zA-Z0-9_-]{1,64}$")]
     private static partial Regex FunctionName();
 

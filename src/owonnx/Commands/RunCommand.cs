@@ -20,16 +20,20 @@ internal static class RunCommand
         var prompt = CliOptions.Text("--prompt", "Prompt text, instead of the positional prompt (default: the positional prompt, else standard input)", "-p");
         var chat = CliOptions.Flag("--chat", "Render the prompt as a user message through the model's chat template");
         var generation = new GenerationOptionSet();
+        var constraint = new ConstraintOptionSet();
         var command = new Command("run", "Generate text from a converted model. The text goes to stdout, statistics to stderr.")
         {
             model, positional, prompt, chat,
         };
         generation.AddTo(command);
+        constraint.AddTo(command);
         command.SetAction((parse, cancellation) => CliErrors.RunAsync(() =>
         {
             string text = PromptText(parse.GetValue(positional), parse.GetValue(prompt));
             string folder = parse.GetValue(model)!;
-            var (generator, options) = generation.Load(parse, folder);
+            var json = constraint.Read(parse);
+            var (generator, loaded) = generation.Load(parse, folder);
+            var options = loaded with { Constraint = json };
             using var _ = generator;
             var cancel = interrupts.Token;
 

@@ -35,7 +35,7 @@ internal static class ServeCommand
             Arity = ArgumentArity.OneOrMore,
             AllowMultipleArgumentsPerToken = false,
         };
-        var chatTemplate = CliOptions.Text("--chat-template", "A Jinja chat template file to use instead of the model's own (e.g. one that shows tools)");
+        var chatTemplate = CliOptions.Text("--chat-template", "A Jinja chat template file to use instead of the model's own (e.g. one that shows tools; default: the model's own)");
         var toolCallFormat = CliOptions.Choice("--tool-call-format",
             "How the model writes tool calls: auto (from its chat template and tokenizer), none (tools refused), or a format",
             "auto", "auto", "none", "hermes", "llama3", "mistral");
