@@ -10,7 +10,8 @@ namespace OpenWeights.Onnx.Tests.Server;
 /// <summary>
 /// The official OpenAI .NET client (2.15.0) does a full tool round trip against the server, whole and streamed: a
 /// forced call of the declared function (the tiny sample never calls tools by itself), the tool's result sent back
-/// in the client's own message types, and a final text answer. Served with the tools-aware fixture template.
+/// in the client's own message types, and a final text answer. Served with the tools-aware fixture template. And a
+/// json_schema response format, whose answer parses and follows the schema.
 /// </summary>
 [TestCategory(Category.Process)]
 [TestClass]
@@ -123,5 +124,44 @@ public sealed class OpenAiClientToolTests
         Assert.HasCount(1, call.ToolCalls);
         using var arguments = JsonDocument.Parse(call.ToolCalls[0].FunctionArguments.ToString());
         Assert.AreEqual(JsonValueKind.Object, arguments.RootElement.ValueKind);
+    }
+
+    internal const string FortuneSchema =
+        """{"type":"object","properties":{"mood":{"type":"string","enum":["happy","calm","bold"]},"lucky_number":{"type":"integer"},"omens":{"type":"array","items":{"type":"boolean"},"maxItems":2}},"required":["mood","lucky_number","omens"],"additionalProperties":false}""";
+
+    /// <summary>A document valid against <see cref="FortuneSchema"/>, checked member by member.</summary>
+    internal static void AssertFortune(string json)
+    {
+        using var doc = JsonDocument.Parse(json);
+        var root = doc.RootElement;
+        Assert.AreEqual(JsonValueKind.Object, root.ValueKind, json);
+        CollectionAssert.AreEquivalent(new[] { "mood", "lucky_number", "omens" }, root.EnumerateObject().Select(p => p.Name).ToArray(), json);
+        CollectionAssert.Contains(new[] { "happy", "calm", "bold" }, root.GetProperty("mood").GetString(), json);
+        Assert.IsTrue(root.GetProperty("lucky_number").TryGetInt64(out _), json);
+        var omens = root.GetProperty("omens");
+        Assert.AreEqual(JsonValueKind.Array, omens.ValueKind, json);
+        Assert.IsLessThanOrEqualTo(2, omens.GetArrayLength(), json);
+        Assert.IsTrue(omens.EnumerateArray().All(o => o.ValueKind is JsonValueKind.True or JsonValueKind.False), json);
+    }
+
+    [TestMethod]
+    public async Task AJsonSchemaAnswerParsesAndFollowsTheSchemaWholeAndStreamed()
+    {
+        var options = new ChatCompletionOptions
+        {
+            Temperature = 0,
+            MaxOutputTokenCount = 120,
+            ResponseFormat = ChatResponseFormat.CreateJsonSchemaFormat("fortune", BinaryData.FromString(FortuneSchema), jsonSchemaIsStrict: true),
+        };
+        OpenAI.Chat.ChatMessage[] messages = [new UserChatMessage("Tell me a fortune as JSON.")];
+        ChatCompletion whole = await _client.CompleteChatAsync(messages, options);
+        Assert.AreEqual(ChatFinishReason.Stop, whole.FinishReason);
+        AssertFortune(whole.Content.Single().Text);
+
+        var text = new StringBuilder();
+        await foreach (var update in _client.CompleteChatStreamingAsync(messages, options))
+            foreach (var part in update.ContentUpdate)
+                text.Append(part.Text);
+        Assert.AreEqual(whole.Content.Single().Text, text.ToString());
     }
 }

@@ -1,6 +1,6 @@
 // The openai npm package against a running `owonnx serve` (OWONNX_BASE_URL, OWONNX_MODEL), serving the sample
 // with a tools-aware template: a forced tool call, the tool's result sent back, a final text answer — whole and
-// streamed. Exits non-zero with the reason on the first check that fails; prints "OK" and a summary otherwise.
+// streamed — and a json_schema answer that parses and follows its schema. Exits non-zero with the reason on the first check that fails; prints "OK" and a summary otherwise.
 // Run by OpenAiNodeClientTests (tests/OpenWeights.Onnx.Tests/Server).
 import OpenAI from 'openai';
 
@@ -90,4 +90,27 @@ for await (const chunk of await client.chat.completions.create({ model, messages
 }
 check(answerText === answer.choices[0].message.content, `streamed answer ${JSON.stringify(answerText)} != ${JSON.stringify(answer.choices[0].message.content)}`);
 
-console.log('OK ' + JSON.stringify({ call: toolCall.function.arguments, fragments, answer: answerText }));
+// Structured output: a json_schema answer parses and follows the schema.
+const fortuneSchema = {
+  type: 'object',
+  properties: {
+    mood: { type: 'string', enum: ['happy', 'calm', 'bold'] },
+    lucky_number: { type: 'integer' },
+    omens: { type: 'array', items: { type: 'boolean' }, maxItems: 2 },
+  },
+  required: ['mood', 'lucky_number', 'omens'],
+  additionalProperties: false,
+};
+const structured = await client.chat.completions.create({
+  model, messages: [{ role: 'user', content: 'Tell me a fortune as JSON.' }], temperature: 0, max_tokens: 120,
+  response_format: { type: 'json_schema', json_schema: { name: 'fortune', schema: fortuneSchema, strict: true } },
+});
+check(structured.choices[0].finish_reason === 'stop', `json_schema finish_reason ${structured.choices[0].finish_reason}`);
+const fortuneText = structured.choices[0].message.content;
+const fortune = JSON.parse(fortuneText);
+check(JSON.stringify(Object.keys(fortune).sort()) === '["lucky_number","mood","omens"]', `members: ${fortuneText}`);
+check(['happy', 'calm', 'bold'].includes(fortune.mood), `mood: ${fortuneText}`);
+check(Number.isInteger(fortune.lucky_number), `lucky_number: ${fortuneText}`);
+check(Array.isArray(fortune.omens) && fortune.omens.length <= 2 && fortune.omens.every(o => typeof o === 'boolean'), `omens: ${fortuneText}`);
+
+console.log('OK ' + JSON.stringify({ call: toolCall.function.arguments, fragments, answer: answerText, fortune: fortuneText }));
