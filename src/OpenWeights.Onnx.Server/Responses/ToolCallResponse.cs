@@ -4,11 +4,9 @@ using OpenWeights.Onnx.Generation.Tools;
 namespace OpenWeights.Onnx.Server.Responses;
 
 /// <summary>A tool call in a response message: <c>{"id", "type": "function", "function": {"name", "arguments"}}</c>.</summary>
-public sealed record ToolCallResponse(string Id, FunctionCall Function)
+public sealed record ToolCallResponse(string Id, string Type, FunctionCall Function)
 {
-    public string Type => "function";
-
-    public static ToolCallResponse From(ToolCall call) => new(call.Id, new FunctionCall(call.Name, call.Arguments));
+    public static ToolCallResponse From(ToolCall call) => new(call.Id, "function", new FunctionCall(call.Name, call.Arguments));
 }
 
 /// <summary>The function called and its arguments (a JSON object, as text).</summary>
