@@ -133,14 +133,21 @@ Task("Sample").IsDependentOn("Build").Does(() =>
 
 // Decode/prefill speed, bandwidth bound and memory on a TinyLlama-shaped random checkpoint in INT4/INT8/FP16,
 // interleaved with llama.cpp's llama-bench on a random GGUF of the same shape when llama.cpp is available:
-//   --llama-cpp=<dir>     a llama.cpp source tree with build/bin/llama-bench and gguf-py/
+//   --llama-cpp=<path>    the llama-bench binary, its build folder (<dir>/bin/llama-bench), or a llama.cpp source
+//                         tree (<dir>/build/bin/llama-bench); gguf-py/ is looked for in the folders above it
+//   --gguf-py=<dir>       llama.cpp's gguf-py, when it is not beside the binary's source tree
 //   --llama-cpp=setup     fetch it here: npm node-llama-cpp 3.21.1 ships llama.cpp's source as a git bundle;
-//                         clone and build llama-bench with cmake into artifacts/llamacpp (~10+ min on 2 cores)
-//   --pairs=N (3), --precisions=int4,int8,fp16, --threads=N (all cores)
+//                         clone and build llama-bench with cmake into artifacts/llamacpp (~10+ min on 2 cores, far
+//                         longer on a loaded one). Built portable: GGML_NATIVE=OFF with the CPU's x86 extensions named
+//                         from /proc/cpuinfo and AMX off (a native build died with "Illegal instruction" in a VM
+//                         whose CPU reports AMX it cannot run).
+//   --pairs=N (3), --precisions=int4,int8,fp16, --threads=N (all cores), --prompt-tokens=N (128), --gen-tokens=N (64),
+//   --repeat=N (2; measured runs per bench call, for both tools)
 // Report: artifacts/bench/decode.json and decode.md. Never part of the CI test run.
 Task("Bench").IsDependentOn("Build").Does(() =>
 {
     var llama = Argument("llama-cpp", "");
+    string llamaBench = null, ggufPy = Argument("gguf-py", "");
     if (llama == "setup")
     {
         var root = artifacts.Combine("llamacpp");
@@ -149,17 +156,56 @@ Task("Bench").IsDependentOn("Build").Does(() =>
         var tree = root.Combine("src");
         if (!DirectoryExists(tree))
             Run("git", $"clone -q \"{root.CombineWithFilePath("node_modules/node-llama-cpp/llama/gitRelease.bundle")}\" \"{tree}\"");
-        Run("cmake", $"-S \"{tree}\" -B \"{tree.Combine("build")}\" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TESTS=OFF");
+        Run("cmake", $"-S \"{tree}\" -B \"{tree.Combine("build")}\" -DCMAKE_BUILD_TYPE=Release {PortableGgmlFlags()} -DLLAMA_CURL=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TESTS=OFF");
         Run("cmake", $"--build \"{tree.Combine("build")}\" --target llama-bench -j {Environment.ProcessorCount}");
         llama = tree.FullPath;
     }
+    if (llama != "")
+    {
+        llamaBench = LlamaBench(llama);
+        if (ggufPy == "")
+            ggufPy = GgufPyAbove(llamaBench) ?? throw new CakeException($"no gguf-py/ folder above {llamaBench}; pass --gguf-py=<llama.cpp>/gguf-py");
+    }
     var work = artifacts.Combine("bench/decode-work");
     var arguments = $"decode \"{MakeAbsolute(File(Owonnx()))}\" \"{work}\" \"{artifacts.Combine("bench")}\"" +
-        $" --pairs {Argument("pairs", "3")} --precisions {Argument("precisions", "int4,int8,fp16")} --threads {Argument("threads", Environment.ProcessorCount.ToString())}";
-    if (llama != "")
-        arguments += $" --llama-bench \"{System.IO.Path.Combine(llama, "build/bin/llama-bench")}\" --gguf-py \"{System.IO.Path.Combine(llama, "gguf-py")}\"";
+        $" --pairs {Argument("pairs", "3")} --precisions {Argument("precisions", "int4,int8,fp16")} --threads {Argument("threads", Environment.ProcessorCount.ToString())}" +
+        $" --prompt-tokens {Argument("prompt-tokens", "128")} --gen-tokens {Argument("gen-tokens", "64")} --repeat {Argument("repeat", "2")}";
+    if (llamaBench != null)
+        arguments += $" --llama-bench \"{llamaBench}\" --gguf-py \"{ggufPy}\"";
     Run("dotnet", $"run -c {configuration} --no-build --project tests/OpenWeights.Onnx.Benchmarks -- {arguments}");
 });
+
+// llama-bench from what --llama-cpp names: the binary itself, a build folder, or a source tree with build/.
+string LlamaBench(string path)
+{
+    var full = System.IO.Path.GetFullPath(path);
+    foreach (var candidate in new[] { full, System.IO.Path.Combine(full, "bin", "llama-bench"), System.IO.Path.Combine(full, "build", "bin", "llama-bench") })
+        if (System.IO.File.Exists(candidate))
+            return candidate;
+    throw new CakeException($"--llama-cpp={path}: no llama-bench there (looked for the file itself, {path}/bin/llama-bench and {path}/build/bin/llama-bench)");
+}
+
+// gguf-py/ in the nearest folder above the binary (the source tree it was built in).
+string GgufPyAbove(string binary)
+{
+    for (var dir = System.IO.Path.GetDirectoryName(binary); dir != null; dir = System.IO.Path.GetDirectoryName(dir))
+        if (System.IO.Directory.Exists(System.IO.Path.Combine(dir, "gguf-py")))
+            return System.IO.Path.Combine(dir, "gguf-py");
+    return null;
+}
+
+// GGML_NATIVE=OFF with each x86 extension this CPU reports switched on by name, AMX always off.
+string PortableGgmlFlags()
+{
+    var flags = System.IO.File.Exists("/proc/cpuinfo")
+        ? System.IO.File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("flags"))?.Split(':')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet() ?? new HashSet<string>()
+        : new HashSet<string>();
+    var options = new List<string> { "-DGGML_NATIVE=OFF", "-DGGML_AMX_TILE=OFF", "-DGGML_AMX_INT8=OFF", "-DGGML_AMX_BF16=OFF" };
+    foreach (var (ggml, cpu) in new[] { ("SSE42", "sse4_2"), ("F16C", "f16c"), ("FMA", "fma"), ("BMI2", "bmi2"), ("AVX", "avx"), ("AVX2", "avx2"),
+                 ("AVX_VNNI", "avx_vnni"), ("AVX512", "avx512f"), ("AVX512_VNNI", "avx512_vnni"), ("AVX512_BF16", "avx512_bf16"), ("AVX512_VBMI", "avx512vbmi") })
+        options.Add($"-DGGML_{ggml}={(flags.Contains(cpu) ? "ON" : "OFF")}");
+    return string.Join(" ", options);
+}
 
 // The sample's speed alone (quick): artifacts/bench/fortune-llama-int4.json.
 Task("BenchSample").IsDependentOn("Sample").Does(() =>

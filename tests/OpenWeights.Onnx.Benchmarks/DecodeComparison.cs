@@ -20,7 +20,7 @@ public static class DecodeComparison
     private static readonly Dictionary<string, string> LlamaType = new() { ["int4"] = "q4_0", ["int8"] = "q8_0", ["fp16"] = "f16" };
 
     public sealed record Options(string Owonnx, string Work, string Output, string[] Precisions, int Pairs, int Threads,
-        string? LlamaBench, string? GgufPy);
+        string? LlamaBench, string? GgufPy, int PromptTokens = 128, int GenTokens = 64, int Repeat = 2);
 
     public static int Run(Options o)
     {
@@ -33,6 +33,7 @@ public static class DecodeComparison
             SyntheticCheckpoint.Write(checkpoint, TinyLlama);
         }
 
+        string? loadAtStart = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : null;
         var rows = new List<JsonObject>();
         foreach (string precision in o.Precisions)
         {
@@ -54,7 +55,7 @@ public static class DecodeComparison
             var pairs = new List<JsonObject>();
             for (int pair = 0; pair < o.Pairs; pair++)
             {
-                var ours = JsonNode.Parse(Exec(o.Owonnx, ["bench", model, "--prompt-tokens", "128", "--gen-tokens", "64", "--repeat", "2",
+                var ours = JsonNode.Parse(Exec(o.Owonnx, ["bench", model, "--prompt-tokens", Text(o.PromptTokens), "--gen-tokens", Text(o.GenTokens), "--repeat", Text(o.Repeat),
                     "--threads", o.Threads.ToString(CultureInfo.InvariantCulture), "--json"]).Stdout)!.AsObject();
                 var row = new JsonObject
                 {
@@ -68,7 +69,7 @@ public static class DecodeComparison
                 };
                 if (gguf is not null)
                 {
-                    var (stdout, peak) = Exec(o.LlamaBench!, ["-m", gguf, "-p", "128", "-n", "64", "-r", "2", "-t",
+                    var (stdout, peak) = Exec(o.LlamaBench!, ["-m", gguf, "-p", Text(o.PromptTokens), "-n", Text(o.GenTokens), "-r", Text(o.Repeat), "-t",
                         o.Threads.ToString(CultureInfo.InvariantCulture), "-o", "json"]);
                     foreach (var test in JsonNode.Parse(stdout)!.AsArray())
                     {
@@ -94,6 +95,10 @@ public static class DecodeComparison
         {
             ["machine"] = Machine(),
             ["threads"] = o.Threads,
+            ["prompt_tokens"] = o.PromptTokens,
+            ["gen_tokens"] = o.GenTokens,
+            ["repeat"] = o.Repeat,
+            ["load_average_at_start"] = loadAtStart,
             ["shape"] = JsonSerializer.SerializeToNode(TinyLlama),
             ["load_average_at_end"] = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : null,
             ["results"] = new JsonArray(rows.Select(r => (JsonNode)r).ToArray()),
@@ -108,8 +113,8 @@ public static class DecodeComparison
     {
         string F(JsonObject r, string key, string format) => r[key] is { } v ? v.GetValue<double>().ToString(format, CultureInfo.InvariantCulture) : "–";
         var md = new StringBuilder();
-        md.AppendLine($"Machine: {report["machine"]}; {report["threads"]} threads; load average at the end {report["load_average_at_end"]}.");
-        md.AppendLine("Medians over interleaved pairs (owonnx bench, then llama-bench, same prompt 128 / generate 64).");
+        md.AppendLine($"Machine: {report["machine"]}; {report["threads"]} threads; load average at the start {report["load_average_at_start"]}, at the end {report["load_average_at_end"]}.");
+        md.AppendLine($"Medians over {((JsonArray)rows[0]["pairs"]!).Count} interleaved pairs (owonnx bench, then llama-bench; prompt {report["prompt_tokens"]} / generate {report["gen_tokens"]}, {report["repeat"]} repeats each).");
         md.AppendLine();
         md.AppendLine("| owonnx | llama.cpp | prefill t/s | llama prefill | ratio | decode t/s | llama decode | ratio | decode ÷ bandwidth bound | MB read/token | peak RSS MiB | ÷ (weights+KV) | llama peak RSS MiB |");
         md.AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
@@ -120,13 +125,21 @@ public static class DecodeComparison
         return md.ToString();
     }
 
+    /// <summary>The CPU's model, core count and its vector/matrix extensions (what both tools' kernels pick from).</summary>
     private static string Machine()
     {
-        string cpu = File.Exists("/proc/cpuinfo")
-            ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "?"
-            : "?";
-        return $"{cpu}, {Environment.ProcessorCount} cores";
+        if (!File.Exists("/proc/cpuinfo"))
+            return $"{Environment.ProcessorCount} cores";
+        var lines = File.ReadLines("/proc/cpuinfo").ToList();
+        string cpu = lines.FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "?";
+        var flags = (lines.FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal))?.Split(':', 2)[1] ?? "")
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries)
+            .Where(f => f.StartsWith("avx", StringComparison.Ordinal) || f.StartsWith("amx", StringComparison.Ordinal) || f is "fma" or "f16c")
+            .Order(StringComparer.Ordinal);
+        return $"{cpu}, {Environment.ProcessorCount} cores, {string.Join(' ', flags)}";
     }
+
+    private static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
 
     private static double Median(IEnumerable<double> values)
     {

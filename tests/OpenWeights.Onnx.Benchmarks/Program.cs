@@ -4,7 +4,8 @@ using OpenWeights.Onnx.Benchmarks;
 
 // Measurements (not tests), run through Cake targets:
 //   -- decode <owonnx> <work-dir> <report-dir> [--precisions int4,int8,fp16] [--pairs 3] [--threads N]
-//      [--llama-bench path --gguf-py dir]       decode/prefill vs llama.cpp, TinyLlama shape (Bench)
+//      [--llama-bench path --gguf-py dir] [--prompt-tokens 128 --gen-tokens 64 --repeat 2]
+//                                               decode/prefill vs llama.cpp, TinyLlama shape (Bench)
 //   -- quantize                                 block quantizer throughput (BenchQuantize)
 //   -- serve <model-dir> [threads]              server throughput, --max-batch 1 vs 8 (BenchServer)
 //   -- prefix <model-dir> [threads] [rounds]    time to first token with/without the prefix cache (BenchPrefix)
@@ -18,7 +19,8 @@ if (args is ["decode", var decodeOwonnx, var decodeWork, var decodeOutput, ..])
     string? Flag(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     return DecodeComparison.Run(new DecodeComparison.Options(decodeOwonnx, decodeWork, decodeOutput,
         (Flag("--precisions") ?? "int4,int8,fp16").Split(','), int.Parse(Flag("--pairs") ?? "3"),
-        int.Parse(Flag("--threads") ?? Environment.ProcessorCount.ToString()), Flag("--llama-bench"), Flag("--gguf-py")));
+        int.Parse(Flag("--threads") ?? Environment.ProcessorCount.ToString()), Flag("--llama-bench"), Flag("--gguf-py"),
+        int.Parse(Flag("--prompt-tokens") ?? "128"), int.Parse(Flag("--gen-tokens") ?? "64"), int.Parse(Flag("--repeat") ?? "2")));
 }
 if (args is ["quantize"])
     return QuantizeBenchmark.Run();

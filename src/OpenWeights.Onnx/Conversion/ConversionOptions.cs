@@ -40,6 +40,12 @@ public sealed record ConversionOptions
     public LogitsScope Logits { get; init; } = LogitsScope.All;
 
     /// <summary>
+    /// q/k/v as one product and gate/up as one, split after (onnxruntime-genai's packed form); false writes one
+    /// product per projection (for comparing the two; measurements in the README's performance section).
+    /// </summary>
+    public bool PackProjections { get; init; } = true;
+
+    /// <summary>
     /// What the graph computes in; null takes <see cref="EffectiveCompute"/>'s default: fp32 on the CPU (ONNX
     /// Runtime's CPU kernels are fastest and exact in float32), fp16 for CUDA and TensorRT (CUDA's
     /// GroupQueryAttention has no float32 kernel). bf16 has float32's range: for models whose activations

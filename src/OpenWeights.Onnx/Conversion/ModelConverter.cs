@@ -73,7 +73,10 @@ public sealed class ModelConverter(ModelFamilies families)
             var loraInputs = options.AdapterInputs ? new LoraInputs(format, store) : null;
             new DecoderGraph(model, weights, store, loraInputs ?? format, new DecoderGraphOptions
             {
-                Logits = options.Logits, PrimitiveNorms = options.Target == ExecutionTarget.TensorRt, DenseExperts = options.DenseExperts,
+                Logits = options.Logits,
+                PrimitiveNorms = options.Target == ExecutionTarget.TensorRt,
+                PackProjections = options.PackProjections,
+                DenseExperts = options.DenseExperts,
             }).Build();
             merge?.EnsureAllApplied();
             sites = loraInputs?.Sites;

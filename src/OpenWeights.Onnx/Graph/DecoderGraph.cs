@@ -174,9 +174,25 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
     private string Attention(string h, LayerWeights layer, int i, string seqlensK, string totalLength, string? cos, string? sin)
     {
         string name = $"layers.{i}.attn";
-        string q = format.Linear(h, layer.Q, name + ".q_proj", model.QSize, model.HiddenSize);
-        string k = format.Linear(h, layer.K, name + ".k_proj", model.KvSize, model.HiddenSize);
-        string v = format.Linear(h, layer.V, name + ".v_proj", model.KvSize, model.HiddenSize);
+        string q, k, v;
+        if (_options.PackProjections)
+        {
+            string qkv = format.PackedLinear(h,
+                [new(layer.Q, name + ".q_proj", model.QSize), new(layer.K, name + ".k_proj", model.KvSize), new(layer.V, name + ".v_proj", model.KvSize)],
+                name + ".qkv_proj", model.HiddenSize);
+            // GroupQueryAttention takes q, k and v packed in its query input (key and value left empty); the
+            // per-head norms need them apart.
+            if (layer.QNorm is null && layer.KNorm is null)
+                (q, k, v) = (qkv, "", "");
+            else
+                (q, k, v) = Split3(qkv, name + ".qkv_proj/Split", model.QSize, model.KvSize, model.KvSize);
+        }
+        else
+        {
+            q = format.Linear(h, layer.Q, name + ".q_proj", model.QSize, model.HiddenSize);
+            k = format.Linear(h, layer.K, name + ".k_proj", model.KvSize, model.HiddenSize);
+            v = format.Linear(h, layer.V, name + ".v_proj", model.KvSize, model.HiddenSize);
+        }
         if (layer.QNorm is not null)
             q = HeadNorm(q, layer.QNorm, name + ".q_norm", model.NumHeads);
         if (layer.KNorm is not null)
@@ -220,18 +236,37 @@ public sealed class DecoderGraph(ModelDescription model, DecoderWeights weights,
         string name = $"layers.{i}.mlp";
         if (layer.Up is null || layer.Down is null)
             throw new InvalidOperationException($"layer {i}: a dense MLP needs Up and Down weights (or Experts for a mixture of experts).");
-        string up = format.Linear(h, layer.Up, name + ".up_proj", model.IntermediateSize, model.HiddenSize);
+        int inter = model.IntermediateSize;
         string activated;
-        if (layer.Gate is not null)
+        if (layer.Gate is null)
         {
-            string gate = format.Linear(h, layer.Gate, name + ".gate_proj", model.IntermediateSize, model.HiddenSize);
-            activated = _g.Op("Mul", name + "/gate_mul", [Activate(gate, name + "/act"), up]);
+            activated = Activate(format.Linear(h, layer.Up, name + ".up_proj", inter, model.HiddenSize), name + "/act");
         }
         else
         {
-            activated = Activate(up, name + "/act");
+            string gate, up;
+            PackedPart[] parts = [new(layer.Gate, name + ".gate_proj", inter), new(layer.Up, name + ".up_proj", inter)];
+            if (_options.PackProjections)
+            {
+                var halves = _g.OpMulti("Split", name + ".gate_up_proj/Split",
+                    [format.PackedLinear(h, parts, name + ".gate_up_proj", model.HiddenSize), _g.Int64s(inter, inter)],
+                    [name + ".gate_up_proj/gate", name + ".gate_up_proj/up"], "", Attr.Int("axis", -1));
+                (gate, up) = (halves[0], halves[1]);
+            }
+            else
+            {
+                up = format.Linear(h, layer.Up, name + ".up_proj", inter, model.HiddenSize);
+                gate = format.Linear(h, layer.Gate, name + ".gate_proj", inter, model.HiddenSize);
+            }
+            activated = _g.Op("Mul", name + "/gate_mul", [Activate(gate, name + "/act"), up]);
         }
         return format.Linear(activated, layer.Down, name + ".down_proj", model.HiddenSize, model.IntermediateSize);
+    }
+
+    private (string, string, string) Split3(string x, string name, long a, long b, long c)
+    {
+        var outputs = _g.OpMulti("Split", name, [x, _g.Int64s(a, b, c)], [name + "/0", name + "/1", name + "/2"], "", Attr.Int("axis", -1));
+        return (outputs[0], outputs[1], outputs[2]);
     }
 
     internal static string Activate(GraphBuilder g, ModelDescription model, string x, string name) => model.Activation switch

@@ -14,6 +14,12 @@ public sealed record DecoderGraphOptions
     public bool PrimitiveNorms { get; init; }
 
     /// <summary>
+    /// q/k/v as one product and gate/up as one (<see cref="IWeightFormat.PackedLinear"/>), split after, as
+    /// onnxruntime-genai's builder writes them; false gives one product per projection.
+    /// </summary>
+    public bool PackProjections { get; init; } = true;
+
+    /// <summary>
     /// Mixture-of-experts MLPs from standard ops, every expert on every token (exact, E/k× the active work),
     /// instead of ONNX Runtime's MoE/QMoE, which run only the routed experts. Float experts only: the baseline the
     /// routed form is measured against (<c>ConversionOptions.DenseExperts</c>).

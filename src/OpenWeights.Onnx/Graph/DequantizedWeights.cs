@@ -59,9 +59,32 @@ public sealed class DequantizedWeights : IWeightFormat
     {
         if (bits is null)
             return _float.Linear(input, lw, name, outFeatures, inFeatures);
-        var g = _store.Graph;
         var values = _store.Reader.Matrix(lw.Weight, inputMajor: false, outFeatures, inFeatures);
-        var quantizer = Quantizer(bits.Value);
+        string y = Product(input, values, name, outFeatures, inFeatures, bits.Value);
+        return WeightFormats.AddBias(_store, y, lw, name, outFeatures);
+    }
+
+    /// <summary>The parts' [out, in] rows stacked, then quantized and transposed as one matrix (blocks run along a row).</summary>
+    public string PackedLinear(string input, IReadOnlyList<PackedPart> parts, string name, int inFeatures)
+    {
+        int total = parts.Sum(p => p.OutFeatures);
+        var values = new float[checked(total * inFeatures)];
+        int row = 0;
+        foreach (var p in parts)
+        {
+            _store.Reader.Matrix(p.Weights.Weight, inputMajor: false, p.OutFeatures, inFeatures)
+                .CopyTo(values.AsSpan(row * inFeatures, p.OutFeatures * inFeatures));
+            row += p.OutFeatures;
+        }
+        string y = Product(input, values, name, total, inFeatures, _options.Bits);
+        return WeightFormats.PackedBias(_store, y, parts, name);
+    }
+
+    /// <summary>input × DequantizeLinear(codes, scales)ᵀ for W [out, in] quantized here.</summary>
+    private string Product(string input, ReadOnlySpan<float> values, string name, int outFeatures, int inFeatures, int bits)
+    {
+        var g = _store.Graph;
+        var quantizer = Quantizer(bits);
         var m = quantizer.Quantize(values, outFeatures, inFeatures);
         var layout = m.Layout;
         int blocks = layout.BlocksPerRow;
@@ -109,8 +132,7 @@ public sealed class DequantizedWeights : IWeightFormat
         }
         string w = g.Op("DequantizeLinear", name + "/DequantizeLinear", inputs,
             Attr.Int("axis", 0), Attr.Int("block_size", layout.BlockSize));
-        string y = g.Op("MatMul", name + "/MatMul", [input, w]);
-        return WeightFormats.AddBias(_store, y, lw, name, outFeatures);
+        return g.Op("MatMul", name + "/MatMul", [input, w]);
     }
 
     /// <summary>Stores a code at a flat index: a byte for 8 bits, else a nibble, the even index in the low one.</summary>

@@ -6,12 +6,36 @@ namespace OpenWeights.Onnx.Graph;
 public sealed class FloatWeights(InitializerStore store) : IWeightFormat
 {
     private string? _table;
+    private float[] _packed = [];
 
     public string Linear(string input, LinearWeights w, string name, int outFeatures, int inFeatures)
     {
         string weight = store.Matrix(w.Weight, name + ".weight", outFeatures, inFeatures, inputMajor: true);
         string y = store.Graph.Op("MatMul", name + "/MatMul", [input, weight]);
         return WeightFormats.AddBias(store, y, w, name, outFeatures);
+    }
+
+    /// <summary>The parts' [in, out] matrices side by side as one [in, Σ out] MatMul weight.</summary>
+    public string PackedLinear(string input, IReadOnlyList<PackedPart> parts, string name, int inFeatures)
+    {
+        int total = parts.Sum(p => p.OutFeatures);
+        long length = (long)inFeatures * total;
+        if (length > Array.MaxLength)
+            throw new NotSupportedException($"{name}: a packed weight of {length} elements exceeds one buffer's limit.");
+        if (_packed.Length < length)
+            _packed = new float[length];
+        var packed = _packed.AsSpan(0, (int)length);
+        int column = 0;
+        foreach (var p in parts)
+        {
+            var values = store.Reader.Matrix(p.Weights.Weight, inputMajor: true, p.OutFeatures, inFeatures);
+            for (int k = 0; k < inFeatures; k++)
+                values.Slice(k * p.OutFeatures, p.OutFeatures).CopyTo(packed.Slice(k * total + column, p.OutFeatures));
+            column += p.OutFeatures;
+        }
+        string weight = store.Floats(name + ".weight", packed, inFeatures, total);
+        string y = store.Graph.Op("MatMul", name + "/MatMul", [input, weight]);
+        return WeightFormats.PackedBias(store, y, parts, name);
     }
 
     public ExpertStack ExpertStack(ExpertWeights experts, string name, int outFeatures, int inFeatures)

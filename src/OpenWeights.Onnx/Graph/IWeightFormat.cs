@@ -14,6 +14,14 @@ public interface IWeightFormat
     /// <summary>input [.., in] × W [out, in]ᵀ (+ bias) → [.., out].</summary>
     string Linear(string input, LinearWeights w, string name, int outFeatures, int inFeatures);
 
+    /// <summary>
+    /// Several projections of one input as one product, as onnxruntime-genai's builder packs q/k/v and gate/up:
+    /// input × [W₀; W₁; …]ᵀ (+ each part's bias, zeros where a part has none) → [.., Σ out], the parts' outputs side
+    /// by side in order. One larger MatMulNBits/MatMul per layer instead of two or three: fewer nodes, the input
+    /// read once, more work per thread.
+    /// </summary>
+    string PackedLinear(string input, IReadOnlyList<PackedPart> parts, string name, int inFeatures);
+
     /// <summary>Rows of the token table [vocab, hidden] selected by <paramref name="ids"/>.</summary>
     string Embed(string ids, WeightRef table, string name, int vocab, int hidden);
 
@@ -37,6 +45,9 @@ public interface IWeightFormat
     /// </summary>
     ExpertStack InterleavedExpertStack(ExpertWeights gate, ExpertWeights up, string name, int outFeatures, int inFeatures);
 }
+
+/// <summary>One projection of a packed product: its weights, its own name (adapter sites keep it), its output width.</summary>
+public sealed record PackedPart(LinearWeights Weights, string Name, int OutFeatures);
 
 /// <summary>
 /// The initializers of an expert stack. Float: <see cref="Weights"/> [E, out, in] in the compute type

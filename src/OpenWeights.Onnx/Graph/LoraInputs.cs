@@ -21,9 +21,21 @@ public sealed class LoraInputs(IWeightFormat inner, InitializerStore store) : IW
 
     public IReadOnlyList<LoraSite> Sites => _sites;
 
-    public string Linear(string input, LinearWeights w, string name, int outFeatures, int inFeatures)
+    public string Linear(string input, LinearWeights w, string name, int outFeatures, int inFeatures) =>
+        store.Graph.Op("Add", name + "/lora/Add", [inner.Linear(input, w, name, outFeatures, inFeatures), Delta(input, w, name, outFeatures, inFeatures)]);
+
+    /// <summary>Each part keeps its own site (its own A and B inputs); the parts' updates, side by side, add to the packed product.</summary>
+    public string PackedLinear(string input, IReadOnlyList<PackedPart> parts, string name, int inFeatures)
     {
-        string y = inner.Linear(input, w, name, outFeatures, inFeatures);
+        string y = inner.PackedLinear(input, parts, name, inFeatures);
+        var deltas = parts.Select(p => Delta(input, p.Weights, p.Name, p.OutFeatures, inFeatures)).ToList();
+        string delta = store.Graph.Op("Concat", name + "/lora/Concat", deltas, Attr.Int("axis", -1));
+        return store.Graph.Op("Add", name + "/lora/Add", [y, delta]);
+    }
+
+    /// <summary>(x·A)·B for the site of one projection, in the compute type.</summary>
+    private string Delta(string input, LinearWeights w, string name, int outFeatures, int inFeatures)
+    {
         var shape = store.Reader.Checkpoint.Get(w.Weight.Tensor).Shape;
         var site = new LoraSite(name, w.Weight.Tensor, w.Weight.OutputStart, outFeatures,
             (int)shape[w.Weight.StoredInputMajor ? 1 : 0], inFeatures, w.Weight.StoredInputMajor);
@@ -38,7 +50,7 @@ public sealed class LoraInputs(IWeightFormat inner, InitializerStore store) : IW
         string delta = g.Op("MatMul", name + "/lora/MatMul_B", [xa, b]);
         if (cast)
             delta = g.Op("Cast", name + "/lora/cast_out", [delta], Attr.Int("to", (long)store.Compute));
-        return g.Op("Add", name + "/lora/Add", [y, delta]);
+        return delta;
     }
 
     /// <summary>A float32 graph input with an empty initializer of the same name as its default (inline: it has no bytes).</summary>

@@ -52,6 +52,32 @@ public sealed class QuantizedWeights : IWeightFormat
     }
 
     /// <summary>
+    /// The parts quantized one after the other into one B [Σ out, k_blocks, blob]: blocks run along a row, so the
+    /// stacked codes and scales are exactly each part's own, and one part's floats are in memory at a time.
+    /// </summary>
+    public string PackedLinear(string input, IReadOnlyList<PackedPart> parts, string name, int inFeatures)
+    {
+        var quantizer = Quantizer(_options.Bits);
+        var layout = quantizer.Layout(parts.Sum(p => p.OutFeatures), inFeatures);
+        var data = Grow(ref _data, layout.DataBytes);
+        var scales = Grow(ref _scales, layout.ScaleCount);
+        Span<byte> zeroPoints = quantizer.Symmetric ? Span<byte>.Empty : Grow(ref _zeroPoints, layout.ZeroPointBytes);
+        int row = 0;
+        foreach (var p in parts)
+        {
+            var values = _store.Reader.Matrix(p.Weights.Weight, inputMajor: false, p.OutFeatures, inFeatures);
+            var part = quantizer.Layout(p.OutFeatures, inFeatures);
+            quantizer.Quantize(values, p.OutFeatures, inFeatures,
+                data.Slice(checked((int)((long)row * layout.RowBytes)), (int)part.DataBytes),
+                scales.Slice(row * layout.BlocksPerRow, (int)part.ScaleCount),
+                quantizer.Symmetric ? Span<byte>.Empty : zeroPoints.Slice(row * layout.ZeroPointRowBytes, (int)part.ZeroPointBytes));
+            row += p.OutFeatures;
+        }
+        string y = MatMulNBits(input, Store(name, layout, data, scales, zeroPoints, gatherTable: false), name);
+        return WeightFormats.PackedBias(_store, y, parts, name);
+    }
+
+    /// <summary>
     /// Each expert quantized as its own MatMulNBits B (body bits), the data streamed expert by expert; scales and
     /// zero points, a fraction of the data's size, are gathered in memory and written after.
     /// </summary>
@@ -151,11 +177,17 @@ public sealed class QuantizedWeights : IWeightFormat
         var scales = Grow(ref _scales, layout.ScaleCount);
         Span<byte> zeroPoints = quantizer.Symmetric ? Span<byte>.Empty : Grow(ref _zeroPoints, layout.ZeroPointBytes);
         quantizer.Quantize(values, rows, columns, data, scales, zeroPoints);
+        return Store(name, layout, data, scales, zeroPoints, gatherTable);
+    }
 
+    private QuantizedTensors Store(string name, BlockLayout layout, ReadOnlySpan<byte> data, ReadOnlySpan<float> scales,
+        ReadOnlySpan<byte> zeroPoints, bool gatherTable)
+    {
+        bool symmetric = zeroPoints.IsEmpty;
         string dataName = _store.Raw(name + ".qweight", DataType.Uint8, data, layout.Elements,
             gatherTable ? [layout.Rows, layout.RowBytes] : layout.DataDims);
         string scaleName = _store.Raw(name + ".scales", _store.Compute, ScaleBytes(scales), 0, layout.ScaleDims);
-        string? zeroName = quantizer.Symmetric ? null
+        string? zeroName = symmetric ? null
             : _store.Raw(name + ".zero_points", DataType.Uint8, zeroPoints, 0, layout.ZeroPointDims);
         return new QuantizedTensors(layout, dataName, scaleName, zeroName);
     }

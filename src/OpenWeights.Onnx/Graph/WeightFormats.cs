@@ -13,6 +13,25 @@ internal static class WeightFormats
         return y;
     }
 
+    /// <summary>
+    /// Adds the parts' biases, side by side as one vector (zeros for a part without one), to a packed product; the
+    /// product itself when no part has a bias.
+    /// </summary>
+    public static string PackedBias(InitializerStore store, string y, IReadOnlyList<PackedPart> parts, string name)
+    {
+        if (parts.All(p => p.Weights.Bias is null))
+            return y;
+        var bias = new float[parts.Sum(p => p.OutFeatures)];
+        int offset = 0;
+        foreach (var p in parts)
+        {
+            if (p.Weights.Bias is { } b)
+                store.Reader.Vector(b, p.OutFeatures).CopyTo(bias.AsSpan(offset, p.OutFeatures));
+            offset += p.OutFeatures;
+        }
+        return store.Graph.Op("Add", name + "/Add", [y, store.Floats(name + ".bias", bias, bias.Length)]);
+    }
+
     /// <summary>Every expert's bias [out] stacked as [E, out], or null when the experts have none.</summary>
     public static string? StackedBias(InitializerStore store, ExpertWeights experts, string name, int outFeatures)
     {

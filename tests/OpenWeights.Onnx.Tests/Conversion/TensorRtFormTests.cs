@@ -83,7 +83,7 @@ public sealed class TensorRtFormTests
             .Concat(graph.Node.Where(n => n.OpType == "SimplifiedLayerNormalization")).Select(n => n.OpType).Distinct().ToList();
         Assert.IsEmpty(contrib, "TensorRT parses standard ops only: " + string.Join(", ", contrib));
         var dq = graph.Node.Where(n => n.OpType == "DequantizeLinear").ToList();
-        Assert.HasCount(7 * 2 + 1, dq, "seven projections per layer (2 layers) and the LM head");
+        Assert.HasCount(4 * 2 + 1, dq, "four products per layer (q/k/v packed, o, gate/up packed, down; 2 layers) and the LM head");
         foreach (var node in dq)
         {
             Assert.AreEqual(32, node.Attribute.Single(a => a.Name == "block_size").I, node.Name);

@@ -26,6 +26,15 @@ internal sealed class FakeQuantizedWeights(InitializerStore store, QuantizationO
         return w.Bias is null ? y : store.Graph.Op("Add", name + "/Add", [y, store.Vector(w.Bias, name + ".bias", outFeatures)]);
     }
 
+    /// <summary>Each part round-tripped at the body's bits, stacked [Σ out, in], one MatMul (as the packed MatMulNBits).</summary>
+    public string PackedLinear(string input, IReadOnlyList<PackedPart> parts, string name, int inFeatures)
+    {
+        var stacked = parts.SelectMany(p => RoundTrip(p.Weights.Weight, options.Bits, p.OutFeatures, inFeatures)).ToArray();
+        int total = parts.Sum(p => p.OutFeatures);
+        string y = store.Graph.Op("MatMul", name + "/MatMul", [input, Transposed(name + ".weight", stacked, total, inFeatures)]);
+        return WeightFormats.PackedBias(store, y, parts, name);
+    }
+
     public string Embed(string ids, WeightRef table, string name, int vocab, int hidden)
     {
         _tableRef = table;

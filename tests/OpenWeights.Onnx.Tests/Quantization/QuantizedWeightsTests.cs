@@ -81,7 +81,8 @@ public sealed class QuantizedWeightsTests
         var proto = QuantizedConversion.Load(QuantizedConversion.Convert(TestFixtures.Hf("llama"), QuantizationOptions.Int4, "structure"));
         var nodes = proto.Graph.Node;
         var quantized = nodes.Where(n => n.OpType == "MatMulNBits").ToList();
-        Assert.HasCount(2 * 7 + 1, quantized);
+        // Per layer: q/k/v packed, o, gate/up packed, down; then the head.
+        Assert.HasCount(2 * 4 + 1, quantized);
         Assert.IsFalse(nodes.Any(n => n.OpType == "MatMul"), "no float MatMul should remain");
         foreach (var n in quantized)
         {
@@ -132,8 +133,8 @@ public sealed class QuantizedWeightsTests
         var head = nodes.Single(n => n.Name == "lm_head/MatMulNBits");
         Assert.AreEqual(8, Int(head, "bits"));
         Assert.IsFalse(nodes.Any(n => n.OpType is "MatMul" or "Transpose"));
-        // q/k/v biases stay float, added after MatMulNBits.
-        Assert.IsTrue(nodes.Any(n => n.Name == "layers.0.attn.q_proj/Add"));
+        // q/k/v biases stay float, added (side by side) after the packed MatMulNBits.
+        Assert.IsTrue(nodes.Any(n => n.Name == "layers.0.attn.qkv_proj/Add"));
     }
 
     private static long Int(NodeProto node, string name) => node.Attribute.Single(a => a.Name == name).I;
