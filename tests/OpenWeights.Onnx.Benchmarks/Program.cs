@@ -8,6 +8,8 @@ using OpenWeights.Onnx.Benchmarks;
 //                                               decode/prefill vs llama.cpp, TinyLlama shape (Bench)
 //   -- quantize                                 block quantizer throughput (BenchQuantize)
 //   -- serve <model-dir> [threads]              server throughput, --max-batch 1 vs 8 (BenchServer)
+//   -- mask <tokenizer-dir> <schema.json> <document.json>   constrained-output masks over one document's tokens,
+//                                               cold and cached, µs per token (no model: the vocabulary's cost alone)
 //   -- prefix <model-dir> [threads] [rounds]    time to first token with/without the prefix cache (BenchPrefix)
 //   -- [owonnx-binary] [work-dir] [precisions...] conversion (BenchConvert), below.
 // Conversion benchmark (issues 2 and 4): converts a synthetic ~1 GB BF16 checkpoint with the real owonnx
@@ -21,6 +23,18 @@ if (args is ["decode", var decodeOwonnx, var decodeWork, var decodeOutput, ..])
         (Flag("--precisions") ?? "int4,int8,fp16").Split(','), int.Parse(Flag("--pairs") ?? "3"),
         int.Parse(Flag("--threads") ?? Environment.ProcessorCount.ToString()), Flag("--llama-bench"), Flag("--gguf-py"),
         int.Parse(Flag("--prompt-tokens") ?? "128"), int.Parse(Flag("--gen-tokens") ?? "64"), int.Parse(Flag("--repeat") ?? "2")));
+}
+if (args is ["mask", var maskTokenizer, var maskSchema, var maskDocument])
+{
+    var tokenizer = OpenWeights.Onnx.Tokenization.TextTokenizer.FromFolder(maskTokenizer);
+    string schemaText = File.ReadAllText(maskSchema), document = File.ReadAllText(maskDocument).TrimEnd('\n');
+    for (int pass = 0; pass < 3; pass++)
+    {
+        var cost = OpenWeights.Onnx.Benchmarking.ConstraintBenchmark.Replay(tokenizer,
+            () => OpenWeights.Onnx.Generation.Constraints.OutputConstraint.JsonSchema(schemaText), document);
+        Console.WriteLine($"vocabulary {cost.VocabSize}, {cost.Tokens} tokens: cold {cost.ColdUsPerToken:F1} µs/token ({cost.Walks} walks), cached {cost.WarmUsPerToken:F1} µs/token");
+    }
+    return 0;
 }
 if (args is ["quantize"])
     return QuantizeBenchmark.Run();
