@@ -84,4 +84,18 @@ public sealed class ConstraintMaskTests
         Assert.IsTrue(matcher.CanEnd);
         Assert.IsTrue(matcher.IsComplete);
     }
+
+    [TestMethod]
+    public void RepetitionMayEndOrGoOnUntilItsMaximum()
+    {
+        var matcher = OutputConstraint.Repeat(OutputConstraint.Literal("<call/>"), 1, 2, separator: "\n").Start(Qwen);
+        matcher.Accept("<call/>"u8);
+        Assert.IsTrue(matcher.CanEnd, "one call is enough");
+        Assert.IsFalse(matcher.IsComplete, "a second may follow");
+        var logits = new float[Qwen.VocabSize];
+        matcher.Mask(logits);
+        Assert.AreEqual(0f, logits[Qwen.Encode("\n", addSpecialTokens: false).Single()], "the separator is allowed");
+        matcher.Accept("\n<call/>"u8);
+        Assert.IsTrue(matcher.IsComplete, "the maximum ends it");
+    }
 }
