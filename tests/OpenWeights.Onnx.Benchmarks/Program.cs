@@ -7,6 +7,8 @@ using OpenWeights.Onnx.Benchmarks;
 //      [--llama-bench path --gguf-py dir] [--prompt-tokens 128 --gen-tokens 64 --repeat 2]
 //                                               decode/prefill vs llama.cpp, TinyLlama shape (Bench)
 //   -- quantize                                 block quantizer throughput (BenchQuantize)
+//   -- moe <owonnx> <work-dir> <report-dir> [--pairs 3] [--threads N] [--comparisons int4,fp32]
+//      Mixtral-shaped MoE vs a dense model of the same active parameters; routed vs all-experts (BenchMoe)
 //   -- serve <model-dir> [threads]              server throughput, --max-batch 1 vs 8 (BenchServer)
 //   -- mask <tokenizer-dir> <schema.json> <document.json>   constrained-output masks over one document's tokens,
 //                                               cold and cached, µs per token (no model: the vocabulary's cost alone)
@@ -35,6 +37,12 @@ if (args is ["mask", var maskTokenizer, var maskSchema, var maskDocument])
         Console.WriteLine($"vocabulary {cost.VocabSize}, {cost.Tokens} tokens: cold {cost.ColdUsPerToken:F1} µs/token ({cost.Walks} walks), cached {cost.WarmUsPerToken:F1} µs/token");
     }
     return 0;
+}
+if (args is ["moe", var moeOwonnx, var moeWork, var moeOutput, ..])
+{
+    string? Flag(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    return MoeComparison.Run(new MoeComparison.Options(moeOwonnx, moeWork, moeOutput, int.Parse(Flag("--pairs") ?? "3"),
+        int.Parse(Flag("--threads") ?? Environment.ProcessorCount.ToString()), (Flag("--comparisons") ?? "int4,fp32").Split(',')));
 }
 if (args is ["quantize"])
     return QuantizeBenchmark.Run();
