@@ -176,6 +176,16 @@ Task("Bench").IsDependentOn("Build").Does(() =>
     Run("dotnet", $"run -c {configuration} --no-build --project tests/OpenWeights.Onnx.Benchmarks -- {arguments}");
 });
 
+// Mixture of experts: a Mixtral-shaped random checkpoint (8 experts top-2, hidden 1024, 8 layers) against a dense
+// model of the same active parameters (INT4), and routed vs all-experts experts (FP32); decode t/s ratios within
+// back-to-back pairs. --pairs=N (3), --threads=N (all cores), --comparisons=int4,fp32. Report: artifacts/bench/moe.json, moe.md.
+Task("BenchMoe").IsDependentOn("Build").Does(() =>
+{
+    var arguments = $"moe \"{MakeAbsolute(File(Owonnx()))}\" \"{artifacts.Combine("bench/moe-work")}\" \"{artifacts.Combine("bench")}\"" +
+        $" --pairs {Argument("pairs", "3")} --threads {Argument("threads", Environment.ProcessorCount.ToString())} --comparisons {Argument("comparisons", "int4,fp32")}";
+    Run("dotnet", $"run -c {configuration} --no-build --project tests/OpenWeights.Onnx.Benchmarks -- {arguments}");
+});
+
 // llama-bench from what --llama-cpp names: the binary itself, a build folder, or a source tree with build/.
 string LlamaBench(string path)
 {

@@ -6,6 +6,6 @@ namespace OpenWeights.Onnx.Converters;
 public static class KnownFamilies
 {
     public static ModelFamilies All { get; } = new([
-        new Llama(), new Mistral(), new Qwen2(), new Qwen3(), new Phi3(), new Gemma(), new Gemma2(), new Gpt2(), new Mixtral(), new Qwen2Moe(),
+        new Llama(), new Mistral(), new Qwen2(), new Qwen3(), new Phi3(), new Gemma(), new Gemma2(), new Gpt2(), new Mixtral(), new Qwen2Moe(), new Qwen3Moe(),
     ]);
 }

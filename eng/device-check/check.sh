@@ -6,6 +6,7 @@
 #   placement-*.json       operator types per provider from ORT's profile; ok=false if GQA/MatMulNBits ran on CPU
 #   eval-*.json            eval --compare against the CPU FP32 run of the sample: perplexity, KL, top-1
 #   greedy.json            greedy texts on the sample, CUDA vs CPU, and whether they are identical
+#   serve-*.json           serve --ep cuda: slot copies in device memory (compaction, n choices, prefix cache) by their answers
 #   bench-*.json           owonnx bench on a TinyLlama-shaped random checkpoint (fp16 and int4 on CUDA; int4 on CPU as baseline)
 #   summary.json           the above in one file
 # Usage: check.sh <parts-folder> [results-folder]
@@ -76,6 +77,12 @@ for p in prompts:
 json.dump({"rows": rows, "fp32_all_identical": all(r["fp32_identical"] for r in rows)}, sys.stdout, indent=1)
 PY
 log "greedy: $(python3 -c "import json;print(json.load(open('$results/greedy.json'))['fp32_all_identical'])")"
+
+# 4b. Serving with the KV cache in device memory: compaction moves, n choices and prefix reuse copy slots on the GPU.
+for m in fortune-cuda-fp16 fortune-cuda-int4; do
+  python3 "$work/serve_check.py" "$owonnx" "$models/$m" 18181 >"$results/serve-$m.json" 2>>"$results/check.log"
+  log "serve $m: ok=$(python3 -c "import json;print(json.load(open('$results/serve-$m.json'))['ok'])" 2>/dev/null)"
+done
 
 # 5. Speed on a TinyLlama-shaped random checkpoint (written here: 2.2 GB would not fit through the transfer).
 step "checkpoint" python3 "$work/make_checkpoint.py" "$work/tinyllama"

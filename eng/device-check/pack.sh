@@ -24,7 +24,7 @@ rm -f "$stage/owonnx/"*.dll "$stage/owonnx/libonnxruntime-genai.so"
 # The converted samples are not sent: the binary carries the sample checkpoint and check.sh converts it there
 # (seconds), which keeps ~35 MB out of the transfer. Converting here once proves the binary runs.
 "$stage/owonnx/owonnx" convert --sample --output "$out/probe-fp32" --precision fp32 --overwrite
-cp "$here/check.sh" "$here/make_checkpoint.py" "$here/placement.py" "$stage/"
+cp "$here/check.sh" "$here/make_checkpoint.py" "$here/placement.py" "$here/serve_check.py" "$stage/"
 
 tar -C "$stage" -cf - . | xz -9 -T0 >"$out/payload.tar.xz"
 split -b "$part_size" -d -a 2 "$out/payload.tar.xz" "$out/parts/payload.tar.xz.part-"

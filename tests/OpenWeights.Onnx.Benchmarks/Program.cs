@@ -7,8 +7,12 @@ using OpenWeights.Onnx.Benchmarks;
 //      [--llama-bench path --gguf-py dir --python python3] [--prompt-tokens 128 --gen-tokens 64 --repeat 2]
 //                                               decode/prefill vs llama.cpp, TinyLlama shape (Bench)
 //   -- quantize                                 block quantizer throughput (BenchQuantize)
+//   -- moe <owonnx> <work-dir> <report-dir> [--pairs 3] [--threads N] [--comparisons int4,fp32]
+//      Mixtral-shaped MoE vs a dense model of the same active parameters; routed vs all-experts (BenchMoe)
 //   -- serve <model-dir> [threads] [--max-batch 1,8] [--clients 32]
 //                                               server throughput per --max-batch and client count (BenchServer)
+//   -- mask <tokenizer-dir> <schema.json> <document.json>   constrained-output masks over one document's tokens,
+//                                               cold and cached, µs per token (no model: the vocabulary's cost alone)
 //   -- prefix <model-dir> [threads] [rounds]    time to first token with/without the prefix cache (BenchPrefix)
 //   -- [owonnx-binary] [work-dir] [precisions...] conversion (BenchConvert), below.
 // Conversion benchmark (issues 2 and 4): converts a synthetic ~1 GB BF16 checkpoint with the real owonnx
@@ -22,6 +26,24 @@ if (args is ["decode", var decodeOwonnx, var decodeWork, var decodeOutput, ..])
         (Flag("--precisions") ?? "int4,int8,fp16").Split(','), int.Parse(Flag("--pairs") ?? "3"),
         int.Parse(Flag("--threads") ?? Environment.ProcessorCount.ToString()), Flag("--llama-bench"), Flag("--gguf-py"),
         int.Parse(Flag("--prompt-tokens") ?? "128"), int.Parse(Flag("--gen-tokens") ?? "64"), int.Parse(Flag("--repeat") ?? "2"), Flag("--python") ?? "python3"));
+}
+if (args is ["mask", var maskTokenizer, var maskSchema, var maskDocument])
+{
+    var tokenizer = OpenWeights.Onnx.Tokenization.TextTokenizer.FromFolder(maskTokenizer);
+    string schemaText = File.ReadAllText(maskSchema), document = File.ReadAllText(maskDocument).TrimEnd('\n');
+    for (int pass = 0; pass < 3; pass++)
+    {
+        var cost = OpenWeights.Onnx.Benchmarking.ConstraintBenchmark.Replay(tokenizer,
+            () => OpenWeights.Onnx.Generation.Constraints.OutputConstraint.JsonSchema(schemaText), document);
+        Console.WriteLine($"vocabulary {cost.VocabSize}, {cost.Tokens} tokens: cold {cost.ColdUsPerToken:F1} µs/token ({cost.Walks} walks), cached {cost.WarmUsPerToken:F1} µs/token");
+    }
+    return 0;
+}
+if (args is ["moe", var moeOwonnx, var moeWork, var moeOutput, ..])
+{
+    string? Flag(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    return MoeComparison.Run(new MoeComparison.Options(moeOwonnx, moeWork, moeOutput, int.Parse(Flag("--pairs") ?? "3"),
+        int.Parse(Flag("--threads") ?? Environment.ProcessorCount.ToString()), (Flag("--comparisons") ?? "int4,fp32").Split(',')));
 }
 if (args is ["quantize"])
     return QuantizeBenchmark.Run();

@@ -9,7 +9,9 @@ namespace OpenWeights.Onnx.Benchmarks;
 /// </summary>
 public static class SyntheticCheckpoint
 {
-    public sealed record Shape(int Hidden, int Intermediate, int Layers, int Heads, int KvHeads, int Vocab);
+    /// <summary>With <paramref name="Experts"/> &gt; 0 a Mixtral checkpoint: each layer's MLP is that many experts of width
+    /// <paramref name="Intermediate"/>, <paramref name="PerToken"/> routed per token.</summary>
+    public sealed record Shape(int Hidden, int Intermediate, int Layers, int Heads, int KvHeads, int Vocab, int Experts = 0, int PerToken = 2);
 
     /// <summary>About 1 GB in BF16: 8 layers of a 2048-wide model with a 32k vocabulary.</summary>
     public static readonly Shape OneGigabyte = new(2048, 5504, 8, 16, 8, 32000);
@@ -28,6 +30,17 @@ public static class SyntheticCheckpoint
             tensors.Add(($"{p}.self_attn.v_proj.weight", [s.KvHeads * headDim, s.Hidden]));
             tensors.Add(($"{p}.self_attn.o_proj.weight", [s.Hidden, s.Heads * headDim]));
             tensors.Add(($"{p}.post_attention_layernorm.weight", [s.Hidden]));
+            if (s.Experts > 0)
+            {
+                tensors.Add(($"{p}.block_sparse_moe.gate.weight", [s.Experts, s.Hidden]));
+                for (int e = 0; e < s.Experts; e++)
+                {
+                    tensors.Add(($"{p}.block_sparse_moe.experts.{e}.w1.weight", [s.Intermediate, s.Hidden]));
+                    tensors.Add(($"{p}.block_sparse_moe.experts.{e}.w3.weight", [s.Intermediate, s.Hidden]));
+                    tensors.Add(($"{p}.block_sparse_moe.experts.{e}.w2.weight", [s.Hidden, s.Intermediate]));
+                }
+                continue;
+            }
             tensors.Add(($"{p}.mlp.gate_proj.weight", [s.Intermediate, s.Hidden]));
             tensors.Add(($"{p}.mlp.up_proj.weight", [s.Intermediate, s.Hidden]));
             tensors.Add(($"{p}.mlp.down_proj.weight", [s.Hidden, s.Intermediate]));
@@ -76,13 +89,18 @@ public static class SyntheticCheckpoint
 
         var config = new JsonObject
         {
-            ["architectures"] = new JsonArray("LlamaForCausalLM"),
-            ["model_type"] = "llama",
+            ["architectures"] = new JsonArray(s.Experts > 0 ? "MixtralForCausalLM" : "LlamaForCausalLM"),
+            ["model_type"] = s.Experts > 0 ? "mixtral" : "llama",
             ["hidden_size"] = s.Hidden, ["intermediate_size"] = s.Intermediate, ["num_hidden_layers"] = s.Layers,
             ["num_attention_heads"] = s.Heads, ["num_key_value_heads"] = s.KvHeads, ["vocab_size"] = s.Vocab,
             ["max_position_embeddings"] = 2048, ["rms_norm_eps"] = 1e-5, ["rope_theta"] = 10000.0,
             ["hidden_act"] = "silu", ["tie_word_embeddings"] = false, ["bos_token_id"] = 1, ["eos_token_id"] = 2,
         };
+        if (s.Experts > 0)
+        {
+            config["num_local_experts"] = s.Experts;
+            config["num_experts_per_tok"] = s.PerToken;
+        }
         File.WriteAllText(Path.Combine(directory, "config.json"), config.ToJsonString());
         return (new FileInfo(Path.Combine(directory, "model.safetensors")).Length, largest);
     }

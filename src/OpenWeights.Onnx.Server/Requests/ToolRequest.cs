@@ -18,12 +18,31 @@ internal sealed partial record ToolRequest(IReadOnlyList<ToolDefinition> Tools, 
     /// <summary>Whether the model is offered tools and its answer read for calls.</summary>
     public bool Active => Tools.Count > 0 && Choice.Mode != ToolChoiceMode.None;
 
-    /// <summary>The constraint of a forced call; a strict function whose schema cannot be enforced is a 400 naming it.</summary>
+    private const int MaxCachedConstraints = 64;
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Generation.Constraints.OutputConstraint> Constraints = new();
+
+    /// <summary>
+    /// The constraint of a forced call; a strict function whose schema cannot be enforced is a 400 naming it. Kept by
+    /// format, choice and tools, so that an agent repeating its tools shares the token masks instead of recomputing them.
+    /// </summary>
     public static Generation.Constraints.OutputConstraint ForcedCallConstraint(ToolCallFormat format, ToolRequest tools)
     {
+        var described = new JsonArray();
+        foreach (var t in tools.Tools)
+        {
+            var o = t.ToTemplateJson();
+            o["strict"] = t.Strict;
+            described.Add(o);
+        }
+        string key = $"{format.Name}|{tools.Choice.Mode}|{tools.Choice.FunctionName}|{described.ToJsonString()}";
+        if (Constraints.TryGetValue(key, out var cached))
+            return cached;
         try
         {
-            return ToolCallConstraint.For(format, tools.Tools, tools.Choice);
+            var constraint = ToolCallConstraint.For(format, tools.Tools, tools.Choice);
+            if (Constraints.Count >= MaxCachedConstraints)
+                Constraints.Clear();
+            return Constraints.GetOrAdd(key, constraint);
         }
         catch (Generation.Constraints.JsonSchemaException e)
         {

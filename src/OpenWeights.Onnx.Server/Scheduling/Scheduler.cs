@@ -216,7 +216,7 @@ public sealed class Scheduler : IDisposable
             if (_slots[s] is { } sequence)
             {
                 sequence.Fail(SequenceFailure.ShuttingDown, "the server shut down before the request finished.");
-                Release(s);
+                Release(s, keepPrefix: false);
             }
         lock (_waiting)
         {

@@ -36,7 +36,8 @@ public sealed record BenchmarkReport(
     long PeakResidentBytes,
     long AnonymousResidentBytes,
     DecodeBound Bound,
-    MemoryFootprint Footprint);
+    MemoryFootprint Footprint,
+    ConstraintCost? Constraint = null);
 
 /// <summary>
 /// How close decode comes to the memory-bandwidth bound: each step reads <see cref="WeightBytesPerToken"/>

@@ -10,7 +10,8 @@ namespace OpenWeights.Onnx.Benchmarking;
 /// <remarks>
 /// Counting rules: an initializer read by a compute node (MatMulNBits, MatMul, a norm…) is read whole each
 /// step; a table read by <c>Gather</c>/<c>GatherBlockQuantized</c> (embeddings, rotary tables) and the
-/// cos/sin caches of <c>GroupQueryAttention</c> give one row per token. One span of external bytes named
+/// cos/sin caches of <c>GroupQueryAttention</c> give one row per token; the expert stacks of a <c>MoE</c>/<c>QMoE</c>
+/// node, k of their E experts. One span of external bytes named
 /// twice (a tied, quantized embedding and head) is counted once, at its largest use. An initializer that
 /// only feeds a <c>Cast</c> is folded by ONNX Runtime at load: what is read is the cast result, in its type
 /// (a float16 file computed in float32 reads 4 bytes per weight, not 2).
@@ -60,7 +61,9 @@ public sealed record WeightTraffic(long BytesPerToken, long StoredBytes, long Re
             {
                 if (!tensors.TryGetValue(node.Input[i], out var t))
                     continue;
-                long bytes = ReadsOneRow(node, i) && t.Rows > 0 ? t.Bytes / t.Rows : t.Bytes;
+                long bytes = ReadsOneRow(node, i) && t.Rows > 0 ? t.Bytes / t.Rows
+                    : RoutedExperts(node, i) is { } k && t.Rows > 0 ? t.Bytes * Math.Min(k, t.Rows) / t.Rows
+                    : t.Bytes;
                 read[t.Key] = Math.Max(read.GetValueOrDefault(t.Key), bytes);
             }
         }
@@ -69,6 +72,15 @@ public sealed record WeightTraffic(long BytesPerToken, long StoredBytes, long Re
                         + tensors.Values.Where(t => t.Key is string && !initializers.ContainsKey((string)t.Key)).Sum(t => t.Bytes);
         return new WeightTraffic(read.Values.Sum(), stored.Values.Sum(), resident);
     }
+
+    /// <summary>
+    /// For an expert stack [E, …] of a MoE/QMoE node (every input after the router), the k experts one token is
+    /// routed to: a decode step reads k of the E experts' weights, scales and zero points. Null otherwise.
+    /// </summary>
+    private static long? RoutedExperts(NodeProto node, int index) =>
+        node.OpType is "MoE" or "QMoE" && node.Domain == "com.microsoft" && index >= 2
+            ? node.Attribute.FirstOrDefault(a => a.Name == "k")?.I
+            : null;
 
     /// <summary>Whether input <paramref name="index"/> of a node is a table of which a decode step reads one row.</summary>
     private static bool ReadsOneRow(NodeProto node, int index)

@@ -12,7 +12,7 @@ public static class ConvertedFolder
 
     /// <summary>Every name a conversion may write into its output folder.</summary>
     public static IReadOnlySet<string> WrittenFiles { get; } = new HashSet<string>(
-        [ModelConverter.ModelFile, ModelConverter.DataFile, GenAiConfigWriter.FileName, .. ModelConverter.CopiedFiles],
+        [ModelConverter.ModelFile, ModelConverter.DataFile, GenAiConfigWriter.FileName, ChatTemplateFiles.ConfigFile, .. ModelConverter.CopiedFiles],
         StringComparer.Ordinal);
 
     /// <summary>
@@ -33,6 +33,8 @@ public static class ConvertedFolder
         foreach (string entry in entries)
         {
             string name = Path.GetFileName(entry);
+            if (name == ChatTemplateFiles.AdditionalFolder && IsTemplateFolder(entry))
+                continue;
             if (Directory.Exists(entry) || new FileInfo(entry).LinkTarget is not null)
                 return $"it holds '{name}', which is not a plain file owonnx writes";
             if (!WrittenFiles.Contains(name))
@@ -65,4 +67,10 @@ public static class ConvertedFolder
             return null;
         }
     }
+
+    /// <summary>The named chat templates a conversion writes: a real folder of plain <c>.jinja</c> files and nothing else.</summary>
+    private static bool IsTemplateFolder(string path) =>
+        Directory.Exists(path) && new DirectoryInfo(path).LinkTarget is null &&
+        Directory.EnumerateFileSystemEntries(path).All(e =>
+            File.Exists(e) && new FileInfo(e).LinkTarget is null && e.EndsWith(".jinja", StringComparison.Ordinal));
 }

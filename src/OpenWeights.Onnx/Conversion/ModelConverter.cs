@@ -21,10 +21,13 @@ public sealed class ModelConverter(ModelFamilies families)
     public const string ModelFile = "model.onnx";
     public const string DataFile = "model.onnx.data";
 
-    /// <summary>Tokenizer and config files copied beside the model, when the checkpoint has them.</summary>
+    /// <summary>
+    /// Tokenizer and config files copied beside the model, when the checkpoint has them; tokenizer_config.json is
+    /// written by <see cref="ChatTemplateFiles"/> (copied, or with its chat template made readable by every engine).
+    /// </summary>
     public static readonly string[] CopiedFiles =
     [
-        "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
+        "tokenizer.json", "special_tokens_map.json", "vocab.json", "merges.txt",
         "tokenizer.model", "generation_config.json", "config.json",
     ];
 
@@ -56,6 +59,7 @@ public sealed class ModelConverter(ModelFamilies families)
         CheckpointChecks.NoUnusedTensors(checkpoint, model, weights.All(),
             tiedHead: weights.LmHead is null ? "lm_head.weight" : null);
         var merge = MergedAdapters(options.Adapters, weights, checkpoint);
+        var chatTemplates = ChatTemplateFiles.Read(checkpointDirectory);
 
         using var output = new OutputFolder(outputDirectory, options.Overwrite,
             [checkpointDirectory, .. options.Adapters.Select(a => a.Directory)]);
@@ -95,6 +99,7 @@ public sealed class ModelConverter(ModelFamilies families)
             if (File.Exists(source))
                 File.Copy(source, Path.Combine(output.Staging, name));
         }
+        chatTemplates.WriteTo(output.Staging);
         output.Commit();
         return new ConversionResult(output.Final, model, totals.Tensors, totals.Parameters, dataBytes, clock.Elapsed)
         {

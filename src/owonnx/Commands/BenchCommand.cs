@@ -1,6 +1,8 @@
 using System.CommandLine;
 using OpenWeights.Onnx.Cli.CommandLine;
 using OpenWeights.Onnx.Benchmarking;
+using OpenWeights.Onnx.Generation.Constraints;
+using OpenWeights.Onnx.Tokenization;
 using OpenWeights.Onnx.Runtime;
 
 namespace OpenWeights.Onnx.Cli.Commands;
@@ -20,16 +22,19 @@ internal static class BenchCommand
         var ep = CliOptions.Choice("--ep", "Execution provider", "cpu", "cpu", "cuda", "tensorrt");
         var threads = CliOptions.OptionalInt("--threads", "ONNX Runtime intra-op threads (default: one per core)", 1, RuntimeOptions.MaxThreads);
         var spinning = CliOptions.Choice("--spinning", "Let ORT's threads spin between ops (default: ORT's, on)", null, "on", "off");
+        var schema = CliOptions.Text("--json-schema",
+            "Also measure constrained sampling with this JSON Schema file: decode step time with and without it, and the mask's cost per token (default: none)");
         var device = new DeviceOptionSet();
         var command = new Command("bench", "Measure prefill and decode speed on random token ids (median and range over repeats, after a warm-up).")
         {
-            model, promptTokens, genTokens, batch, repeat, json, output, ep, threads, spinning,
+            model, promptTokens, genTokens, batch, repeat, json, output, ep, threads, spinning, schema,
         };
         device.AddTo(command);
         command.SetAction((parse, cancellation) => CliErrors.RunAsync(() =>
         {
             var settings = new BenchmarkSettings(parse.GetValue(promptTokens), parse.GetValue(genTokens), parse.GetValue(batch), parse.GetValue(repeat));
             settings.Validate();
+            var constraint = ReadSchema(parse.GetValue(schema));
             var runtime = new RuntimeOptions
             {
                 ExecutionProvider = ExecutionTargets.Parse(parse.GetValue(ep)!),
@@ -45,6 +50,13 @@ internal static class BenchCommand
             var report = DecodeBenchmark.Run(folder, lm, settings,
                 new SyncProgress<(int Done, int Total)>(p => line.Update($"bench {ProgressLine.Bar((double)p.Done / p.Total)} {p.Done}/{p.Total}", force: true)),
                 interrupts.Token);
+            if (constraint is not null)
+            {
+                line.Update("bench: constrained sampling", force: true);
+                var cost = ConstraintBenchmark.Measure(lm, TextTokenizer.FromFolder(folder), constraint, settings.PromptTokens,
+                    settings.GenTokens, settings.Repeat, settings.Seed, interrupts.Token);
+                report = report with { Constraint = cost };
+            }
             line.Dispose();
 
             string text = CliJson.Serialize(report);
@@ -57,6 +69,22 @@ internal static class BenchCommand
             return Task.FromResult(CliErrors.Success);
         }));
         return command;
+    }
+
+    private static OutputConstraint? ReadSchema(string? file)
+    {
+        if (file is null)
+            return null;
+        if (!File.Exists(file))
+            throw new UsageException($"--json-schema {file}: file not found (give a JSON Schema file)");
+        try
+        {
+            return OutputConstraint.JsonSchema(File.ReadAllText(file));
+        }
+        catch (JsonSchemaException e)
+        {
+            throw new UsageException($"--json-schema {file}: {e.Message} (change the schema or leave the option out)");
+        }
     }
 
     private static void Print(BenchmarkReport r)
@@ -76,6 +104,13 @@ internal static class BenchCommand
         Console.WriteLine($"memory     peak RSS {MiB(r.PeakResidentBytes)} MiB = {m.PeakOverWeightsAndCache:F2} × (weights {MiB(m.StoredWeightBytes)} MiB + KV cache {MiB(m.KvCacheBytes)} MiB)" +
                           (m.ResidentWeightBytes > m.StoredWeightBytes * 1.05 ? $"; weights widened at load to {MiB(m.ResidentWeightBytes)} MiB" : "") +
                           $"; anonymous {MiB(r.AnonymousResidentBytes)} MiB");
+        if (r.Constraint is { } c)
+        {
+            Console.WriteLine($"json step  {c.StepMsConstrained:F3} ms per token constrained vs {c.StepMsFree:F3} ms free = {c.StepRatio:F2}× " +
+                              $"(sampling at temperature 1, {c.Tokens} tokens, medians; {c.Documents} documents completed)");
+            Console.WriteLine($"json mask  {c.MaskUsPerToken:F1} µs per token added to choosing it ({c.ChooseUsConstrained:F1} vs {c.ChooseUsFree:F1} µs); " +
+                              $"vocabulary {c.VocabSize}, masks walked {c.MaskWalks}, cached {c.MaskHits}");
+        }
     }
 
     private static string MiB(long bytes) => (bytes / 1048576.0).ToString("F1");

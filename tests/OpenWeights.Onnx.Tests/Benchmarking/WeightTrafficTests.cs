@@ -107,4 +107,22 @@ public sealed class WeightTrafficTests
 
         Assert.AreEqual(64 + 8, WeightTraffic.FromModel(Model(g)).BytesPerToken);
     }
+
+    [TestMethod]
+    public void QuantizedExpertsAreReadForTheRoutedKOfEExpertsOnly()
+    {
+        var g = new GraphBuilder();
+        g.AddInitializer(Inline("router", DataType.Float, 4, 16, 8));      // 512, read whole
+        g.AddInitializer(Inline("fc1", DataType.Uint8, 1, 8, 64, 8));      // 4096 bytes: 8 experts, 2 routed → 1024
+        g.AddInitializer(Inline("fc1_scales", DataType.Float, 4, 8, 64, 1)); // 2048 → 512
+        g.AddInitializer(Inline("fc2", DataType.Uint8, 1, 8, 16, 16));     // 2048 → 512
+        g.AddInitializer(Inline("fc2_scales", DataType.Float, 4, 8, 16, 1)); // 512 → 128
+        string logits = g.Op("MatMul", "router/MatMul", ["x", "router"]);
+        g.MsOp("QMoE", "moe", ["x", logits, "fc1", "fc1_scales", "", "fc2", "fc2_scales"], Attr.Int("k", 2));
+
+        var traffic = WeightTraffic.FromModel(Model(g));
+
+        Assert.AreEqual(512 + 1024 + 512 + 512 + 128, traffic.BytesPerToken);
+        Assert.AreEqual(512 + 4096 + 2048 + 2048 + 512, traffic.StoredBytes);
+    }
 }

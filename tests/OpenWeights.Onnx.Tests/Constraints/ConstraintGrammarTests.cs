@@ -189,4 +189,34 @@ public sealed class ConstraintGrammarTests
         Assert.Throws<ArgumentException>(() => OutputConstraint.Choice(OutputConstraint.Literal("ab"), OutputConstraint.Literal("abc")));
         Assert.Throws<ArgumentException>(() => OutputConstraint.Choice(OutputConstraint.Literal("ab"), OutputConstraint.JsonObject()));
     }
+
+    [TestMethod]
+    public void RepeatedCallsWithSeparatorsAndBounds()
+    {
+        var call = OutputConstraint.Choice(
+            OutputConstraint.Sequence(OutputConstraint.Literal("{\"name\": \"a\", \"arguments\": "), OutputConstraint.JsonObject(), OutputConstraint.Literal("}")),
+            OutputConstraint.Sequence(OutputConstraint.Literal("{\"name\": \"b\", \"arguments\": "),
+                OutputConstraint.JsonSchema("""{"type":"object","properties":{"n":{"type":"integer"}},"required":["n"],"additionalProperties":false}"""),
+                OutputConstraint.Literal("}")));
+        var mistral = OutputConstraint.Sequence(OutputConstraint.Literal("[TOOL_CALLS]["), OutputConstraint.Repeat(call, 1, 3, ", "), OutputConstraint.Literal("]"));
+        Assert.IsTrue(IsDocument(mistral, "[TOOL_CALLS][{\"name\": \"a\", \"arguments\": {}}]"));
+        Assert.IsTrue(IsDocument(mistral, "[TOOL_CALLS][{\"name\": \"a\", \"arguments\": {}}, {\"name\": \"b\", \"arguments\": {\"n\": 12}}]"));
+        string one = "{\"name\": \"b\", \"arguments\": {\"n\":1}}";
+        Assert.IsTrue(IsDocument(mistral, $"[TOOL_CALLS][{one}, {one}, {one}]"));
+        Assert.IsFalse(IsDocument(mistral, $"[TOOL_CALLS][{one}, {one}, {one}, {one}]"), "above the maximum");
+        Assert.IsFalse(IsDocument(mistral, "[TOOL_CALLS][]"), "below the minimum");
+        Assert.IsFalse(IsDocument(mistral, $"[TOOL_CALLS][{one},{one}]"), "the separator is exact");
+
+        var hermes = OutputConstraint.Repeat(OutputConstraint.Sequence(OutputConstraint.Literal("<tool_call>\n"), call, OutputConstraint.Literal("\n</tool_call>")),
+            separator: "\n");
+        string block = $"<tool_call>\n{one}\n</tool_call>";
+        Assert.IsTrue(IsDocument(hermes, block));
+        Assert.IsTrue(IsDocument(hermes, block + "\n" + block));
+        Assert.IsFalse(IsDocument(hermes, block + "\n"), "a separator promises another call");
+        Assert.IsTrue(IsPrefix(hermes, Encoding.UTF8.GetBytes(block + "\n<tool")));
+
+        var optional = OutputConstraint.Sequence(OutputConstraint.Literal("<"), OutputConstraint.Repeat(OutputConstraint.Literal("a"), 0, 2), OutputConstraint.Literal(">"));
+        Assert.IsTrue(IsDocument(optional, "<>") && IsDocument(optional, "<a>") && IsDocument(optional, "<aa>"));
+        Assert.IsFalse(IsDocument(optional, "<aaa>"));
+    }
 }

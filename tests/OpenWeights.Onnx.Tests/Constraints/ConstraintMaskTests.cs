@@ -84,4 +84,48 @@ public sealed class ConstraintMaskTests
         Assert.IsTrue(matcher.CanEnd);
         Assert.IsTrue(matcher.IsComplete);
     }
+
+    [TestMethod]
+    public void RepetitionMayEndOrGoOnUntilItsMaximum()
+    {
+        var matcher = OutputConstraint.Repeat(OutputConstraint.Literal("<call/>"), 1, 2, separator: "\n").Start(Qwen);
+        matcher.Accept("<call/>"u8);
+        Assert.IsTrue(matcher.CanEnd, "one call is enough");
+        Assert.IsFalse(matcher.IsComplete, "a second may follow");
+        var logits = new float[Qwen.VocabSize];
+        matcher.Mask(logits);
+        Assert.AreEqual(0f, logits[Qwen.Encode("\n", addSpecialTokens: false).Single()], "the separator is allowed");
+        matcher.Accept("\n<call/>"u8);
+        Assert.IsTrue(matcher.IsComplete, "the maximum ends it");
+    }
+
+    [TestMethod]
+    public void SentencePieceFirstTokenIsMaskedByItsTextWithoutTheDummySpace()
+    {
+        var tokenizer = TextTokenizer.FromFolder(Path.GetDirectoryName(TokenizationTestData.File("sp-bpe/llama2/tokenizer.json"))!);
+        Assert.IsTrue(tokenizer.Bytes.StripLeadingSpace, "the fixture's decoder strips the dummy prefix");
+        var constraint = OutputConstraint.JsonObject();
+        var matcher = constraint.Start(tokenizer);
+        var logits = new float[tokenizer.VocabSize];
+        matcher.Mask(logits);
+        int allowed = 0;
+        for (int id = 0; id < tokenizer.VocabSize; id++)
+        {
+            byte[] bytes = tokenizer.TokenBytes(id).ToArray();
+            byte[] text = bytes.Length > 0 && bytes[0] == (byte)' ' ? bytes[1..] : bytes;
+            bool expected = !tokenizer.IsSpecialToken(id) && text.Length > 0 && ConstraintGrammarTests.IsPrefix(constraint, text);
+            Assert.AreEqual(expected, !float.IsNegativeInfinity(logits[id]), $"token {id} '{Encoding.UTF8.GetString(bytes)}'");
+            if (expected)
+                allowed++;
+        }
+        Assert.IsGreaterThan(0, allowed);
+
+        // What the sequence decodes to is what the matcher saw: " {" as a first token is "{".
+        int brace = tokenizer.Encode("{", addSpecialTokens: false)[^1];
+        if (tokenizer.TokenBytes(brace).SequenceEqual(" {"u8))
+        {
+            matcher.Accept(tokenizer.TokenBytes(brace));
+            Assert.IsTrue(ConstraintGrammarTests.IsPrefix(constraint, Encoding.UTF8.GetBytes(tokenizer.Decode([brace], skipSpecialTokens: true))));
+        }
+    }
 }

@@ -74,6 +74,48 @@ public sealed class ChoicesTests
         CollectionAssert.AreEqual(reference.GenerateApiIds.Where(t => t != 0).ToArray(), next.Ids);
     }
 
+    /// <summary>
+    /// Every slot copy the scheduler makes — choices from the prefilled prompt, a prefix from a decoding neighbour,
+    /// compaction when a neighbour ends — through the path a KV cache in device memory takes (an Identity graph run
+    /// by the provider; here the CPU provider over host memory): the tokens are still the references'.
+    /// </summary>
+    [TestMethod]
+    public async Task WithCopiesThroughTheProviderChoicesPrefixesAndCompactionKeepTheReferenceTokens()
+    {
+        using var h = new SchedulerHarness(slots: 4, copyThroughProvider: true);
+        Assert.IsTrue(h.Scheduler.PrefixCacheEnabled);
+        var window = HeldoutWindow.Load();
+        var references = FortuneReference.Greedy();
+        var expected = references[2].GenerateApiIds.Where(t => t != 0).ToArray();
+
+        // A long prompt decodes in slot 0 for a while; two choices of a reference prompt join (slots 1 and 2, copied),
+        // then a prompt sharing the long one's first 120 tokens (copied from slot 0).
+        var running = h.Submit(window.Prefix(120), new GenerationOptions { MaxNewTokens = 80, StopAtEos = false });
+        using (var timeout = new CancellationTokenSource(SchedulerHarness.Patience))
+            while (h.Scheduler.Steps < 2)
+                await Task.Delay(5, timeout.Token);
+        var choices = h.Scheduler.SubmitChoices(
+            new SequenceRequest { PromptIds = references[2].InputIds, Options = new GenerationOptions { MaxNewTokens = 40 } }, 2);
+        // It outlives the choices (at most 40 tokens), so it moves down from slot 3 when they end.
+        var sharingOptions = new GenerationOptions { MaxNewTokens = 60, StopAtEos = false, TopLogProbs = 1 };
+        var sharing = h.Submit(window.Prefix(170), sharingOptions, logProbs: true);
+
+        var shared = await SchedulerHarness.ReadAllAsync(sharing);
+        Assert.AreEqual(120, shared.End.CachedTokens);
+        Assert.AreEqual(Logits.ArgMax(window.LogitsAfter(170)), shared.Ids[0]);
+        Assert.AreEqual(window.LogProbsAfter(170)[shared.Ids[0]], shared.Tokens[0].LogProb, 1e-4);
+        foreach (var choice in await ReadAllAsync(choices))
+            CollectionAssert.AreEqual(expected, choice.Ids);
+        // The long ones outlived their neighbours, moving down as they ended: still what they give alone.
+        var runningDone = await SchedulerHarness.ReadAllAsync(running);
+        using var alone = new TextGenerator(h.Model, h.Tokenizer);
+        CollectionAssert.AreEqual(alone.Generate(window.Prefix(170), sharingOptions).TokenIds.ToArray(), shared.Ids);
+        var steps = h.Work.Where(w => w.Kind == SchedulerWorkKind.Step).Select(w => w.Count).ToList();
+        Assert.IsTrue(steps.SkipWhile(c => c != 4).Contains(2), "four rows, then two once the choices ended: slot 3 moved down");
+        CollectionAssert.AreEqual(alone.Generate(window.Prefix(120), new GenerationOptions { MaxNewTokens = 80, StopAtEos = false }).TokenIds.ToArray(),
+            runningDone.Ids);
+    }
+
     [TestMethod]
     public void MoreChoicesThanSlotsAreRefused()
     {

@@ -28,6 +28,7 @@ public sealed class LoraServerTests
     private static TestServer _server = null!;
     private static OpenAIClient _client = null!;
     private static Dictionary<string, string> _expected = null!;
+    private static Dictionary<string, string> _folders = null!;
 
     [ClassInitialize]
     public static async Task StartAsync(TestContext _)
@@ -42,11 +43,13 @@ public sealed class LoraServerTests
         AdapterPreparation.Prepare(peft, baseFolder, half, scale: 0.5f);
 
         _expected = new Dictionary<string, string> { [Ids[0]] = AloneChat(baseFolder) };
+        _folders = new Dictionary<string, string> { [Ids[0]] = baseFolder };
         foreach (var (id, scale) in new[] { (Ids[1], 1f), (Ids[2], 0.5f) })
         {
             string merged = Path.Combine(scratch, "merged-" + id);
             converter.Convert(TestFixtures.FortuneLlama, merged, new ConversionOptions { Adapters = [new AdapterMerge(peft, scale)] });
             _expected[id] = AloneChat(merged);
+            _folders[id] = merged;
         }
 
         _server = await TestServer.StartAsync(o => o with
@@ -101,6 +104,40 @@ public sealed class LoraServerTests
             Assert.AreEqual(id, completion.Model);
             Assert.AreEqual(_expected[id], completion.Content.Single().Text, $"model '{id}'");
         }
+    }
+
+    [TestMethod]
+    public async Task APromptPrefixIsReusedOnlyUnderTheAdapterThatComputedIt()
+    {
+        var window = HeldoutWindow.Load();
+        async Task<(string Text, int Cached)> CompleteAsync(string id, int length, int maxTokens)
+        {
+            var (status, body) = await _server.PostAsync("/v1/completions", System.Text.Json.JsonSerializer.Serialize(
+                new { model = id, prompt = window.Prefix(length), max_tokens = maxTokens, temperature = 0 }));
+            Assert.AreEqual(System.Net.HttpStatusCode.OK, status, body.ToString());
+            return (body.GetProperty("choices")[0].GetProperty("text").GetString()!,
+                body.GetProperty("usage").GetProperty("prompt_tokens_details").GetProperty("cached_tokens").GetInt32());
+        }
+        string Alone(string id)
+        {
+            using var model = LanguageModel.Load(_folders[id]);
+            using var generator = new TextGenerator(model, TextTokenizer.FromFolder(_folders[id]));
+            return generator.Generate(window.Prefix(200), new GenerationOptions { MaxNewTokens = 8 }).Text;
+        }
+
+        // The base reads 150 tokens (max_tokens 1: its slot then holds exactly them).
+        Assert.AreEqual(0, (await CompleteAsync(Ids[0], 150, 1)).Cached);
+        // The adapter may not take them: its keys and values differ. It reads all 200 and answers as its merged model.
+        var adapted = await CompleteAsync(Ids[1], 200, 8);
+        Assert.AreEqual(0, adapted.Cached, "keys computed by the base model reused under an adapter");
+        Assert.AreEqual(Alone(Ids[1]), adapted.Text);
+        // Under its own adapter the prefix is reused, with the same answer; the base still finds its own.
+        var again = await CompleteAsync(Ids[1], 200, 8);
+        Assert.AreEqual(199, again.Cached);
+        Assert.AreEqual(adapted.Text, again.Text);
+        var baseAgain = await CompleteAsync(Ids[0], 200, 8);
+        Assert.AreEqual(150, baseAgain.Cached);
+        Assert.AreEqual(Alone(Ids[0]), baseAgain.Text);
     }
 
     [TestMethod]

@@ -10,13 +10,18 @@ internal sealed class SchedulerHarness : IDisposable
 {
     public static readonly TimeSpan Patience = TimeSpan.FromMinutes(2);
 
-    public SchedulerHarness(int slots, int maxQueue = 8, bool prefixCache = true, int prefillChunk = Scheduler.DefaultPrefillChunk)
+    /// <param name="copyThroughProvider">Slot copies run through <see cref="OpenWeights.Onnx.Runtime.ProviderCopier"/> (a device cache's path) on host memory.</param>
+    public SchedulerHarness(int slots, int maxQueue = 8, bool prefixCache = true, int prefillChunk = Scheduler.DefaultPrefillChunk,
+        bool copyThroughProvider = false)
     {
         string dir = FortuneReference.ConvertedFp32;
         Model = LanguageModel.Load(dir);
         Tokenizer = TextTokenizer.FromFolder(dir);
         var eos = Model.Config.EosTokenIds.Union(Tokenizer.EosTokenIds).ToArray();
-        Scheduler = new Scheduler(Model.CreateDecoder(slots), Tokenizer, eos, maxQueue, prefillChunk: prefillChunk, prefixCache: prefixCache);
+        var decoder = copyThroughProvider
+            ? new OpenWeights.Onnx.Runtime.BatchDecoder(Model.Session, Model.Config, slots, Model.MaxLength, placement: OpenWeights.Onnx.Runtime.BufferPlacement.HostCopyingThroughProvider())
+            : Model.CreateDecoder(slots);
+        Scheduler = new Scheduler(decoder, Tokenizer, eos, maxQueue, prefillChunk: prefillChunk, prefixCache: prefixCache);
         Scheduler.Observer = Work.Enqueue;
         Scheduler.Start();
     }

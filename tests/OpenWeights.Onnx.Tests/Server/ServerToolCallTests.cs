@@ -187,4 +187,16 @@ public sealed class ServerToolCallTests
         Assert.AreEqual(expectedArguments, string.Concat(fragments.Select(f => f.GetProperty("function").GetProperty("arguments").GetString())));
         Assert.AreEqual("tool_calls", deltas[^1].GetProperty("finish_reason").GetString());
     }
+
+    [TestMethod]
+    public async Task AStrictFunctionWhoseSchemaCannotBeEnforcedIsRefusedNamingIt()
+    {
+        const string lookup = """{"type":"function","function":{"name":"lookup","strict":true,"parameters":{"type":"object","properties":{"code":{"type":"string","pattern":"^[a-z]+$"}}}}}""";
+        var (status, body) = await _server.PostAsync("/v1/chat/completions", Body(Question, $$""","tools":[{{lookup}}],"tool_choice":"required" """, 50));
+        Assert.AreEqual(HttpStatusCode.BadRequest, status, body.ToString());
+        var error = body.GetProperty("error");
+        Assert.AreEqual("tools", error.GetProperty("param").GetString());
+        StringAssert.Contains(error.GetProperty("message").GetString(), "lookup");
+        StringAssert.Contains(error.GetProperty("message").GetString(), "pattern");
+    }
 }

@@ -1,8 +1,8 @@
 namespace OpenWeights.Onnx.Tests.Support;
 
 /// <summary>
-/// The forward pass of Phi-3 (with LongRoPE and partial rotary), Gemma 2 and Llama/Qwen2/Qwen3/Mixtral/Qwen2-MoE as
-/// transformers computes it (modeling_phi3 / modeling_gemma2 / modeling_llama, _qwen2, _qwen3, _mixtral, _qwen2_moe;
+/// The forward pass of Phi-3 (with LongRoPE and partial rotary), Gemma 2 and Llama/Qwen2/Qwen3/Mixtral/Qwen2-MoE/Qwen3-MoE as
+/// transformers computes it (modeling_phi3 / modeling_gemma2 / modeling_llama, _qwen2, _qwen3, _mixtral, _qwen2_moe, _qwen3_moe;
 /// eager attention, float32, one sequence, no cache), in plain C# over the checkpoint's own tensor names. It shares no code with the converter,
 /// so a test comparing the two checks the converter against transformers' semantics rather than against itself.
 /// </summary>
@@ -216,15 +216,15 @@ public static class ReferenceDecoder
             c.Int("intermediate_size"), "w1", "w3", "w2");
 
     /// <summary>
-    /// Qwen2MoeSparseMoeBlock: softmax top-k (renormalised only with norm_topk_prob) over mlp.experts.{e}, plus
-    /// sigmoid(shared_expert_gate·x) · shared_expert(x).
+    /// Qwen2MoeSparseMoeBlock / Qwen3MoeSparseMoeBlock: softmax top-k (renormalised only with norm_topk_prob) over
+    /// mlp.experts.{e}, plus, where the checkpoint has one (Qwen2-MoE), sigmoid(shared_expert_gate·x) · shared_expert(x).
     /// </summary>
-    public static float[] Qwen2Moe(TinyCheckpoint c, float[] h, string prefix, int hidden, bool withSharedExpert = true)
+    public static float[] Qwen2Moe(TinyCheckpoint c, float[] h, string prefix, int hidden)
     {
         var t = c.Tensors;
         var y = RoutedExperts(t, h, prefix, hidden, c.Int("num_experts"), c.Int("num_experts_per_tok"),
             c.Config["norm_topk_prob"]!.GetValue<bool>(), c.Int("moe_intermediate_size"), "gate_proj", "up_proj", "down_proj");
-        if (!withSharedExpert)
+        if (!t.ContainsKey($"{prefix}.shared_expert_gate.weight"))
             return y;
         var shared = SwiGlu(t, h, $"{prefix}.shared_expert", "gate_proj", "up_proj", "down_proj", hidden, c.Int("shared_expert_intermediate_size"));
         var gate = Linear(h, t[$"{prefix}.shared_expert_gate.weight"], hidden, 1);

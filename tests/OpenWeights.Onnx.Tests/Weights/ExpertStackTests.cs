@@ -76,6 +76,32 @@ public sealed class ExpertStackTests
             CollectionAssert.AreEqual(alone.SelectMany(q => q.ZeroPoints!).ToArray(), (byte[])outputs["zeros"]);
     }
 
+    /// <summary>
+    /// ONNX Runtime's MoE fc1: gate and up rows alternate, [E, 2·out, in] = gate₀, up₀, gate₁, up₁, … per expert;
+    /// each row read from the checkpoint once.
+    /// </summary>
+    [TestMethod]
+    public void InterleavedStackAlternatesGateAndUpRows()
+    {
+        var tensors = Tensors(out var stacked, out _);
+        var up = TinyGraphs.Gaussian(Experts * Out * In, 9);
+        using var g = new WeightGraph("interleaved-experts", [.. tensors, ("experts.up", [Experts, Out, In], up)]);
+        var stack = new FloatWeights(g.Store).InterleavedExpertStack(
+            ExpertWeights.Stacked(new WeightRef("experts.w"), Experts), ExpertWeights.Stacked(new WeightRef("experts.up"), Experts), "fused", Out, In);
+        g.Output(stack.Weights, "fc1", DataType.Float);
+        var fc1 = (float[])g.Run()["fc1"];
+
+        var expected = new float[2 * Experts * Out * In];
+        for (int e = 0; e < Experts; e++)
+            for (int r = 0; r < Out; r++)
+            {
+                stacked.AsSpan((e * Out + r) * In, In).CopyTo(expected.AsSpan(((e * Out + r) * 2) * In, In));
+                up.AsSpan((e * Out + r) * In, In).CopyTo(expected.AsSpan(((e * Out + r) * 2 + 1) * In, In));
+            }
+        CollectionAssert.AreEqual(expected, fc1);
+        Assert.AreEqual(2L * Experts * Out * In, g.Reader.ElementsRead, "each expert's gate and up read once");
+    }
+
     [TestMethod]
     public void ASliceBeyondTheStackNamesTensorAndIndex()
     {

@@ -76,6 +76,7 @@ internal sealed class ByteMatcher
         {
             NodeKind.Number or NodeKind.Integer => f.Phase is 2 or 3 or 5 or 8,
             NodeKind.Literals => f.A != 0 && n.Trie!.IsTerminal(f.A) && n.Trie.ValueOf(f.A) == LiteralTrie.End,
+            NodeKind.Repeat => (f.Phase == 1 && f.A >= n.MinItems) || (f.Phase == 0 && n.MinItems == 0),
             _ => false,
         };
     }
@@ -100,6 +101,8 @@ internal sealed class ByteMatcher
                 s.Top = new Frame(alternative);
                 return Step.Retry;
             }
+            case NodeKind.Repeat:
+                return StepRepeat(ref s, n, b);
             case NodeKind.Sequence:
             {
                 int part = s.Top.Phase;
@@ -318,6 +321,45 @@ internal sealed class ByteMatcher
         int cap = n.MaxItems == int.MaxValue ? n.MinItems : n.MaxItems;
         f.A = Math.Min(f.A + 1, cap);
         f.Phase = 2;
+        return Push(ref s, n.Item) ? Step.Retry : Step.Reject;
+    }
+
+    /// <summary>
+    /// Phases: 0 before the first item, 1 after an item (A = items, clamped), 2 after a separator. After an item, a
+    /// byte that starts another round (the separator's first, else the item's) continues while the maximum allows;
+    /// any other ends the repetition once the minimum is met, and belongs to what follows.
+    /// </summary>
+    private Step StepRepeat(ref ParserState s, GrammarNode n, byte b)
+    {
+        ref Frame f = ref s.Top;
+        switch (f.Phase)
+        {
+            case 0:
+                if (n.MinItems == 0 && !n.ItemFirst![b])
+                    return PopRetry(ref s);
+                return NextItem(ref s, n);
+            case 1:
+                if (f.A < n.MaxItems && n.Continues![b])
+                {
+                    if (n.Separator < 0)
+                        return NextItem(ref s, n);
+                    f.Phase = 2;
+                    return Push(ref s, n.Separator) ? Step.Retry : Step.Reject;
+                }
+                return f.A >= n.MinItems ? PopRetry(ref s) : Step.Reject;
+            case 2:
+                return NextItem(ref s, n);
+            default:
+                return Step.Reject;
+        }
+    }
+
+    private Step NextItem(ref ParserState s, GrammarNode n)
+    {
+        ref Frame f = ref s.Top;
+        int cap = n.MaxItems == int.MaxValue ? n.MinItems : n.MaxItems;
+        f.A = Math.Min(f.A + 1, cap);
+        f.Phase = 1;
         return Push(ref s, n.Item) ? Step.Retry : Step.Reject;
     }
 

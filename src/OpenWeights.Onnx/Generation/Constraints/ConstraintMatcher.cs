@@ -73,9 +73,15 @@ public sealed class ConstraintMatcher
                 continue;
             }
             any = true;
-            for (int t = start; t < end; t++)
-                if ((bits & (1UL << (t - start))) == 0)
-                    logits[t] = float.NegativeInfinity;
+            // Only the refused tokens are visited: inside a string most of a word is allowed.
+            ulong refused = ~bits;
+            if (end - start < 64)
+                refused &= (1UL << (end - start)) - 1;
+            while (refused != 0)
+            {
+                logits[start + System.Numerics.BitOperations.TrailingZeroCount(refused)] = float.NegativeInfinity;
+                refused &= refused - 1;
+            }
         }
         if (logits.Length > count)
             logits[count..].Fill(float.NegativeInfinity);

@@ -21,6 +21,8 @@ internal enum NodeKind
     Union,
     /// <summary>Grammars one after another.</summary>
     Sequence,
+    /// <summary>One grammar several times (Item, MinItems, MaxItems), with an optional separator grammar between.</summary>
+    Repeat,
 }
 
 internal sealed class GrammarNode
@@ -49,6 +51,11 @@ internal sealed class GrammarNode
 
     // Sequence
     public int[] Parts = [];
+
+    // Repeat (also Item, MinItems, MaxItems)
+    public int Separator = -1;
+    public bool[]? Continues;              // first bytes that start another round (the separator's, else the item's)
+    public bool[]? ItemFirst;              // first bytes of the item
 }
 
 /// <summary>
@@ -153,6 +160,8 @@ internal sealed class GrammarBuilder
                 break;
             case NodeKind.Sequence:
                 return FirstBytes(n.Parts[0]);
+            case NodeKind.Repeat:
+                return FirstBytes(n.Item);
         }
         return set;
     }

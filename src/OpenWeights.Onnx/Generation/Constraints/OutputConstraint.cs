@@ -86,6 +86,22 @@ public abstract class OutputConstraint
         return alternatives.Length == 1 ? alternatives[0] : new ChoiceConstraint(alternatives);
     }
 
+    /// <summary>
+    /// <paramref name="item"/> between <paramref name="min"/> and <paramref name="max"/> times, with
+    /// <paramref name="separator"/> text between (e.g. several tool calls). After an item, a byte that can start
+    /// another round (the separator's first, else the item's) continues the repetition: what follows it must start
+    /// differently (end of output, or a closing text such as <c>]</c>).
+    /// </summary>
+    public static OutputConstraint Repeat(OutputConstraint item, int min = 1, int max = int.MaxValue, string? separator = null)
+    {
+        ArgumentNullException.ThrowIfNull(item);
+        ArgumentOutOfRangeException.ThrowIfNegative(min);
+        ArgumentOutOfRangeException.ThrowIfLessThan(max, Math.Max(min, 1));
+        if (separator is { Length: 0 })
+            throw new ArgumentException("the separator must not be empty (leave it null for none).", nameof(separator));
+        return new RepeatConstraint(item, min, max, separator);
+    }
+
     /// <summary>A short description for messages and logs.</summary>
     public abstract override string ToString();
 
@@ -178,6 +194,35 @@ public abstract class OutputConstraint
         }
 
         public override string ToString() => string.Join(", then ", Parts);
+    }
+
+    private sealed class RepeatConstraint : OutputConstraint
+    {
+        private readonly OutputConstraint _item;
+        private readonly int _min, _max;
+        private readonly string? _separator;
+
+        public RepeatConstraint(OutputConstraint item, int min, int max, string? separator)
+        {
+            (_item, _min, _max, _separator) = (item, min, max, separator);
+            CompileNow();
+        }
+
+        internal override int Emit(GrammarBuilder builder)
+        {
+            int item = _item.Emit(builder);
+            int separator = _separator is null ? -1 : builder.LiteralsOf([_separator]);
+            var itemFirst = builder.FirstBytes(item);
+            return builder.Add(new GrammarNode
+            {
+                Kind = NodeKind.Repeat, Item = item, Separator = separator, MinItems = _min, MaxItems = _max,
+                ItemFirst = itemFirst, Continues = separator < 0 ? itemFirst : builder.FirstBytes(separator),
+            });
+        }
+
+        public override string ToString() =>
+            $"{_item} {_min} to {(_max == int.MaxValue ? "any number of" : _max.ToString(System.Globalization.CultureInfo.InvariantCulture))} times" +
+            (_separator is null ? "" : $", separated by {JsonSerializer.Serialize(_separator)}");
     }
 
     private sealed class ChoiceConstraint : OutputConstraint
