@@ -27,14 +27,14 @@ public sealed class LoraInt4Tests
         var int4Base = Score(int4, tokens, null);
         var fp32Base = Score(LoraRuntimeTests.BaseWithInputs(Precision.Fp32), tokens, null);
 
-        var (kl, top1) = Compare(adapted, merged, reference.Floats("full_logits_prompt_plus_generated").Length / tokens.Length);
-        var (baseKl, baseTop1) = Compare(int4Base, fp32Base, adapted.Length / tokens.Length);
+        var (kl, top1, _) = LogitAgreement.Measure(adapted, merged, reference.Floats("full_logits_prompt_plus_generated").Length / tokens.Length);
+        var (baseKl, baseTop1, _) = LogitAgreement.Measure(int4Base, fp32Base, adapted.Length / tokens.Length);
         Console.WriteLine($"INT4 base + run-time adapter vs merged FP32: mean KL {kl:F5}, top-1 {top1:P1}; " +
                           $"INT4 base vs FP32 base: mean KL {baseKl:F5}, top-1 {baseTop1:P1}");
         Assert.IsLessThanOrEqualTo(1.5 * baseKl + 1e-4, kl, $"adapter on INT4: KL {kl} vs the base's own {baseKl}");
         Assert.IsGreaterThanOrEqualTo(baseTop1 - 0.1, top1, $"adapter on INT4: top-1 {top1} vs the base's own {baseTop1}");
         // And the adapter is really there: without it the INT4 model is far from the merged one.
-        var (withoutKl, _) = Compare(int4Base, merged, adapted.Length / tokens.Length);
+        var (withoutKl, _, _) = LogitAgreement.Measure(int4Base, merged, adapted.Length / tokens.Length);
         Console.WriteLine($"INT4 base without the adapter vs merged FP32: mean KL {withoutKl:F5}");
         Assert.IsGreaterThan(3 * kl, withoutKl, $"without the adapter KL is {withoutKl}, with it {kl}");
     }
@@ -48,35 +48,5 @@ public sealed class LoraInt4Tests
         var all = new float[tokens.Length * decoder.VocabSize];
         decoder.Append(0, tokens, all);
         return all;
-    }
-
-    /// <summary>Mean KL(p‖q) over positions, p from <paramref name="reference"/>, and how often the argmaxes agree.</summary>
-    private static (double Kl, double Top1) Compare(float[] candidate, float[] reference, int vocab)
-    {
-        int positions = candidate.Length / vocab;
-        double kl = 0;
-        int agree = 0;
-        for (int t = 0; t < positions; t++)
-        {
-            var p = LogSoftmax(reference.AsSpan(t * vocab, vocab));
-            var q = LogSoftmax(candidate.AsSpan(t * vocab, vocab));
-            for (int i = 0; i < vocab; i++)
-                kl += Math.Exp(p[i]) * (p[i] - q[i]);
-            if (Logits.ArgMax(candidate.AsSpan(t * vocab, vocab)) == Logits.ArgMax(reference.AsSpan(t * vocab, vocab)))
-                agree++;
-        }
-        return (kl / positions, (double)agree / positions);
-    }
-
-    private static double[] LogSoftmax(ReadOnlySpan<float> logits)
-    {
-        double max = double.NegativeInfinity;
-        foreach (var x in logits) max = Math.Max(max, x);
-        double sum = 0;
-        foreach (var x in logits) sum += Math.Exp(x - max);
-        double log = max + Math.Log(sum);
-        var result = new double[logits.Length];
-        for (int i = 0; i < logits.Length; i++) result[i] = logits[i] - log;
-        return result;
     }
 }
