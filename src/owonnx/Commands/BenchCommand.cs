@@ -34,7 +34,7 @@ internal static class BenchCommand
         {
             var settings = new BenchmarkSettings(parse.GetValue(promptTokens), parse.GetValue(genTokens), parse.GetValue(batch), parse.GetValue(repeat));
             settings.Validate();
-            var constraint = ReadSchema(parse.GetValue(schema));
+            var constraint = ConstraintOptionSet.ReadSchema(parse.GetValue(schema));
             var runtime = new RuntimeOptions
             {
                 ExecutionProvider = ExecutionTargets.Parse(parse.GetValue(ep)!),
@@ -71,21 +71,6 @@ internal static class BenchCommand
         return command;
     }
 
-    private static OutputConstraint? ReadSchema(string? file)
-    {
-        if (file is null)
-            return null;
-        if (!File.Exists(file))
-            throw new UsageException($"--json-schema {file}: file not found (give a JSON Schema file)");
-        try
-        {
-            return OutputConstraint.JsonSchema(File.ReadAllText(file));
-        }
-        catch (JsonSchemaException e)
-        {
-            throw new UsageException($"--json-schema {file}: {e.Message} (change the schema or leave the option out)");
-        }
-    }
 
     private static void Print(BenchmarkReport r)
     {

@@ -27,8 +27,12 @@ internal sealed class ConstraintOptionSet
         bool json = parse.GetValue(Json);
         if (file is not null && json)
             throw new UsageException("--json and --json-schema were both given (give one: --json-schema already makes the output JSON)");
-        if (json)
-            return OutputConstraint.JsonObject();
+        return json ? OutputConstraint.JsonObject() : ReadSchema(file);
+    }
+
+    /// <summary>The JSON Schema in <paramref name="file"/> (null: none); a missing file or a bad schema is a usage error naming it.</summary>
+    public static OutputConstraint? ReadSchema(string? file)
+    {
         if (file is null)
             return null;
         if (!File.Exists(file))

@@ -94,22 +94,7 @@ public sealed class Gemma2Tests
     {
         var (ids, expected) = ReferenceGreedy(Checkpoint.Value, Prompt, 20);
         using var session = new OrtDecoderSession(ConvertedFixtures.Get(CheckpointDirectory.Value));
-        int vocab = session.Vocab;
-        var logits = session.Forward(Prompt);
-        var step = logits.AsSpan(logits.Length - vocab).ToArray();
-        float worst = 0;
-        for (int i = 0; i < expected.Count; i++)
-        {
-            float diff = Logits.MaxAbsDiff(step, expected[i]);
-            worst = Math.Max(worst, diff);
-            Assert.IsLessThanOrEqualTo(Fp32Tolerance, diff, $"gemma2: decode step {i} differs by {diff}");
-            if (Prompt.Length + i < ids.Length)
-            {
-                Assert.AreEqual(ids[Prompt.Length + i], Logits.ArgMax(step), $"gemma2: greedy id at step {i}");
-                step = session.Forward([ids[Prompt.Length + i]]);
-            }
-        }
-        Console.WriteLine($"gemma2: decode steps max |Δlogit| = {worst:E2}");
+        ReferenceDecoder.AssertIncrementalDecode(session, Prompt, ids, expected, Fp32Tolerance, "gemma2");
     }
 
     [TestMethod]

@@ -133,21 +133,7 @@ public sealed class Qwen2MoeTests
         var (c, model) = Models[variant].Value;
         var (ids, expected) = ReferenceDecoder.Greedy(x => Reference(c, x), Prompt, Total, Vocab);
         using var session = new OrtDecoderSession(model);
-        var logits = session.Forward(Prompt);
-        var step = logits.AsSpan(logits.Length - Vocab).ToArray();
-        float worst = 0;
-        for (int i = 0; i < expected.Count; i++)
-        {
-            float diff = Logits.MaxAbsDiff(step, expected[i]);
-            worst = Math.Max(worst, diff);
-            Assert.IsLessThanOrEqualTo(Fp32Tolerance, diff, $"qwen2-moe {variant}: decode step {i} differs by {diff}");
-            if (Prompt.Length + i < ids.Length)
-            {
-                Assert.AreEqual(ids[Prompt.Length + i], Logits.ArgMax(step), $"qwen2-moe {variant}: greedy id at step {i}");
-                step = session.Forward([ids[Prompt.Length + i]]);
-            }
-        }
-        Console.WriteLine($"qwen2-moe {variant}: decode max |Δlogit| = {worst:E2} over {expected.Count} steps");
+        ReferenceDecoder.AssertIncrementalDecode(session, Prompt, ids, expected, Fp32Tolerance, $"qwen2-moe {variant}");
     }
 
     /// <summary>A right-padded batch of a 12- and a 7-token prompt, through our runtime: each row follows its own reference.</summary>

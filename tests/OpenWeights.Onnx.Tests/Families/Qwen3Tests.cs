@@ -110,21 +110,7 @@ public sealed class Qwen3Tests
         var (c, model) = Models[variant].Value;
         var (ids, expected) = ReferenceGreedy(c, Prompt, Total);
         using var session = new OrtDecoderSession(model);
-        var logits = session.Forward(Prompt);
-        var step = logits.AsSpan(logits.Length - Vocab).ToArray();
-        float worst = 0;
-        for (int i = 0; i < expected.Count; i++)
-        {
-            float diff = Logits.MaxAbsDiff(step, expected[i]);
-            worst = Math.Max(worst, diff);
-            Assert.IsLessThanOrEqualTo(Fp32Tolerance, diff, $"qwen3 {variant}: decode step {i} differs by {diff}");
-            if (Prompt.Length + i < ids.Length)
-            {
-                Assert.AreEqual(ids[Prompt.Length + i], Logits.ArgMax(step), $"qwen3 {variant}: greedy id at step {i}");
-                step = session.Forward([ids[Prompt.Length + i]]);
-            }
-        }
-        Console.WriteLine($"qwen3 {variant}: decode max |Δlogit| = {worst:E2} over {expected.Count} steps");
+        ReferenceDecoder.AssertIncrementalDecode(session, Prompt, ids, expected, Fp32Tolerance, $"qwen3 {variant}");
     }
 
     /// <summary>

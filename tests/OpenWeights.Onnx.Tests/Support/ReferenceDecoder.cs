@@ -26,6 +26,32 @@ public static class ReferenceDecoder
         return (ids.ToArray(), steps);
     }
 
+    /// <summary>
+    /// Runs <paramref name="session"/> on the prompt, then one cached step per reference token: every step's logits
+    /// within <paramref name="tolerance"/> of <paramref name="steps"/> and every greedy id equal to
+    /// <paramref name="ids"/> (from <see cref="Greedy"/>). Returns the worst difference.
+    /// </summary>
+    public static float AssertIncrementalDecode(OrtDecoderSession session, long[] prompt, long[] ids, List<float[]> steps,
+        float tolerance, string label)
+    {
+        var logits = session.Forward(prompt);
+        var step = logits.AsSpan(logits.Length - session.Vocab).ToArray();
+        float worst = 0;
+        for (int i = 0; i < steps.Count; i++)
+        {
+            float diff = Logits.MaxAbsDiff(step, steps[i]);
+            worst = Math.Max(worst, diff);
+            Assert.IsLessThanOrEqualTo(tolerance, diff, $"{label}: decode step {i} differs by {diff}");
+            if (prompt.Length + i < ids.Length)
+            {
+                Assert.AreEqual(ids[prompt.Length + i], Logits.ArgMax(step), $"{label}: greedy id at step {i}");
+                step = session.Forward([ids[prompt.Length + i]]);
+            }
+        }
+        Console.WriteLine($"{label}: decode max |Δlogit| = {worst:E2} over {steps.Count} steps");
+        return worst;
+    }
+
     /// <summary>Logits [ids.Length, vocab] of Phi3ForCausalLM.</summary>
     public static float[] Phi3(TinyCheckpoint c, long[] ids)
     {
