@@ -1,4 +1,3 @@
-using Microsoft.ML.OnnxRuntimeGenAI;
 using OpenWeights.Onnx.Tests.Support;
 
 namespace OpenWeights.Onnx.Tests.Conversion;
@@ -18,20 +17,7 @@ public sealed class GenAiInteropTests
     public void GenAiGreedyGenerationGivesReferenceIds(string fixture)
     {
         using var reference = ReferenceTensors.For(TestFixtures.Hf(fixture));
-        var prompt = reference.Longs("input_ids").Select(x => (int)x).ToArray();
-        var expected = reference.Longs("generated_ids").Select(x => (int)x).ToArray();
-
-        using var model = new Model(ConvertedFixtures.Hf(fixture));
-        using var parameters = new GeneratorParams(model);
-        parameters.SetSearchOption("max_length", prompt.Length + expected.Length);
-        parameters.SetSearchOption("do_sample", false);
-        using var generator = new Generator(model, parameters);
-        generator.AppendTokens(prompt);
-        while (!generator.IsDone())
-            generator.GenerateNextToken();
-
-        var produced = generator.GetSequence(0).ToArray()[prompt.Length..];
-        CollectionAssert.AreEqual(expected, produced, $"{fixture}: genai ids [{string.Join(",", produced)}]");
+        GenAiGreedy.AssertSingle(ConvertedFixtures.Hf(fixture), reference, fixture);
     }
 
     /// <summary>
@@ -44,37 +30,6 @@ public sealed class GenAiInteropTests
     public void GenAiRightPaddedBatchGivesReferenceIds(string fixture)
     {
         using var reference = ReferenceTensors.For(TestFixtures.Hf(fixture));
-        var ids = reference.Longs("batch_input_ids");
-        var mask = reference.Longs("batch_attention_mask");
-        var expected = reference.Longs("batch_generated_ids").Select(x => (int)x).ToArray();
-        int width = ids.Length / 2, steps = expected.Length / 2;
-
-        string folder = ConvertedFixtures.Hf(fixture);
-        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "genai_config.json")))!;
-        int pad = config["model"]!["pad_token_id"]!.GetValue<int>();
-        var batch = new int[ids.Length];
-        for (int row = 0; row < 2; row++)
-        {
-            var real = Enumerable.Range(0, width).Where(i => mask[row * width + i] == 1).Select(i => (int)ids[row * width + i]).ToArray();
-            Assert.IsFalse(real.Contains(pad), $"{fixture}: a prompt token equals the pad id {pad}");
-            for (int i = 0; i < width; i++)
-                batch[row * width + i] = i < real.Length ? real[i] : pad;
-        }
-
-        using var model = new Model(folder);
-        using var parameters = new GeneratorParams(model);
-        parameters.SetSearchOption("batch_size", 2);
-        parameters.SetSearchOption("max_length", width + steps);
-        parameters.SetSearchOption("do_sample", false);
-        using var generator = new Generator(model, parameters);
-        generator.AppendTokens(batch);
-        while (!generator.IsDone())
-            generator.GenerateNextToken();
-        for (int row = 0; row < 2; row++)
-        {
-            var produced = generator.GetSequence((ulong)row).ToArray()[width..];
-            CollectionAssert.AreEqual(expected[(row * steps)..((row + 1) * steps)], produced,
-                $"{fixture}: row {row} genai ids [{string.Join(",", produced)}]");
-        }
+        GenAiGreedy.AssertRightPaddedBatch(ConvertedFixtures.Hf(fixture), reference, fixture);
     }
 }

@@ -1,4 +1,3 @@
-using Microsoft.ML.OnnxRuntimeGenAI;
 using OpenWeights.Onnx.Conversion;
 using OpenWeights.Onnx.Evaluation;
 using OpenWeights.Onnx.Tokenization;
@@ -78,46 +77,8 @@ public sealed class LastLogitsTests
     {
         using var reference = ReferenceTensors.For(TestFixtures.Hf(fixture));
         string folder = ConvertedFixtures.Hf(fixture, Last);
-        using var model = new Model(folder);
-
-        var prompt = Ints(reference.Longs("input_ids"));
-        var expected = Ints(reference.Longs("generated_ids"));
-        using (var parameters = new GeneratorParams(model))
-        {
-            parameters.SetSearchOption("max_length", prompt.Length + expected.Length);
-            parameters.SetSearchOption("do_sample", false);
-            using var generator = new Generator(model, parameters);
-            generator.AppendTokens(prompt);
-            while (!generator.IsDone())
-                generator.GenerateNextToken();
-            CollectionAssert.AreEqual(expected, generator.GetSequence(0).ToArray()[prompt.Length..], $"{fixture}: genai single prompt");
-        }
-
-        var ids = reference.Longs("batch_input_ids");
-        var mask = reference.Longs("batch_attention_mask");
-        var expectedBatch = Ints(reference.Longs("batch_generated_ids"));
-        int width = ids.Length / 2, steps = expectedBatch.Length / 2;
-        int pad = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "genai_config.json")))!["model"]!["pad_token_id"]!.GetValue<int>();
-        var batch = new int[ids.Length];
-        for (int row = 0; row < 2; row++)
-        {
-            var real = Enumerable.Range(0, width).Where(i => mask[row * width + i] == 1).Select(i => (int)ids[row * width + i]).ToArray();
-            for (int i = 0; i < width; i++)
-                batch[row * width + i] = i < real.Length ? real[i] : pad;
-        }
-        using (var parameters = new GeneratorParams(model))
-        {
-            parameters.SetSearchOption("batch_size", 2);
-            parameters.SetSearchOption("max_length", width + steps);
-            parameters.SetSearchOption("do_sample", false);
-            using var generator = new Generator(model, parameters);
-            generator.AppendTokens(batch);
-            while (!generator.IsDone())
-                generator.GenerateNextToken();
-            for (int row = 0; row < 2; row++)
-                CollectionAssert.AreEqual(expectedBatch[(row * steps)..((row + 1) * steps)],
-                    generator.GetSequence((ulong)row).ToArray()[width..], $"{fixture}: genai batch row {row}");
-        }
+        GenAiGreedy.AssertSingle(folder, reference, $"{fixture} (last-position logits)");
+        GenAiGreedy.AssertRightPaddedBatch(folder, reference, $"{fixture} (last-position logits)");
     }
 
     [TestMethod]
