@@ -23,7 +23,7 @@ rm -rf "$stage" "$out/parts"
 mkdir -p "$stage" "$out/parts"
 
 dotnet publish "$repo/src/owonnx/owonnx.csproj" -c Release -r linux-x64 --self-contained \
-  -p:OwonnxGpu=true -p:PublishSingleFile=false -p:DebugType=none \
+  -p:OwonnxGpu=true -p:PublishSingleFile=false -p:DebugType=none -p:SatelliteResourceLanguages=en \
   --artifacts-path "$out/build" -o "$stage/owonnx"
 app="$stage/owonnx"
 # Windows native DLLs that the packages' build props copy everywhere. Managed assemblies are *.dll too and stay:
@@ -60,6 +60,8 @@ cp "$here/check.sh" "$here/summarize.py" "$here/make_checkpoint.py" "$here/place
 tar -C "$stage" -cf - . | xz -9 -T0 >"$out/payload.tar.xz"
 split -b "$part_size" -d -a 2 "$out/payload.tar.xz" "$out/parts/payload.tar.xz.part-"
 (cd "$out/parts" && sha256sum payload.tar.xz.part-* >SHA256SUMS)
+# For a person who has only the parts folder (check.sh finds its helpers in the payload when none lie beside it).
+cp "$here/check.sh" "$out/parts/"
 rm "$out/payload.tar.xz"
 echo "staged: $(du -sh "$stage" | cut -f1)   parts:" >&2
 ls -l "$out/parts" >&2
