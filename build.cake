@@ -238,14 +238,20 @@ Task("BenchConvert").IsDependentOn("Build").Does(() =>
 Task("BenchQuantize").IsDependentOn("Build").Does(() =>
     Run("dotnet", $"run -c {configuration} --no-build --project tests/OpenWeights.Onnx.Benchmarks -- quantize"));
 
-// Server throughput on the INT4 sample: 32 concurrent streamed requests, --max-batch 1 (the baseline) vs 8.
-// --threads=N sets the intra-op threads (default: serve's); --max-batch=1,8 and --clients=32 (e.g. --clients=1,8: a lone
-// request, then 8 concurrent streams, against each server).
-Task("BenchServer").IsDependentOn("Sample").Does(() =>
+// Issue 11's server targets, one report (artifacts/bench/server.json and server.md): a lone request at --max-batch 1
+// and 8 vs `owonnx run`, 8 concurrent streams vs `owonnx bench`'s single stream, and the running streams' largest
+// token gap while a long prompt joins vs (one step + one prefill chunk), every baseline measured in the same rounds.
+// Model: the Bench target's TinyLlama-shaped random INT4 (written and converted when missing), given a synthetic
+// tokenizer (the sample's 2048-entry BPE padded with unreachable entries to the model's 32000: it measures the engine).
+// --model=<dir> for another converted model, --threads=N (cores), --rounds=3, --gen-tokens=64, --join-prompt=1000.
+// Run it on a quiet machine (it reports the load average before and after).
+Task("BenchServer").IsDependentOn("Build").Does(() =>
 {
-    var threads = Argument("threads", "");
-    Run("dotnet", $"run -c {configuration} --no-build --project tests/OpenWeights.Onnx.Benchmarks -- serve \"{artifacts.Combine("models/fortune-llama-int4")}\" {threads}" +
-        $" --max-batch {Argument("max-batch", "1,8")} --clients {Argument("clients", "32")}");
+    var model = Argument("model", artifacts.Combine("bench/decode-work/tinyllama-int4").FullPath);
+    Run("dotnet", $"run -c {configuration} --no-build --project tests/OpenWeights.Onnx.Benchmarks -- serve-report \"{MakeAbsolute(File(Owonnx()))}\" \"{model}\"" +
+        $" \"{artifacts.Combine("bench")}\" --tokenizer-from \"{MakeAbsolute(Directory("src/owonnx/sample/fortune-llama"))}\"" +
+        $" --threads {Argument("threads", Environment.ProcessorCount.ToString())} --rounds {Argument("rounds", "3")}" +
+        $" --gen-tokens {Argument("gen-tokens", "64")} --join-prompt {Argument("join-prompt", "1000")}");
 });
 
 // Time to first token with and without the prefix cache: chat requests sharing a long system prompt, against two

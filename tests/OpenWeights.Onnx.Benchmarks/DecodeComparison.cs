@@ -127,7 +127,7 @@ public static class DecodeComparison
     }
 
     /// <summary>The CPU's model, core count and its vector/matrix extensions (what both tools' kernels pick from).</summary>
-    private static string Machine()
+    internal static string Machine()
     {
         if (!File.Exists("/proc/cpuinfo"))
             return $"{Environment.ProcessorCount} cores";

@@ -10,7 +10,10 @@ using OpenWeights.Onnx.Benchmarks;
 //   -- moe <owonnx> <work-dir> <report-dir> [--pairs 3] [--threads N] [--comparisons int4,fp32]
 //      Mixtral-shaped MoE vs a dense model of the same active parameters; routed vs all-experts (BenchMoe)
 //   -- serve <model-dir> [threads] [--max-batch 1,8] [--clients 32]
-//                                               server throughput per --max-batch and client count (BenchServer)
+//                                               server throughput per --max-batch and client count
+//   -- serve-report <owonnx> <model-dir> <report-dir> [--threads N] [--rounds 3] [--gen-tokens 64] [--streams 8]
+//      [--join-prompt 1000] [--tokenizer-from <folder>]
+//                                               issue 11's server targets vs run/bench in the same run (BenchServer)
 //   -- mask <tokenizer-dir> <schema.json> <document.json>   constrained-output masks over one document's tokens,
 //                                               cold and cached, µs per token (no model: the vocabulary's cost alone)
 //   -- prefix <model-dir> [threads] [rounds]    time to first token with/without the prefix cache (BenchPrefix)
@@ -50,6 +53,16 @@ if (args is ["quantize"])
 if (args is ["prefix", var prefixModel, ..])
     return await PrefixCacheBenchmark.RunAsync(prefixModel, args.Length > 2 && args[2].Length > 0 ? int.Parse(args[2]) : null,
         args.Length > 3 ? int.Parse(args[3]) : 15);
+if (args is ["serve-report", var reportOwonnx, var reportModel, var reportOutput, ..])
+{
+    string? Flag(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    ServerReport.EnsureModel(reportOwonnx, reportModel);
+    if (Flag("--tokenizer-from") is { } tokenizerSource)
+        SyntheticTokenizer.EnsureIn(reportModel, tokenizerSource);
+    return await ServerReport.RunAsync(new ServerReport.Options(reportOwonnx, reportModel, reportOutput,
+        int.Parse(Flag("--threads") ?? Environment.ProcessorCount.ToString()), int.Parse(Flag("--rounds") ?? "3"),
+        int.Parse(Flag("--gen-tokens") ?? "64"), int.Parse(Flag("--streams") ?? "8"), int.Parse(Flag("--join-prompt") ?? "1000")));
+}
 if (args is ["serve", var servedModel, ..])
 {
     string? Flag(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;

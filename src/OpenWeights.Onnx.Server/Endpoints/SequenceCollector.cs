@@ -55,6 +55,8 @@ internal static class SequenceCollector
     public static OpenAiException ToException(SequenceFailed failure) => failure.Failure switch
     {
         SequenceFailure.ShuttingDown => OpenAiException.Unavailable($"The server is shutting down: {failure.Message}"),
+        // The request asked for output (response_format, a forced tool call) this model's vocabulary cannot write.
+        SequenceFailure.Constraint => OpenAiException.BadRequest(failure.Message, null, "constraint_dead_end"),
         _ => OpenAiException.Internal(),
     };
 }

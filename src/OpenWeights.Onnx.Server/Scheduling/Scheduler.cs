@@ -18,15 +18,15 @@ namespace OpenWeights.Onnx.Server.Scheduling;
 /// a request's greedy output does not depend on what else is running.
 /// </summary>
 /// <remarks>
-/// Slots stay compact: decoding sequences hold slots [0, decoding), the one prompt being prefilled (if any) the next
-/// slot, and a step runs only those rows — a lone request costs a batch of one at any slot count. When a sequence
-/// ends, the last decoding one moves into its slot (<see cref="BatchDecoder.MoveSlot"/>).
+/// Slots stay compact (<see cref="SlotTable"/>): decoding sequences hold slots [0, decoding), the one prompt being
+/// prefilled (if any) the next slot, and a step runs only those rows — a lone request costs a batch of one at any slot
+/// count. When a sequence ends, the last decoding one moves into its slot (<see cref="BatchDecoder.MoveSlot"/>).
 /// </remarks>
 /// <remarks>
-/// Prefix cache (<see cref="PrefixCache"/>): the free slots past the occupied ones keep what finished sequences
-/// computed, since no step touches them. A new prompt starts from the longest prefix held by any slot (a decoding
-/// sequence's or a free slot's, same adapter): taken in place when it is in the slot the prompt gets, else copied
-/// (<see cref="BatchDecoder.CopyPrefix"/>); only the rest is read. A chat's next turn (its prompt begins with the
+/// Prefix cache (<see cref="PrefixCache"/>, kept by the <see cref="SlotTable"/>): the free slots past the occupied ones
+/// keep what finished sequences computed, since no step touches them. A new prompt starts from the longest prefix held
+/// by any slot (a decoding sequence's or a free slot's, same adapter): taken in place when it is in the slot the prompt
+/// gets, else copied (<see cref="BatchDecoder.CopyPrefix"/>); only the rest is read. A chat's next turn (its prompt begins with the
 /// previous prompt and answer) and requests sharing a system prompt skip what was already computed. Entries are
 /// overwritten least recently used first when slots are needed. A request with n choices reads its prompt once:
 /// when it is read, its keys and values are copied into the slots of the other choices, which sample from the same logits.
@@ -46,22 +46,18 @@ public sealed class Scheduler : IDisposable
     private readonly ServerMetrics _metrics;
     private readonly ILogger _logger;
     private readonly int _capacity;
-    private readonly Sequence?[] _slots;
+    private readonly SlotTable _slots;
     private readonly SequenceGenerator?[] _cores;
     private readonly bool[] _goesOn;
     private readonly SlotDecoder _runner;
     private readonly SlotDecoder.LogitsHandler _advance;
-    private readonly PrefixCache? _prefixCache;
     // The prompt's last logits, kept for each choice of an n > 1 request (sampling overwrites them).
     private readonly float[] _sharedLogits;
     private readonly LinkedList<Sequence> _waiting = new(); // guarded by itself
     private readonly AutoResetEvent _wake = new(false);
     private readonly Thread _thread;
     private int _inFlight;      // waiting + decoding; Interlocked
-    private int _active;        // occupied slots; scheduler thread only (published through metrics)
-    private int _decoding;      // slots [0, _decoding) decode; scheduler thread only
-    private int _prefilled;     // prompt tokens of the sequence in slot _decoding already in the cache
-    private Sequence? _prefilling; // in slot _decoding while its prompt is read
+    private int _prefilled;     // prompt tokens of the sequence being prefilled already in the cache
     private bool _accepting = true; // guarded by _waiting
     private long _cancelAllAt = long.MaxValue;
     private volatile bool _stopRequested;
@@ -84,12 +80,12 @@ public sealed class Scheduler : IDisposable
         _logger = logger ?? NullLogger.Instance;
         MaxQueue = maxQueue;
         _capacity = decoder.Slots + maxQueue;
-        _slots = new Sequence?[decoder.Slots];
+        _slots = new SlotTable(decoder,
+            prefixCache ? new PrefixCache(decoder.Slots, prefixCacheMinTokens, decoder.Config.RopeSwitchLength) : null);
         _cores = new SequenceGenerator?[decoder.Slots];
         _goesOn = new bool[decoder.Slots];
         _runner = new SlotDecoder(decoder);
         _advance = AdvanceSlot;
-        _prefixCache = prefixCache ? new PrefixCache(decoder.Slots, prefixCacheMinTokens, decoder.Config.RopeSwitchLength) : null;
         _sharedLogits = new float[decoder.VocabSize];
         _thread = new Thread(Run) { IsBackground = true, Name = "owonnx scheduler" };
         PublishGauges();
@@ -102,8 +98,8 @@ public sealed class Scheduler : IDisposable
     public const int DefaultPrefixCacheMinTokens = 16;
 
     /// <summary>Whether prompts reuse keys and values that slots still hold (see the remarks on the class).</summary>
-    public bool PrefixCacheEnabled => _prefixCache is not null;
-    public int Slots => _slots.Length;
+    public bool PrefixCacheEnabled => _slots.PrefixCacheEnabled;
+    public int Slots => _slots.Count;
     /// <summary>Most prompt tokens run between two decode steps.</summary>
     public int PrefillChunk { get; }
     /// <summary>Sequence rows run by all decode steps so far: equal to <see cref="Steps"/> when every step ran one sequence.</summary>
@@ -173,7 +169,7 @@ public sealed class Scheduler : IDisposable
             if (request.Cancellation.CanBeCanceled)
                 sequence.WakeRegistration = request.Cancellation.UnsafeRegister(static s => Wake((AutoResetEvent)s!), _wake);
             _waiting.AddLast(sequence);
-            _metrics.SetScheduler(_waiting.Count, Volatile.Read(ref _active), Slots);
+            _metrics.SetScheduler(_waiting.Count, _slots.Active, Slots);
         }
         _wake.Set();
         return [sequence.Handle, .. siblings.Select(c => c.Handle)];
@@ -212,7 +208,7 @@ public sealed class Scheduler : IDisposable
         _wake.Set();
         if (_started)
             _thread.Join();
-        for (int s = _slots.Length - 1; s >= 0; s--)
+        for (int s = _slots.Count - 1; s >= 0; s--)
             if (_slots[s] is { } sequence)
             {
                 sequence.Fail(SequenceFailure.ShuttingDown, "the server shut down before the request finished.");
@@ -253,19 +249,19 @@ public sealed class Scheduler : IDisposable
                 Sweep(cancelAll);
                 PrefillChunkOfPrompts();
                 PublishGauges();
-                if (_active == 0)
+                if (_slots.Active == 0)
                 {
                     _wake.WaitOne(IdleWait);
                     continue;
                 }
-                if (_decoding > 0)
+                if (_slots.Decoding > 0)
                     DecodeStep();
             }
             catch (Exception e)
             {
                 // The runtime failed on a step: those sequences cannot go on, but the server can.
-                _logger.LogError(e, "Decode step failed; failing {Count} active sequences.", _active);
-                for (int s = _slots.Length - 1; s >= 0; s--)
+                _logger.LogError(e, "Decode step failed; failing {Count} active sequences.", _slots.Active);
+                for (int s = _slots.Count - 1; s >= 0; s--)
                     if (_slots[s] is { } sequence)
                     {
                         sequence.Fail(SequenceFailure.Internal, "the model failed while generating.");
@@ -299,7 +295,7 @@ public sealed class Scheduler : IDisposable
                 node = next;
             }
         }
-        for (int s = _slots.Length - 1; s >= 0; s--)
+        for (int s = _slots.Count - 1; s >= 0; s--)
         {
             if (_slots[s] is not { } sequence)
                 continue;
@@ -322,10 +318,10 @@ public sealed class Scheduler : IDisposable
         int budget = PrefillChunk;
         while (budget > 0)
         {
-            if (_prefilling is null && !TakeWaiting())
+            if (_slots.Prefilling is null && !TakeWaiting())
                 return;
-            var sequence = _prefilling!;
-            int slot = _decoding;
+            var sequence = _slots.Prefilling!;
+            int slot = _slots.Decoding;
             var prompt = sequence.Request.PromptIds;
             int count = Math.Min(budget, prompt.Length - _prefilled);
             try
@@ -340,22 +336,21 @@ public sealed class Scheduler : IDisposable
                 if (_prefilled < prompt.Length)
                     continue;
                 _metrics.AddPromptTokens(prompt.Length);
-                _prefilling = null;
                 if (sequence.Siblings.Count == 0)
                 {
-                    _decoding++;
+                    _slots.PromptRead();
                     Advance(slot, sequence, logits);
                 }
                 else
                 {
-                    StartChoices(slot, sequence, logits);
+                    StartChoices(sequence, logits);
                 }
             }
             catch (Exception e)
             {
                 _logger.LogError(e, "Prefill failed for a prompt of {Tokens} tokens.", prompt.Length);
                 sequence.Fail(SequenceFailure.Internal, "the model failed while reading the prompt.");
-                if (ReferenceEquals(_prefilling, sequence))
+                if (ReferenceEquals(_slots.Prefilling, sequence))
                     foreach (var sibling in sequence.Siblings)
                     {
                         sibling.Fail(SequenceFailure.Internal, "the model failed while reading the prompt.");
@@ -375,21 +370,12 @@ public sealed class Scheduler : IDisposable
         Sequence sequence;
         lock (_waiting)
         {
-            if (_waiting.First is null || _active + 1 + _waiting.First.Value.Siblings.Count > _slots.Length)
+            if (_waiting.First is null || !_slots.HasRoomFor(1 + _waiting.First.Value.Siblings.Count))
                 return false;
             sequence = _waiting.First.Value;
             _waiting.RemoveFirst();
         }
-        int slot = _decoding;
-        _slots[slot] = sequence;
-        _active++;
-        _prefilling = sequence;
-        // Each slot carries its own adapter rows, so sequences of different adapters share decode steps.
-        if (_decoder.Adapters is { } adapters)
-            adapters.Assign(slot, sequence.Request.Adapter);
-        else if (sequence.Request.Adapter is not null)
-            throw new InvalidOperationException("a sequence asks for an adapter but the decoder has no adapter slots.");
-        _prefilled = TakeCachedPrefix(slot, sequence.Request);
+        _prefilled = _slots.Admit(sequence);
         sequence.CachedTokens = _prefilled;
         if (_prefilled > 0)
             _metrics.AddCachedPromptTokens(_prefilled);
@@ -397,79 +383,18 @@ public sealed class Scheduler : IDisposable
     }
 
     /// <summary>
-    /// Fills <paramref name="slot"/> (free, about to be taken) with the longest reusable prefix of the request's prompt
-    /// that any slot holds, and returns its length (0: the prompt is read from its start). An entry the slot itself held
-    /// is first saved into the least recently used free slot when it was used more recently than that one's.
+    /// The prompt of an n-choice request is read: its keys and values go into the next n − 1 slots (evicting what they
+    /// cached), every choice starts from the same last logits, then those that ended at once are released.
     /// </summary>
-    private int TakeCachedPrefix(int slot, SequenceRequest request)
+    private void StartChoices(Sequence first, Span<float> logits)
     {
-        if (_prefixCache is not { } cache)
-        {
-            _decoder.Rewind(slot, 0);
-            return 0;
-        }
-        int best = 0, source = -1;
-        for (int s = 0; s < _slots.Length; s++)
-        {
-            int reuse;
-            if (s < _decoding)
-            {
-                var held = _slots[s]!.Core.Tokens;
-                reuse = cache.Reusable(held[..Math.Min(held.Length, _decoder.Length(s))], _slots[s]!.Request.Adapter, request.PromptIds, request.Adapter);
-            }
-            else if (cache[s] is { } entry)
-                reuse = cache.Reusable(entry.Tokens, entry.Adapter, request.PromptIds, request.Adapter);
-            else
-                continue;
-            if (reuse > best || (reuse == best && reuse > 0 && s == slot))
-                (best, source) = (reuse, s);
-        }
-        if (source == slot)
-        {
-            _decoder.Rewind(slot, best);
-        }
-        else
-        {
-            if (cache[slot] is { } own)
-            {
-                int victim = cache.Victim(slot + 1, except: source);
-                if (victim >= 0 && (cache[victim] is not { } other || other.LastUsed < own.LastUsed))
-                {
-                    _decoder.CopyPrefix(slot, victim, own.Tokens.Length);
-                    cache.Move(slot, victim);
-                }
-            }
-            if (source >= 0)
-                _decoder.CopyPrefix(source, slot, best);
-            else
-                _decoder.Rewind(slot, 0);
-        }
-        if (source >= _decoding)
-            cache.Touch(source);
-        cache.Forget(slot);
-        return best;
-    }
-
-    /// <summary>
-    /// The prompt of an n-choice request is in <paramref name="slot"/>: copies it into the next n − 1 slots (evicting
-    /// what they cached), starts every choice from the same last logits, then releases those that ended at once.
-    /// </summary>
-    private void StartChoices(int slot, Sequence first, Span<float> logits)
-    {
-        var request = first.Request;
         var choices = (Sequence[])[first, .. first.Siblings];
+        int slot = _slots.PromptRead();
         for (int k = 1; k < choices.Length; k++)
         {
-            int to = slot + k;
-            _prefixCache?.Forget(to);
-            _decoder.CopyPrefix(slot, to, request.PromptIds.Length);
-            _decoder.Adapters?.Assign(to, request.Adapter);
-            _slots[to] = choices[k];
             choices[k].CachedTokens = first.CachedTokens;
             choices[k].Begin(_tokenizer, _decoder.VocabSize, _eos, _decoder.MaxLength, _decoder.Config.RopeSwitchLength);
         }
-        _active += choices.Length - 1;
-        _decoding += choices.Length;
         logits.CopyTo(_sharedLogits);
         for (int k = 0; k < choices.Length; k++)
         {
@@ -493,7 +418,7 @@ public sealed class Scheduler : IDisposable
     /// </summary>
     private void DecodeStep()
     {
-        int rows = _decoding;
+        int rows = _slots.Decoding;
         for (int s = 0; s < rows; s++)
             _cores[s] = _slots[s]!.Core;
         Observer?.Invoke(new SchedulerWork(SchedulerWorkKind.Step, 0, rows));
@@ -539,62 +464,11 @@ public sealed class Scheduler : IDisposable
         }
     }
 
-    /// <summary>
-    /// Frees a slot, keeping the occupied slots compact (see the remarks on the class). With the prefix cache, what the
-    /// sequence computed stays as an entry: in place when its slot is the one left free, else copied into a free slot
-    /// (an empty one or the least recently used entry) before the compaction overwrites it.
-    /// </summary>
+    /// <summary>Frees a slot (<see cref="SlotTable.Release"/>): its request is no longer in flight.</summary>
     private void Release(int slot, bool keepPrefix = true)
     {
-        var sequence = _slots[slot]!;
-        bool prefilling = ReferenceEquals(sequence, _prefilling);
-        // The slot left free: the prompt's own; else the last occupied one, whose sequence moves down.
-        int vacated = prefilling || _prefilling is not null ? _decoding : _decoding - 1;
-        int keptAt = keepPrefix ? KeepPrefix(slot, sequence, vacated) : -1;
-        if (prefilling)
-        {
-            _prefilling = null;
-        }
-        else
-        {
-            int last = --_decoding;
-            Move(last, slot);
-            if (_prefilling is not null)
-                Move(last + 1, last);
-        }
-        _slots[_decoding + (_prefilling is null ? 0 : 1)] = null;
-        if (vacated != keptAt)
-            _prefixCache?.Forget(vacated);
-        _active--;
+        _slots.Release(slot, keepPrefix);
         Interlocked.Decrement(ref _inFlight);
-    }
-
-    /// <summary>Records what a released sequence's slot holds as a cache entry; returns the slot it is kept in, or -1.</summary>
-    private int KeepPrefix(int slot, Sequence sequence, int vacated)
-    {
-        if (_prefixCache is not { } cache || !sequence.HasBegun)
-            return -1;
-        int length = _decoder.Length(slot);
-        if (length < cache.MinTokens)
-            return -1;
-        var tokens = sequence.Core.Tokens;
-        tokens = tokens[..Math.Min(length, tokens.Length)];
-        int target = slot == vacated ? slot : cache.Victim(_active, except: -1);
-        if (target < 0)
-            return -1;
-        if (target != slot)
-            _decoder.CopyPrefix(slot, target, tokens.Length);
-        cache.Keep(target, tokens, sequence.Request.Adapter);
-        return target;
-    }
-
-    private void Move(int from, int to)
-    {
-        if (from == to)
-            return;
-        _decoder.MoveSlot(from, to);
-        _slots[to] = _slots[from];
-        _slots[from] = null;
     }
 
     private void PublishGauges()
@@ -602,7 +476,7 @@ public sealed class Scheduler : IDisposable
         int waiting;
         lock (_waiting)
             waiting = _waiting.Count;
-        _metrics.SetScheduler(waiting, _active, Slots);
+        _metrics.SetScheduler(waiting, _slots.Active, Slots);
     }
 
     public void Dispose()

@@ -60,7 +60,18 @@ internal sealed class Sequence
     public bool Advance(Span<float> logits, long now)
     {
         var core = Core;
-        if (core.Advance(logits))
+        bool produced;
+        try
+        {
+            produced = core.Advance(logits);
+        }
+        catch (Generation.Constraints.ConstraintDeadEndException e)
+        {
+            // This request's constraint cannot go on; the other sequences of the step are not concerned.
+            Fail(SequenceFailure.Constraint, e.Message);
+            return false;
+        }
+        if (produced)
         {
             LastTokenAt = now;
             var top = core.Options.TopLogProbs > 0 ? core.CurrentTopLogProbs.ToArray() : null;

@@ -18,11 +18,13 @@ public sealed record TokenGenerated(string Text, int TokenId, float LogProb, Tok
 /// </summary>
 public sealed record SequenceFinished(FinishReason Reason, int PromptTokens, int CompletionTokens, int CachedTokens = 0) : SequenceEvent;
 
-/// <summary>The sequence could not go on: the server is shutting down, or the runtime failed.</summary>
+/// <summary>The sequence could not go on: the server is shutting down, the runtime failed, or its constraint reached a dead end.</summary>
 public sealed record SequenceFailed(SequenceFailure Failure, string Message) : SequenceEvent;
 
 public enum SequenceFailure
 {
     ShuttingDown,
     Internal,
+    /// <summary>No token of the vocabulary continues the request's constrained output (the message says where and which bytes).</summary>
+    Constraint,
 }

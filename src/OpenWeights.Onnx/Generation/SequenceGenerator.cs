@@ -146,6 +146,8 @@ public sealed class SequenceGenerator
     /// place). Returns true when a token was produced (<see cref="Current"/>); <see cref="Finish"/> then says whether
     /// the sequence goes on. EOS ends the sequence without producing a token.
     /// </summary>
+    /// <exception cref="ConstraintDeadEndException">No token continues the constrained document (the sequence is
+    /// then over: <see cref="Next"/> is <see cref="NextRun.None"/>).</exception>
     public bool Advance(Span<float> logits)
     {
         var sampler = _sampler ?? throw new InvalidOperationException("the sequence has not begun.");
@@ -154,8 +156,18 @@ public sealed class SequenceGenerator
         if (_pending)
             _tokens[Length++] = Current;   // the runtime fed it to compute these logits
 
-        if (_constraint is not null)
-            MaskByConstraint(_constraint, logits);
+        if (_constraint is not null && !MaskByConstraint(_constraint, logits))
+        {
+            _pending = false;
+            if (_constraint.CanEnd)
+            {
+                // A whole document the vocabulary cannot continue, with EOS ignored (benchmarks): it is over.
+                Finish = FinishReason.Stop;
+                return false;
+            }
+            // Only this sequence fails: the caller (the scheduler, a token stream) reports it and goes on.
+            throw _constraint.DeadEnd(_constraintTokenizer!.Decode(_tokens.AsSpan(PromptTokens, Length - PromptTokens), skipSpecialTokens: true));
+        }
 
         int token;
         float logProb = 0f;
@@ -197,18 +209,23 @@ public sealed class SequenceGenerator
     /// <summary>
     /// Masks what cannot continue the constrained document; EOS keeps its logit exactly when the document may end
     /// there (and the sequence stops at EOS). Logit bias is added by the sampler afterwards: a masked token stays −∞.
+    /// Returns false when nothing at all may come next (no token, and no EOS).
     /// </summary>
-    private void MaskByConstraint(ConstraintMatcher constraint, Span<float> logits)
+    private bool MaskByConstraint(ConstraintMatcher constraint, Span<float> logits)
     {
         bool eosAllowed = _options.StopAtEos && constraint.CanEnd;
         if (eosAllowed)
             for (int i = 0; i < _eos.Length; i++)
                 _eosLogits[i] = (uint)_eos[i] < (uint)logits.Length ? logits[_eos[i]] : 0f;
-        constraint.Mask(logits);
+        bool any = constraint.Mask(logits);
         if (eosAllowed)
             for (int i = 0; i < _eos.Length; i++)
                 if ((uint)_eos[i] < (uint)logits.Length)
+                {
                     logits[_eos[i]] = _eosLogits[i];
+                    any = true;
+                }
+        return any;
     }
 
     /// <summary>Ends the sequence early (a client hung up, or the caller stops it).</summary>

@@ -124,7 +124,7 @@ internal static class ConvertCommand
 internal sealed class QuantizationOptionSet
 {
     private readonly Option<int?> _blockSize = CliOptions.OptionalInt("--block-size",
-        "int8/int4: weights per scale along K, a power of two from 16 to 256 (default: 32)", 16, 256);
+        "int8/int4: weights per scale along K, a power of two from 16 to 256 (default: 32 for int4, 128 for int8)", 16, 256);
     private readonly Option<bool> _asymmetric = CliOptions.Flag("--asymmetric", "int8/int4: store a zero point per block (default: symmetric)");
     private readonly Option<int?> _accuracyLevel = CliOptions.OptionalInt("--accuracy-level",
         "int8/int4: MatMulNBits accuracy_level 0-4 (default: 4, int8 activations, the fast CPU path)", 0, 4);
@@ -159,6 +159,7 @@ internal sealed class QuantizationOptionSet
         return d with
         {
             BlockSize = parse.GetValue(_blockSize) ?? d.BlockSize,
+            FitExpertBlocks = parse.GetValue(_blockSize) is null,
             Symmetric = !parse.GetValue(_asymmetric),
             AccuracyLevel = parse.GetValue(_accuracyLevel) ?? d.AccuracyLevel,
             Method = parse.GetValue(_method) switch

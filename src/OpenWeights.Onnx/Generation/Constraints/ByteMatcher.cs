@@ -69,6 +69,44 @@ internal sealed class ByteMatcher
         }
     }
 
+    /// <summary>The bytes that continue the document (for describing a dead end; allocates).</summary>
+    public List<byte> AllowedBytes(in ParserState s)
+    {
+        var allowed = new List<byte>();
+        if (s.Depth == 0)
+            return allowed;
+        int mark = _arena.Length;
+        for (int b = 0; b < 256; b++)
+        {
+            var copy = s;
+            if (Advance(ref copy, (byte)b))
+                allowed.Add((byte)b);
+            _arena.Truncate(mark);
+        }
+        return allowed;
+    }
+
+    /// <summary>What the innermost open part of the document is, in words (for messages).</summary>
+    public string Describe(in ParserState s)
+    {
+        if (s.Depth == 0)
+            return "the complete document";
+        var f = s.Top;
+        var n = _nodes[f.Node];
+        return n.Kind switch
+        {
+            NodeKind.Object when f.Phase == 2 => "an object's property name",
+            NodeKind.Object when f.Phase is 0 or 1 => "an object",
+            NodeKind.Object => "an object (between its members)",
+            NodeKind.Array => "an array",
+            NodeKind.String => "a JSON string",
+            NodeKind.Number or NodeKind.Integer => "a JSON number",
+            NodeKind.Literals => "a fixed text (a literal, an enum or const value, or a tool call's wrapper)",
+            NodeKind.Repeat => "a repetition (e.g. of tool calls)",
+            _ => "a JSON value",
+        };
+    }
+
     private bool AcceptsEnd(in Frame f)
     {
         var n = _nodes[f.Node];

@@ -50,9 +50,10 @@ public sealed class ConstraintMatcher
     /// <summary>
     /// Sets to −∞ the logit of every token whose bytes cannot continue the document (special tokens included: the
     /// caller restores EOS when <see cref="CanEnd"/>). Logits past the tokenizer's vocabulary are masked too.
-    /// Throws when no token at all continues an incomplete document (a vocabulary that cannot spell it).
+    /// Returns false when no token at all continues the document: then, unless it <see cref="CanEnd"/>, the
+    /// sequence is at a dead end (<see cref="DeadEnd"/> says where).
     /// </summary>
-    public void Mask(Span<float> logits)
+    public bool Mask(Span<float> logits)
     {
         ulong[] mask = CurrentMask();
         int count = Math.Min(logits.Length, _trie.TokenCount);
@@ -85,9 +86,28 @@ public sealed class ConstraintMatcher
         }
         if (logits.Length > count)
             logits[count..].Fill(float.NegativeInfinity);
-        if (!any && !CanEnd)
-            throw new InvalidOperationException(
-                "No token of the vocabulary continues the constrained document here (the tokenizer cannot spell any byte the grammar allows).");
+        return any;
+    }
+
+    private static readonly System.Text.Json.JsonSerializerOptions Readable =
+        new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>
+    /// Describes a dead end (<see cref="Mask"/> found no token): what the grammar was matching, the bytes it would
+    /// accept next, and <paramref name="textSoFar"/> (the sequence's generated text). Allocates; only for failures.
+    /// </summary>
+    public ConstraintDeadEndException DeadEnd(string textSoFar)
+    {
+        var allowed = _matcher.AllowedBytes(_state);
+        string bytes = allowed.Count == 0 ? "none"
+            : string.Join(", ", allowed.Take(16).Select(b => b is >= 0x20 and < 0x7F ? $"0x{b:X2} '{(char)b}'" : $"0x{b:X2}"))
+              + (allowed.Count > 16 ? $" and {allowed.Count - 16} more" : "");
+        string tail = textSoFar.Length > 80 ? "…" + textSoFar[^80..] : textSoFar;
+        string message =
+            $"The constrained output reached a dead end after {System.Text.Json.JsonSerializer.Serialize(tail, Readable)}: inside " +
+            $"{_matcher.Describe(_state)} the grammar accepts next only the byte(s) {bytes}, and no token of the " +
+            "vocabulary continues with them (the tokenizer cannot spell what the constraint requires here).";
+        return new ConstraintDeadEndException(message, textSoFar, allowed);
     }
 
     /// <summary>Whether <paramref name="token"/> may come next.</summary>
