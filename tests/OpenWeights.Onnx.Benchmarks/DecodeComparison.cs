@@ -39,8 +39,8 @@ public static class DecodeComparison
         foreach (string precision in o.Precisions)
         {
             string model = Path.Combine(o.Work, $"tinyllama-{precision}");
-            if (!File.Exists(Path.Combine(model, "model.onnx")))
-                Exec(o.Owonnx, ["convert", checkpoint, "--output", model, "--precision", precision, "--overwrite"]);
+            // Converted afresh every run, so the report always measures the current defaults.
+            Exec(o.Owonnx, ["convert", checkpoint, "--output", model, "--precision", precision, "--overwrite"]);
             string? gguf = null;
             if (o.LlamaBench is not null && o.GgufPy is not null && LlamaType.TryGetValue(precision, out var type))
             {
@@ -63,6 +63,8 @@ public static class DecodeComparison
                     ["prefill"] = ours["prefill_tokens_per_second"]!["median"]!.GetValue<double>(),
                     ["decode"] = ours["decode_tokens_per_second"]!["median"]!.GetValue<double>(),
                     ["bound_fraction"] = ours["bound"]!["fraction"]!.GetValue<double>(),
+                    ["packed_bound_fraction"] = ours["bound"]!["packed_fraction"]!.GetValue<double>(),
+                    ["packed_mb_per_token"] = ours["bound"]!["packed_weight_bytes_per_token"]!.GetValue<long>() / 1e6,
                     ["bandwidth_gb_s"] = ours["bound"]!["read_bandwidth_bytes_per_second"]!["median"]!.GetValue<double>() / 1e9,
                     ["weight_mb_per_token"] = ours["bound"]!["weight_bytes_per_token"]!.GetValue<long>() / 1e6,
                     ["peak_rss_mib"] = ours["peak_resident_bytes"]!.GetValue<long>() / 1048576.0,
@@ -89,6 +91,7 @@ public static class DecodeComparison
             foreach (string key in pairs[0].Select(kv => kv.Key))
                 summary[key] = Median(pairs.Select(p => p[key]!.GetValue<double>()));
             summary["pairs"] = new JsonArray(pairs.Select(p => (JsonNode)p.DeepClone()).ToArray());
+            summary["decode_profile"] = OrtProfileSummary.Profile(o.Owonnx, model, o.Work, o.Threads, steps: 32);
             rows.Add(summary);
         }
 
@@ -117,12 +120,22 @@ public static class DecodeComparison
         md.AppendLine($"Machine: {report["machine"]}; {report["threads"]} threads; load average at the start {report["load_average_at_start"]}, at the end {report["load_average_at_end"]}.");
         md.AppendLine($"Medians over {((JsonArray)rows[0]["pairs"]!).Count} interleaved pairs (owonnx bench, then llama-bench; prompt {report["prompt_tokens"]} / generate {report["gen_tokens"]}, {report["repeat"]} repeats each).");
         md.AppendLine();
-        md.AppendLine("| owonnx | llama.cpp | prefill t/s | llama prefill | ratio | decode t/s | llama decode | ratio | decode ÷ bandwidth bound | MB read/token | peak RSS MiB | ÷ (weights+KV) | llama peak RSS MiB |");
-        md.AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+        md.AppendLine("| owonnx | llama.cpp | prefill t/s | llama prefill | ratio | decode t/s | llama decode | ratio | decode ÷ bandwidth bound | MB read/token | ÷ bound, prepacked bytes | MB/token prepacked | peak RSS MiB | ÷ (weights+KV) | llama peak RSS MiB |");
+        md.AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
         foreach (var r in rows)
             md.AppendLine($"| {r["precision"]} | {r["llama_type"]?.ToString() ?? "–"} | {F(r, "prefill", "F1")} | {F(r, "llama_prefill", "F1")} | {F(r, "prefill_ratio", "F2")}× | " +
                           $"{F(r, "decode", "F1")} | {F(r, "llama_decode", "F1")} | {F(r, "decode_ratio", "F2")}× | {F(r, "bound_fraction", "P0")} | " +
-                          $"{F(r, "weight_mb_per_token", "F0")} | {F(r, "peak_rss_mib", "F0")} | {F(r, "peak_over_weights_and_cache", "F2")} | {F(r, "llama_peak_rss_mib", "F0")} |");
+                          $"{F(r, "weight_mb_per_token", "F0")} | {F(r, "packed_bound_fraction", "P0")} | {F(r, "packed_mb_per_token", "F0")} | {F(r, "peak_rss_mib", "F0")} | {F(r, "peak_over_weights_and_cache", "F2")} | {F(r, "llama_peak_rss_mib", "F0")} |");
+        md.AppendLine();
+        md.AppendLine("Where decode time goes (ONNX Runtime profile of 32 single-token steps, share of all kernel time):");
+        md.AppendLine();
+        md.AppendLine("| owonnx | by operator | MatMulNBits by projection |");
+        md.AppendLine("| --- | --- | --- |");
+        static string Shares(JsonNode? shares, int top) => shares is JsonObject o
+            ? string.Join(", ", o.Take(top).Select(kv => $"{kv.Key} {kv.Value!.GetValue<double>() * 100:F1} %"))
+            : "–";
+        foreach (var r in rows)
+            md.AppendLine($"| {r["precision"]} | {Shares(r["decode_profile"]?["op_share"], 5)} | {Shares(r["decode_profile"]?["matmulnbits_share"], 6)} |");
         return md.ToString();
     }
 

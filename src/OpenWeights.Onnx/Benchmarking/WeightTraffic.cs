@@ -15,8 +15,14 @@ namespace OpenWeights.Onnx.Benchmarking;
 /// twice (a tied, quantized embedding and head) is counted once, at its largest use. An initializer that
 /// only feeds a <c>Cast</c> is folded by ONNX Runtime at load: what is read is the cast result, in its type
 /// (a float16 file computed in float32 reads 4 bytes per weight, not 2).
+/// <para>
+/// <see cref="PackedBytesPerToken"/> counts a CPU <c>MatMulNBits</c> at accuracy_level 4 (int8 compute) as ONNX
+/// Runtime 1.31's MLAS holds it after prepacking on x86-64: the quantized data plus two float32 per block (the
+/// scale, and a block sum that folds in the zero point); the stored scales and zero points are then not read.
+/// At blocks of 32 that is 6 bits per 4-bit weight where the file holds 5 — what the kernel actually streams.
+/// </para>
 /// </remarks>
-public sealed record WeightTraffic(long BytesPerToken, long StoredBytes, long ResidentBytes)
+public sealed record WeightTraffic(long BytesPerToken, long StoredBytes, long ResidentBytes, long PackedBytesPerToken)
 {
     public static WeightTraffic FromFolder(string directory, string modelFile = "model.onnx")
     {
@@ -53,6 +59,7 @@ public sealed record WeightTraffic(long BytesPerToken, long StoredBytes, long Re
         }
 
         var read = new Dictionary<object, long>();
+        var packed = new Dictionary<object, long>();
         foreach (var node in graph.Node)
         {
             if (node.OpType == "Cast")
@@ -65,13 +72,34 @@ public sealed record WeightTraffic(long BytesPerToken, long StoredBytes, long Re
                     : RoutedExperts(node, i) is { } k && t.Rows > 0 ? t.Bytes * Math.Min(k, t.Rows) / t.Rows
                     : t.Bytes;
                 read[t.Key] = Math.Max(read.GetValueOrDefault(t.Key), bytes);
+                packed[t.Key] = Math.Max(packed.GetValueOrDefault(t.Key), PackedInt8Compute(node, i, bytes) ?? bytes);
             }
         }
 
         long resident = stored.Where(kv => !folded.Contains(kv.Key)).Sum(kv => kv.Value)
                         + tensors.Values.Where(t => t.Key is string && !initializers.ContainsKey((string)t.Key)).Sum(t => t.Bytes);
-        return new WeightTraffic(read.Values.Sum(), stored.Values.Sum(), resident);
+        return new WeightTraffic(read.Values.Sum(), stored.Values.Sum(), resident, packed.Values.Sum());
     }
+
+    /// <summary>
+    /// For input <paramref name="index"/> of a MatMulNBits at accuracy_level 4, what the prepacked B holds of it:
+    /// B's data plus 8 bytes per block (float32 scale and block sum); nothing for scales and zero points, which
+    /// are folded into it. Null for any other input or node.
+    /// </summary>
+    private static long? PackedInt8Compute(NodeProto node, int index, long bytes)
+    {
+        if (node.OpType != "MatMulNBits" || node.Domain != "com.microsoft" || Attribute(node, "accuracy_level") != 4)
+            return null;
+        long n = Attribute(node, "N"), k = Attribute(node, "K"), block = Attribute(node, "block_size");
+        return index switch
+        {
+            1 when block > 0 => bytes + n * ((k + block - 1) / block) * 8,
+            2 or 3 => 0,
+            _ => null,
+        };
+    }
+
+    private static long Attribute(NodeProto node, string name) => node.Attribute.FirstOrDefault(a => a.Name == name)?.I ?? 0;
 
     /// <summary>
     /// For an expert stack [E, …] of a MoE/QMoE node (every input after the router), the k experts one token is

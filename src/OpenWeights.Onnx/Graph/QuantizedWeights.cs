@@ -83,15 +83,19 @@ public sealed class QuantizedWeights : IWeightFormat
     /// </summary>
     public ExpertStack ExpertStack(ExpertWeights experts, string name, int outFeatures, int inFeatures) =>
         QuantizedStack(WeightFormats.ExpertRows(_store, experts, null, name, outFeatures, inFeatures), experts.Experts.Count,
-            WeightFormats.StackedBias(_store, experts, name, outFeatures), name, outFeatures, inFeatures);
+            WeightFormats.StackedBias(_store, experts, name, outFeatures), name, outFeatures, inFeatures, outFeatures);
 
     public ExpertStack InterleavedExpertStack(ExpertWeights gate, ExpertWeights up, string name, int outFeatures, int inFeatures) =>
         QuantizedStack(WeightFormats.ExpertRows(_store, gate, up, name, outFeatures, inFeatures), gate.Experts.Count,
-            null, name, 2 * outFeatures, inFeatures);
+            null, name, 2 * outFeatures, inFeatures, outFeatures);
 
-    private ExpertStack QuantizedStack(InitializerStore.FloatPart expert, int count, string? bias, string name, int rows, int columns)
+    /// <param name="rows">Rows of the stacked B (2 × intermediate when gate and up are interleaved).</param>
+    /// <param name="outFeatures">With <paramref name="columns"/>: the hidden and intermediate sizes, in either order.</param>
+    private ExpertStack QuantizedStack(InitializerStore.FloatPart expert, int count, string? bias, string name, int rows, int columns,
+        int outFeatures)
     {
-        var quantizer = Quantizer(_options.Bits);
+        int block = _options.ExpertBlockSize(outFeatures, columns);
+        var quantizer = block == _options.BlockSize ? Quantizer(_options.Bits) : _options.Quantizer(_options.Bits, block);
         var layout = quantizer.Layout(rows, columns);
         int scaleCount = checked((int)layout.ScaleCount), zeroBytes = checked((int)layout.ZeroPointBytes);
         var allScales = new float[checked(count * scaleCount)];

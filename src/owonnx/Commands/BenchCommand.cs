@@ -82,9 +82,12 @@ internal static class BenchCommand
         Console.WriteLine($"first tok  {S(r.TimeToFirstTokenMs, "ms")}");
         Console.WriteLine($"overhead   {S(r.LoopOverheadPercent, "% of decode")} time outside ONNX Runtime's Run (sampling, bookkeeping)");
         var b = r.Bound;
-        Console.WriteLine($"weights    {b.WeightBytesPerToken / 1e6:F1} MB read per decode step");
+        bool repacked = b.PackedWeightBytesPerToken != b.WeightBytesPerToken;
+        Console.WriteLine($"weights    {b.WeightBytesPerToken / 1e6:F1} MB read per decode step" +
+                          (repacked ? $" as stored; {b.PackedWeightBytesPerToken / 1e6:F1} MB as ONNX Runtime prepacks them for int8 compute (two floats per block)" : ""));
         Console.WriteLine($"bandwidth  {S(Scale(b.ReadBandwidthBytesPerSecond, 1e-9), "GB/s")} read, {b.Threads} threads, same run");
-        Console.WriteLine($"bound      {b.BoundTokensPerSecond,9:F1} tokens/s if decode only read weights: decode is {b.Fraction:P0} of it");
+        Console.WriteLine($"bound      {b.BoundTokensPerSecond,9:F1} tokens/s if decode only read weights: decode is {b.Fraction:P0} of it" +
+                          (repacked ? $" ({b.PackedFraction:P0} counting the prepacked bytes)" : ""));
         var m = r.Footprint;
         Console.WriteLine($"memory     peak RSS {MiB(r.PeakResidentBytes)} MiB = {m.PeakOverWeightsAndCache:F2} × (weights {MiB(m.StoredWeightBytes)} MiB + KV cache {MiB(m.KvCacheBytes)} MiB)" +
                           (m.ResidentWeightBytes > m.StoredWeightBytes * 1.05 ? $"; weights widened at load to {MiB(m.ResidentWeightBytes)} MiB" : "") +

@@ -125,4 +125,27 @@ public sealed class WeightTrafficTests
         Assert.AreEqual(512 + 1024 + 512 + 512 + 128, traffic.BytesPerToken);
         Assert.AreEqual(512 + 4096 + 2048 + 2048 + 512, traffic.StoredBytes);
     }
+
+    /// <summary>
+    /// ONNX Runtime 1.31's MLAS prepacks a MatMulNBits at accuracy_level 4 into the data plus two float32 per block
+    /// (scale and block sum, the zero point folded in); the stored scales and zero points are then not read.
+    /// </summary>
+    [TestMethod]
+    [DataRow(4L, 8L * 2 * 16 + 8 * 2 * 8)]          // 256 bytes of data + 16 blocks × 8
+    [DataRow(0L, 8L * 2 * 16 + 8 * 2 * 4 + 8 * 1)]  // level 0: as stored (data, scales, zero points)
+    public void PrepackedInt8ComputeCountsTwoFloatsPerBlock(long accuracyLevel, long packed)
+    {
+        // N = 8 rows, K = 64 in blocks of 32, 4-bit: 16 bytes a block; asymmetric, zero points 4-bit, 1 byte a row.
+        var g = new GraphBuilder();
+        g.AddInitializer(Inline("w.q", DataType.Uint8, 1, 8, 2, 16));     // 256
+        g.AddInitializer(Inline("w.scales", DataType.Float, 4, 8, 2));    // 64
+        g.AddInitializer(Inline("w.zp", DataType.Uint8, 1, 8, 1));        // 8
+        g.MsOp("MatMulNBits", "w/MatMulNBits", ["x", "w.q", "w.scales", "w.zp"],
+            Attr.Int("K", 64), Attr.Int("N", 8), Attr.Int("bits", 4), Attr.Int("block_size", 32), Attr.Int("accuracy_level", accuracyLevel));
+
+        var traffic = WeightTraffic.FromModel(Model(g));
+
+        Assert.AreEqual(256 + 64 + 8, traffic.BytesPerToken);
+        Assert.AreEqual(packed, traffic.PackedBytesPerToken);
+    }
 }

@@ -67,6 +67,19 @@ public sealed class CliConventionTests
             Assert.DoesNotContain(word, error);
     }
 
+    /// <summary>FP16 on the CPU converts, but says what it costs once loaded and what to use instead.</summary>
+    [TestMethod]
+    public async Task Fp16ForTheCpuSaysItsCostAndTheAlternative()
+    {
+        var result = await OwonnxCli.RunAsync("convert", "--sample", "-o", Path.Combine(TestFixtures.Scratch("fp16-cpu"), "out"), "--precision", "fp16");
+        Assert.AreEqual(0, result.ExitCode, result.StandardError);
+        StringAssert.StartsWith(result.StandardError, "warning: --precision fp16 for the CPU halves the file, not the memory");
+        StringAssert.Contains(result.StandardError, "On the CPU use int8");
+        var cuda = await OwonnxCli.RunAsync("convert", "--sample", "-o", Path.Combine(TestFixtures.Scratch("fp16-cuda"), "out"), "--precision", "fp16", "--ep", "cuda");
+        Assert.AreEqual(0, cuda.ExitCode, cuda.StandardError);
+        Assert.DoesNotContain("warning", cuda.StandardError, "fp16 is what CUDA wants");
+    }
+
     [TestMethod]
     public async Task TheOptionIsNamedAsTyped()
     {

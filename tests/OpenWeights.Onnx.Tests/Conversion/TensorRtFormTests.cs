@@ -84,9 +84,11 @@ public sealed class TensorRtFormTests
         Assert.IsEmpty(contrib, "TensorRT parses standard ops only: " + string.Join(", ", contrib));
         var dq = graph.Node.Where(n => n.OpType == "DequantizeLinear").ToList();
         Assert.HasCount(4 * 2 + 1, dq, "four products per layer (q/k/v packed, o, gate/up packed, down; 2 layers) and the LM head");
+        // The default blocks: 32 for INT4, 128 for INT8 (README performance section).
+        long block = precision == Precision.Int8 ? 128 : 32;
         foreach (var node in dq)
         {
-            Assert.AreEqual(32, node.Attribute.Single(a => a.Name == "block_size").I, node.Name);
+            Assert.AreEqual(block, node.Attribute.Single(a => a.Name == "block_size").I, node.Name);
             var weight = graph.Initializer.Single(t => t.Name == node.Input[0]);
             // The LM head is INT8 by default (it dominates INT4's error).
             var expected = node.Name.StartsWith("lm_head", StringComparison.Ordinal) ? DataType.Int8 : codes;

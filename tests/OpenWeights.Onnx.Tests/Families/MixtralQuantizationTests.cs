@@ -114,12 +114,24 @@ public sealed class MixtralQuantizationTests
     /// rounding. accuracy_level 0 keeps activations in float for INT4; ONNX Runtime has no float-activation kernel
     /// for INT8 experts (nor for INT8 MatMulNBits), whose activations are quantized to int8 per block.
     /// </summary>
+    /// <summary>A block size the user chose is never changed: experts it cannot divide are refused, naming both sizes.</summary>
+    [TestMethod]
+    public void AChosenBlockSizeTheExpertsCannotTakeIsRefusedByName()
+    {
+        var chosen = QuantizationOptions.Int8 with { BlockSize = 128, FitExpertBlocks = false };
+        var e = Assert.ThrowsExactly<NotSupportedException>(() => QuantizedConversion.Convert(TestFixtures.Hf("mixtral"), chosen, "moe-int8-b128"));
+        StringAssert.Contains(e.Message, "hidden_size (64) and the experts' intermediate size (128) to be multiples of the quantization block size (128)");
+        var fitted = QuantizedConversion.Load(ConvertedFixtures.Hf("mixtral", Precision.Int8)).Graph.Node.First(n => n.OpType == "QMoE");
+        Assert.AreEqual(64, fitted.Attribute.Single(a => a.Name == "block_size").I, "the defaults fit the experts' block to the shape");
+    }
+
     [TestMethod]
     [DataRow(4, 2e-4f)]
     [DataRow(8, 0.1f)]
     public void QuantizedExpertsComputeTheirDequantizedWeights(int bits, float tolerance)
     {
-        var options = (bits == 4 ? QuantizationOptions.Int4 : QuantizationOptions.Int8) with { AccuracyLevel = 0 };
+        // The defaults' expert blocks: INT8's 128 does not divide the fixture's hidden size (64), so experts use 64.
+        var options = (bits == 4 ? QuantizationOptions.Int4 : QuantizationOptions.Int8) with { AccuracyLevel = 0, FitExpertBlocks = true };
         string real = QuantizedConversion.Convert(TestFixtures.Hf("mixtral"), options, $"moe-int{bits}");
         string fake = QuantizedConversion.Convert(TestFixtures.Hf("mixtral"), options, $"moe-int{bits}-fake", fake: true);
         Assert.IsTrue(QuantizedConversion.Load(real).Graph.Node.Any(n => n.OpType == "QMoE"), "the quantized graph runs its experts in QMoE");

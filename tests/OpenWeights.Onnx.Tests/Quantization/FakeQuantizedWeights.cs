@@ -58,22 +58,25 @@ internal sealed class FakeQuantizedWeights(InitializerStore store, QuantizationO
     /// <summary>Each expert quantized and dequantized at the body's bits, stacked [E, out, in] in float.</summary>
     public ExpertStack ExpertStack(ExpertWeights experts, string name, int outFeatures, int inFeatures) =>
         new(store.FloatStack(name + ".weight", experts.Experts.Count, [outFeatures, inFeatures],
-            e => RoundTrip(experts.Experts[e].Weight, options.Bits, outFeatures, inFeatures)), null, experts.Experts.Count);
+            e => RoundTrip(experts.Experts[e].Weight, options.Quantizer(options.Bits, options.ExpertBlockSize(outFeatures, inFeatures)),
+                outFeatures, inFeatures)), null, experts.Experts.Count);
 
     /// <summary>The interleaved [E, 2·out, in] stack, quantized and dequantized as <see cref="QuantizedWeights"/> quantizes it.</summary>
     public ExpertStack InterleavedExpertStack(ExpertWeights gate, ExpertWeights up, string name, int outFeatures, int inFeatures)
     {
         var rows = WeightFormats.ExpertRows(store, gate, up, name, outFeatures, inFeatures);
-        var quantizer = options.Quantizer(options.Bits);
+        var quantizer = options.Quantizer(options.Bits, options.ExpertBlockSize(outFeatures, inFeatures));
         return new(store.FloatStack(name + ".weight", gate.Experts.Count, [2 * outFeatures, inFeatures],
             e => BlockQuantizer.Dequantize(quantizer.Quantize(rows(e), 2 * outFeatures, inFeatures))), null, gate.Experts.Count);
     }
 
 
-    private float[] RoundTrip(WeightRef w, int bits, int rows, int columns)
+    private float[] RoundTrip(WeightRef w, int bits, int rows, int columns) => RoundTrip(w, options.Quantizer(bits), rows, columns);
+
+    private float[] RoundTrip(WeightRef w, BlockQuantizer quantizer, int rows, int columns)
     {
         var values = store.Reader.Matrix(w, inputMajor: false, rows, columns);
-        return BlockQuantizer.Dequantize(options.Quantizer(bits).Quantize(values, rows, columns));
+        return BlockQuantizer.Dequantize(quantizer.Quantize(values, rows, columns));
     }
 
     /// <summary>[out, in] values written as MatMul's [in, out].</summary>

@@ -15,6 +15,23 @@ public sealed class QuantizationOptionsTests
         Assert.AreEqual(8, QuantizationOptions.Int4.LmHeadBits);
         Assert.AreEqual(4, QuantizationOptions.Int4.AccuracyLevel);
         Assert.AreEqual(8, QuantizationOptions.Int8.Bits);
+        Assert.AreEqual(32, QuantizationOptions.Int4.BlockSize, "64 and 128 miss the INT4 perplexity bar");
+        Assert.AreEqual(128, QuantizationOptions.Int8.BlockSize, "fewer scales per token; quality within the INT8 bar");
+    }
+
+    [TestMethod]
+    [DataRow(4096, 14336, 128)] // Mixtral 8x7B
+    [DataRow(2048, 1408, 128)]  // Qwen1.5-MoE / Qwen2-MoE-A2.7B experts
+    [DataRow(2048, 768, 128)]   // Qwen3-30B-A3B experts
+    [DataRow(64, 128, 64)]      // the tiny Mixtral fixture
+    [DataRow(64, 48, 16)]
+    [DataRow(60, 90, 128)]      // nothing from 16 up divides both: kept, and QMoE refuses the shape by name
+    public void DefaultExpertBlocksFitTheShapeButAChosenBlockSizeIsKept(int hidden, int intermediate, int fitted)
+    {
+        var defaults = QuantizationOptions.Int8 with { FitExpertBlocks = true };
+        Assert.AreEqual(fitted, defaults.ExpertBlockSize(hidden, intermediate));
+        Assert.AreEqual(fitted, defaults.ExpertBlockSize(intermediate, hidden), "either order");
+        Assert.AreEqual(128, (defaults with { FitExpertBlocks = false }).ExpertBlockSize(hidden, intermediate));
     }
 
     [TestMethod]
