@@ -35,6 +35,12 @@ public sealed class ConstraintMatcher
     /// <summary>The document is complete and nothing can follow it: the sequence is over.</summary>
     public bool IsComplete => _state.Depth == 0 || (CanEnd && !_matcher.CanContinue(_state));
 
+    /// <summary>
+    /// Whether the text so far stands in free text (<see cref="OutputConstraint.FreeText"/>, outside any item):
+    /// false inside a constrained document. Stop strings are matched only there.
+    /// </summary>
+    public bool InFreeText => _matcher.InFreeText(_state);
+
     /// <summary>Masks computed by a trie walk so far, and those found in the shared cache.</summary>
     public long MaskWalks => _cache.Misses;
     public long MaskHits => _cache.Hits;

@@ -102,6 +102,24 @@ public abstract class OutputConstraint
         return new RepeatConstraint(item, min, max, separator);
     }
 
+    /// <summary>
+    /// Free text, in which writing <paramref name="trigger"/> starts <paramref name="item"/> (the rest of a tool call
+    /// after its marker): the item is then constrained, and free text resumes after it. At most
+    /// <paramref name="maxItems"/> items; after that the trigger cannot be written. With
+    /// <paramref name="itemAtStart"/>, an item may also begin the text (after spaces) with its own first byte (Llama's
+    /// bare call object). The text may end (EOS) anywhere outside an item. A lazy constraint: text stays free until the
+    /// model starts a call, and every call it starts parses.
+    /// </summary>
+    public static OutputConstraint FreeText(string trigger, OutputConstraint item, int maxItems = 1, bool itemAtStart = false)
+    {
+        ArgumentNullException.ThrowIfNull(trigger);
+        ArgumentNullException.ThrowIfNull(item);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxItems, 1);
+        if (trigger.Length == 0 && !itemAtStart)
+            throw new ArgumentException("free text needs a trigger, or an item that may start it.", nameof(trigger));
+        return new FreeTextConstraint(trigger, item, maxItems, itemAtStart);
+    }
+
     /// <summary>A short description for messages and logs.</summary>
     public abstract override string ToString();
 
@@ -223,6 +241,26 @@ public abstract class OutputConstraint
         public override string ToString() =>
             $"{_item} {_min} to {(_max == int.MaxValue ? "any number of" : _max.ToString(System.Globalization.CultureInfo.InvariantCulture))} times" +
             (_separator is null ? "" : $", separated by {JsonSerializer.Serialize(_separator)}");
+    }
+
+    private sealed class FreeTextConstraint : OutputConstraint
+    {
+        private readonly string _trigger;
+        private readonly OutputConstraint _item;
+        private readonly int _maxItems;
+        private readonly bool _itemAtStart;
+
+        public FreeTextConstraint(string trigger, OutputConstraint item, int maxItems, bool itemAtStart)
+        {
+            (_trigger, _item, _maxItems, _itemAtStart) = (trigger, item, maxItems, itemAtStart);
+            CompileNow();
+        }
+
+        internal override int Emit(GrammarBuilder builder) =>
+            builder.FreeText(Encoding.UTF8.GetBytes(_trigger), _item.Emit(builder), _maxItems, _itemAtStart);
+
+        public override string ToString() =>
+            $"free text where {JsonSerializer.Serialize(_trigger)}{(_itemAtStart ? " (or the start)" : "")} begins {_item}, at most {_maxItems} times";
     }
 
     private sealed class ChoiceConstraint : OutputConstraint
