@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """Writes a TinyLlama-shaped Llama checkpoint with random BF16 weights (no download, numpy only).
+Usage: make_checkpoint.py FOLDER [tinyllama|small]
 
 Shape: hidden 2048, 22 layers, 32 heads / 4 KV heads, MLP 5632, vocabulary 32000 (TinyLlama-1.1B's), so that
 speed measured on it is the speed of that model; the weights are noise, the numbers mean nothing else.
@@ -9,6 +10,8 @@ import json, os, struct, sys
 import numpy as np
 
 HIDDEN, LAYERS, HEADS, KV_HEADS, MLP, VOCAB = 2048, 22, 32, 4, 5632, 32000
+# "small": the same layout at a size a CPU converts in seconds (check.sh's dry run checks its steps, not speed).
+SHAPES = {"tinyllama": (2048, 22, 32, 4, 5632, 32000), "small": (256, 2, 8, 2, 512, 32000)}
 
 
 def tensors():
@@ -70,4 +73,6 @@ def main(folder):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2:
+        HIDDEN, LAYERS, HEADS, KV_HEADS, MLP, VOCAB = SHAPES[sys.argv[2]]
     main(sys.argv[1] if len(sys.argv) > 1 else "tinyllama-random")

@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
 """Reads ONNX Runtime profiles (OWONNX_ORT_PROFILE) and reports which provider ran each operator type.
 
-Usage: placement.py profile.json [...] > placement.json. Exit 1 when GroupQueryAttention or MatMulNBits ran on
-the CPU (each such node would mean host copies around it in every step).
+Usage: placement.py [--provider CUDAExecutionProvider] profile.json [...] > placement.json. Exit 1 when
+GroupQueryAttention or MatMulNBits ran on another provider than the one named (on the CPU, each such node would
+mean host copies around it in every step). check.sh's dry run names CPUExecutionProvider.
 """
 import collections, json, sys
 
-MUST_BE_ON_GPU = {"GroupQueryAttention", "MatMulNBits"}
+MUST_BE_ON_DEVICE = {"GroupQueryAttention", "MatMulNBits"}
 
 
-def main(paths):
+def main(args):
+    provider = "CUDAExecutionProvider"
+    if args[:1] == ["--provider"]:
+        provider, args = args[1], args[2:]
+    paths = args
     by_provider = collections.defaultdict(collections.Counter)
     for path in paths:
         with open(path) as f:
@@ -24,12 +29,14 @@ def main(paths):
                 continue  # one entry per node, not per run
             seen.add(node)
             by_provider[args["provider"]][args["op_name"]] += 1
-    on_cpu = sorted(op for op in by_provider.get("CPUExecutionProvider", {}) if op in MUST_BE_ON_GPU)
+    elsewhere = sorted({f"{op} on {p}" for p, ops in by_provider.items() if p != provider for op in ops if op in MUST_BE_ON_DEVICE})
+    on_device = sum(n for op, n in by_provider.get(provider, {}).items() if op in MUST_BE_ON_DEVICE)
     report = {
         "profiles": paths,
+        "provider": provider,
         "nodes_by_provider": {p: dict(sorted(c.items())) for p, c in sorted(by_provider.items())},
-        "gqa_or_matmulnbits_on_cpu": on_cpu,
-        "ok": bool(by_provider) and not on_cpu,
+        "gqa_or_matmulnbits_on_cpu": elsewhere,
+        "ok": on_device > 0 and not elsewhere,
     }
     json.dump(report, sys.stdout, indent=1)
     print()

@@ -60,8 +60,7 @@ public sealed unsafe class BufferPlacement : IDisposable
     {
         if (target == ExecutionTarget.Cpu)
             return Host();
-        var deviceInfo = new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA, OrtAllocatorType.DeviceAllocator, gpu.DeviceId, OrtMemType.Default);
-        var pinnedInfo = new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA_PINNED, OrtAllocatorType.DeviceAllocator, 0, OrtMemType.CpuOutput);
+        var (deviceInfo, pinnedInfo) = CudaMemory(gpu.DeviceId);
         try
         {
             return new BufferPlacement(deviceInfo, pinnedInfo, new OrtAllocator(session, deviceInfo), new OrtAllocator(session, pinnedInfo),
@@ -75,6 +74,16 @@ public sealed unsafe class BufferPlacement : IDisposable
                 $"the session on '{target.ToString().ToLowerInvariant()}' (device {gpu.DeviceId}) gave no CUDA device or pinned-memory allocator for the KV cache: {e.Message}", e);
         }
     }
+
+    /// <summary>
+    /// The CUDA provider's device and pinned-host memory on <paramref name="deviceId"/>. Both carry the GPU's ordinal:
+    /// in ONNX Runtime 1.31 "CudaPinned" names OrtDevice(GPU, HOST_ACCESSIBLE, NVIDIA, id) (onnxruntime/core/framework/
+    /// allocator.cc, CreateMemoryInfo), and the session looks its allocators up by that device, so pinned memory info
+    /// for device 0 finds no allocator in a session on device 1.
+    /// </summary>
+    internal static (OrtMemoryInfo Device, OrtMemoryInfo Pinned) CudaMemory(int deviceId) =>
+        (new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA, OrtAllocatorType.DeviceAllocator, deviceId, OrtMemType.Default),
+         new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA_PINNED, OrtAllocatorType.DeviceAllocator, deviceId, OrtMemType.CpuOutput));
 
     /// <summary>Zeroed cache memory of <paramref name="bytes"/> (device memory is not cleared: nothing reads past a row's length).</summary>
     public nint AllocateCache(long bytes) => _device is null ? AllocateHost(bytes) : AllocateFrom(_device, bytes);

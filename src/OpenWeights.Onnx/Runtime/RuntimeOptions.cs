@@ -42,5 +42,22 @@ public sealed record RuntimeOptions
             throw new ArgumentException(
                 $"{nameof(Threads)} {threads} is out of range (use 1 to {MaxThreads}; this machine has {Environment.ProcessorCount} cores).");
         Gpu.Validate();
+        if (Gpu.CudaGraph && ExecutionProvider != ExecutionTarget.Cpu)
+            throw new ArgumentException(CudaGraphRefusal);
     }
+
+    /// <summary>
+    /// Why <c>--cuda-graph</c> is refused, from ONNX Runtime 1.31's sources (onnxruntime/core/session/inference_session.cc:
+    /// a session asked to capture fails to load if its graph has control-flow or MemcpyToHost/MemcpyFromHost nodes
+    /// (TensorRT: unless every node is TensorRT's), and a captured run is replayed without copying feeds or fetches; contrib_ops/cuda/bert/group_query_attention.cc:
+    /// total_sequence_length is a CPU input, read when the kernel is launched, so a replay keeps the captured value).
+    /// </summary>
+    public const string CudaGraphRefusal =
+        "--cuda-graph is not supported by this runtime: ONNX Runtime captures a CUDA graph only when no node needs a copy " +
+        "between host and device and replays it without copying inputs or outputs. owonnx graphs compute " +
+        "GroupQueryAttention's total_sequence_length (a CPU input) from the attention mask's contents on the GPU, which " +
+        "needs a device-to-host copy, and it changes every step while a replay would keep the captured value; ids and " +
+        "mask are bound in pinned host memory and logits in host memory, which a replay would not refresh; LongRoPE " +
+        "models also hold an If node; with --ep tensorrt it captures only when every node runs in TensorRT, and " +
+        "GroupQueryAttention runs on CUDA. Run without --cuda-graph.";
 }

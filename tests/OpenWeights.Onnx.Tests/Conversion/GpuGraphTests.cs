@@ -121,6 +121,80 @@ public sealed class GpuGraphTests
         Assert.AreEqual("cuda", providers.Single()!.AsObject().Single().Key, "genai 0.18's name for the CUDA EP");
     }
 
+    /// <summary>
+    /// Every GroupQueryAttention node against what ONNX Runtime 1.31's CUDA kernel takes
+    /// (contrib_ops/cuda/bert/group_query_attention.cc, contrib_ops/cpu/bert/group_query_attention_helper.h): kernels are
+    /// registered for T = T_CACHE = float16 or bfloat16 only; past/present in T_CACHE, [batch, kv_heads, S, head_size],
+    /// shared when the same buffer is bound to both; seqlens_k int32 [batch] (input 5); total_sequence_length an int32
+    /// scalar in CPU memory (input 6); cos/sin caches read as T, [positions ≥ total, rotary_dim/2] with rotary_dim/2 a
+    /// multiple of 8 and at most head_size/2, head_size a multiple of 16; position_ids (input 9) absent, so positions
+    /// follow each row's length; no attention_bias.
+    /// </summary>
+    [TestMethod]
+    [DataRow(Precision.Fp16)]
+    [DataRow(Precision.Int4)]
+    public void CudaGraphMeetsTheCudaGroupQueryAttentionContract(Precision precision)
+    {
+        string folder = ConvertedFixtures.Hf("llama", Cuda(precision));
+        var graph = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(folder, ModelConverter.ModelFile))).Graph;
+        var producers = graph.Node.SelectMany(n => n.Output.Select(o => (o, n))).Where(p => p.o.Length > 0).ToDictionary(p => p.o, p => p.n);
+        var initializers = graph.Initializer.ToDictionary(t => t.Name);
+        var inputs = graph.Input.ToDictionary(i => i.Name);
+        long Attr(NodeProto n, string name) => n.Attribute.Single(a => a.Name == name).I;
+
+        var attention = graph.Node.Where(n => n.OpType == "GroupQueryAttention").ToList();
+        Assert.IsNotEmpty(attention);
+        foreach (var node in attention)
+        {
+            Assert.AreEqual("com.microsoft", node.Domain);
+            long heads = Attr(node, "num_heads"), kvHeads = Attr(node, "kv_num_heads");
+            // T: the query comes out of a projection whose weights (or MatMulNBits scales) are fp16.
+            var projection = producers[node.Input[0]];
+            Assert.IsTrue(projection.OpType is "MatMul" or "MatMulNBits", $"{node.Name}: query from {projection.OpType}");
+            Assert.AreEqual((int)DataType.Float16, initializers[projection.Input[projection.OpType == "MatMulNBits" ? 2 : 1]].DataType,
+                $"{node.Name}: the query's projection computes in fp16");
+            // T_CACHE = T: past key/value graph inputs in fp16, [batch, kv_heads, past, head_size].
+            long headSize = 0;
+            foreach (int i in new[] { 3, 4 })
+            {
+                var past = inputs[node.Input[i]].Type.TensorType;
+                Assert.AreEqual((int)DataType.Float16, past.ElemType, node.Input[i]);
+                Assert.AreEqual(4, past.Shape.Dim.Count);
+                Assert.AreEqual(kvHeads, past.Shape.Dim[1].DimValue);
+                headSize = past.Shape.Dim[3].DimValue;
+            }
+            Assert.AreEqual(0, headSize % 16, "head_size must be a multiple of 16 with rotary");
+            // seqlens_k: int32, one per row (ReduceSum over the sequence axis, keepdims 0, minus 1).
+            var seqlens = producers[node.Input[5]];
+            Assert.AreEqual("Cast", seqlens.OpType);
+            Assert.AreEqual((long)DataType.Int32, Attr(seqlens, "to"));
+            // total_sequence_length: int32 scalar (a keepdims-0 ReduceMax of the row lengths).
+            var total = producers[node.Input[6]];
+            Assert.AreEqual("Cast", total.OpType);
+            Assert.AreEqual((long)DataType.Int32, Attr(total, "to"));
+            var longest = producers[total.Input[0]];
+            Assert.AreEqual("ReduceMax", longest.OpType);
+            Assert.AreEqual(0, Attr(longest, "keepdims"), "total_sequence_length must be a scalar");
+            // Rotary caches: fp16 (read as T), [positions, rotary_dim/2].
+            Assert.AreEqual(1, Attr(node, "do_rotary"));
+            foreach (int i in new[] { 7, 8 })
+            {
+                var table = initializers[node.Input[i]];
+                Assert.AreEqual((int)DataType.Float16, table.DataType, node.Input[i]);
+                Assert.AreEqual(2, table.Dims.Count);
+                Assert.AreEqual(0, table.Dims[1] % 8, "rotary_dim/2 must be a multiple of 8");
+                Assert.IsLessThanOrEqualTo(headSize / 2, table.Dims[1]);
+            }
+            Assert.IsLessThanOrEqualTo(9, node.Input.Count, $"{node.Name}: no position_ids or attention_bias");
+            // Packed q/k/v (key and value empty) or all three of the same width per head.
+            if (node.Input[1].Length == 0)
+                Assert.AreEqual(string.Empty, node.Input[2]);
+            // Present outputs are the graph outputs that the runtime binds to the past inputs' buffers.
+            Assert.IsTrue(graph.Output.Any(o => o.Name == node.Output[1]) && graph.Output.Any(o => o.Name == node.Output[2]));
+            Assert.AreEqual(0, heads % kvHeads);
+        }
+    }
+
     /// <summary>genai parses the cuda folder's config (strictly) and, with its providers cleared, runs the fp16 graph on the CPU.</summary>
     [TestMethod]
     public void GenAiLoadsTheCudaFolderAndRunsItOnCpu()
