@@ -143,7 +143,29 @@ public abstract class OutputConstraint
         ArgumentNullException.ThrowIfNull(tokenizer);
         var trie = TokenTrie.For(tokenizer);
         var cache = _masks.GetValue(trie, _ => new TokenMaskCache());
+        cache.SpecialTokens ??= SpecialTokensIn(tokenizer);
         return new ConstraintMatcher(Grammar, trie, cache, tokenizer.Bytes.StripLeadingSpace);
+    }
+
+    /// <summary>
+    /// The tokenizer's special tokens whose text this constraint's fixed texts contain (a tool call's marker such as
+    /// Mistral's <c>[TOOL_CALLS]</c> or Llama's <c>&lt;|python_tag|&gt;</c>): a model writes those as the one special
+    /// token, so the constraint allows it wherever its text may come. Other special tokens stay masked.
+    /// </summary>
+    private (int Id, byte[] Bytes)[] SpecialTokensIn(TextTokenizer tokenizer)
+    {
+        var texts = new List<string>();
+        CollectTexts(texts);
+        return tokenizer.AddedTokens
+            .Where(a => a.Special && a.Content.Length > 0 && tokenizer.IsSpecialToken(a.Id) && (uint)a.Id < (uint)tokenizer.VocabSize
+                        && texts.Any(t => t.Contains(a.Content, StringComparison.Ordinal)))
+            .Select(a => (a.Id, System.Text.Encoding.UTF8.GetBytes(a.Content)))
+            .ToArray();
+    }
+
+    /// <summary>Adds the fixed texts (literals, triggers) this constraint may write.</summary>
+    private protected virtual void CollectTexts(List<string> texts)
+    {
     }
 
     private sealed class JsonObjectConstraint : OutputConstraint
@@ -177,6 +199,7 @@ public abstract class OutputConstraint
 
         public string Text { get; }
         internal override int Emit(GrammarBuilder builder) => builder.LiteralsOf([Text]);
+        private protected override void CollectTexts(List<string> texts) => texts.Add(Text);
         public override string ToString() => $"the text {JsonSerializer.Serialize(Text)}";
     }
 
@@ -203,6 +226,12 @@ public abstract class OutputConstraint
 
         public IReadOnlyList<OutputConstraint> Parts { get; }
 
+        private protected override void CollectTexts(List<string> texts)
+        {
+            foreach (var p in Parts)
+                p.CollectTexts(texts);
+        }
+
         internal override int Emit(GrammarBuilder builder)
         {
             if (Parts.Count == 1)
@@ -224,6 +253,13 @@ public abstract class OutputConstraint
         {
             (_item, _min, _max, _separator) = (item, min, max, separator);
             CompileNow();
+        }
+
+        private protected override void CollectTexts(List<string> texts)
+        {
+            _item.CollectTexts(texts);
+            if (_separator is not null)
+                texts.Add(_separator);
         }
 
         internal override int Emit(GrammarBuilder builder)
@@ -258,6 +294,12 @@ public abstract class OutputConstraint
 
         internal override int Emit(GrammarBuilder builder) =>
             builder.FreeText(Encoding.UTF8.GetBytes(_trigger), _item.Emit(builder), _maxItems, _itemAtStart);
+
+        private protected override void CollectTexts(List<string> texts)
+        {
+            texts.Add(_trigger);
+            _item.CollectTexts(texts);
+        }
 
         public override string ToString() =>
             $"free text where {JsonSerializer.Serialize(_trigger)}{(_itemAtStart ? " (or the start)" : "")} begins {_item}, at most {_maxItems} times";
@@ -306,6 +348,12 @@ public abstract class OutputConstraint
                 throw new ArgumentException(
                     "the leading texts of a choice's alternatives must not be prefixes of one another (the choice would be ambiguous).");
             return builder.Add(new GrammarNode { Kind = NodeKind.Literals, Trie = trie });
+        }
+
+        private protected override void CollectTexts(List<string> texts)
+        {
+            foreach (var a in _alternatives)
+                a.CollectTexts(texts);
         }
 
         public override string ToString() => "one of: " + string.Join("; ", _alternatives.Select(a => a.ToString()));
