@@ -40,7 +40,7 @@ internal static class ChatCompletionsEndpoint
             generation = generation with { Constraint = ToolRequest.CallConstraint(format!, tools) };
         var handles = model.Submit(prompt, generation, request.Parameters.LogProbs, http.RequestAborted, adapter, request.Parameters.N);
         // One reader per choice (n > 1): each choice's text may hold its own calls.
-        var answers = handles.Select(_ => new ChatAnswerReader(format, tools, model.ToolMarkerTokenId, streamArguments: constrainedCalls)).ToArray();
+        var answers = handles.Select(_ => new ChatAnswerReader(format, tools, model.ToolMarkerTokenId, streamArguments: constrainedCalls, model.ToolArgsTokenId)).ToArray();
 
         string id = ResponseIds.Chat();
         long created = ResponseIds.Now();

@@ -109,6 +109,10 @@ public sealed class ConstraintMatcher
         return any;
     }
 
+    /// <summary>
+    /// Whether a special token whose text the grammar holds may come next: its bytes continue the document, and in
+    /// free text only when they open an item (the call marker), not as mere text.
+    /// </summary>
     private bool SpecialAllowed(int index)
     {
         var bytes = _specials[index].Bytes;
@@ -121,6 +125,7 @@ public sealed class ConstraintMatcher
                 ok = false;
                 break;
             }
+        ok = ok && !(_matcher.InFreeText(_state) && _matcher.InFreeText(s));
         _arena.Truncate(mark);
         return ok;
     }

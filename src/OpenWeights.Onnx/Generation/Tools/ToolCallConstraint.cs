@@ -37,6 +37,13 @@ public static class ToolCallConstraint
             throw new ArgumentException(choice.Mode == ToolChoiceMode.Function
                 ? $"the function '{choice.FunctionName}' is not one of the tools." : "a forced call needs at least one tool.", nameof(tools));
         int max = parallelCalls && choice.Mode == ToolChoiceMode.Required ? MaxParallelCalls : 1;
+        if (format.ArgsMarker.Length > 0)
+        {
+            // [TOOL_CALLS]name[ARGS]{…}, each call with its own marker and nothing between calls.
+            var named = OutputConstraint.Choice(allowed.Select(t => OutputConstraint.Sequence(
+                OutputConstraint.Literal(format.Marker + t.Name + format.ArgsMarker), Arguments(t))).ToArray());
+            return max == 1 ? named : OutputConstraint.Repeat(named, 1, max);
+        }
         if (format.ObjectClose.Length > 0)
         {
             // Each call in its own block: <tool_call>\n{…}\n</tool_call>, blocks separated by a newline.
@@ -58,6 +65,12 @@ public static class ToolCallConstraint
         if (tools.Count == 0)
             throw new ArgumentException("tool calls need at least one tool.", nameof(tools));
         int max = parallelCalls ? MaxParallelCalls : 1;
+        if (format.ArgsMarker.Length > 0)
+        {
+            var rest = OutputConstraint.Choice(tools.Select(t => OutputConstraint.Sequence(
+                OutputConstraint.Literal(t.Name + format.ArgsMarker), Arguments(t))).ToArray());
+            return OutputConstraint.FreeText(format.Marker, rest, max);
+        }
         if (format.ObjectClose.Length > 0)
         {
             // Each block starts with the marker: each is an item of the free text.

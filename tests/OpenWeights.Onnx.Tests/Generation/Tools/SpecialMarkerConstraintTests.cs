@@ -15,7 +15,7 @@ namespace OpenWeights.Onnx.Tests.Generation.Tools;
 [TestClass]
 public sealed class SpecialMarkerConstraintTests
 {
-    private const int ToolCalls = 2048, PythonTag = 2049;
+    private const int ToolCalls = 2048, PythonTag = 2049, Args = 2050;
 
     private static readonly Lazy<TextTokenizer> Tokenizer = new(() =>
     {
@@ -24,7 +24,7 @@ public sealed class SpecialMarkerConstraintTests
             File.Copy(Path.Combine(TestFixtures.FortuneLlama, name), Path.Combine(dir, name));
         var json = JsonNode.Parse(File.ReadAllText(Path.Combine(TestFixtures.FortuneLlama, "tokenizer.json")))!.AsObject();
         var added = json["added_tokens"]!.AsArray();
-        foreach (var (id, content) in new[] { (ToolCalls, "[TOOL_CALLS]"), (PythonTag, "<|python_tag|>") })
+        foreach (var (id, content) in new[] { (ToolCalls, "[TOOL_CALLS]"), (PythonTag, "<|python_tag|>"), (Args, "[ARGS]") })
             added.Add(new JsonObject
             {
                 ["id"] = id, ["content"] = content, ["single_word"] = false, ["lstrip"] = false, ["rstrip"] = false,
@@ -75,5 +75,23 @@ public sealed class SpecialMarkerConstraintTests
         Assert.IsTrue(matcher.InFreeText);
         Assert.IsFalse(Allowed(matcher, PythonTag), "one call without parallel calls: no second marker");
         Assert.IsTrue(matcher.CanEnd);
+    }
+
+    [TestMethod]
+    public void MistralsNameArgsFormatMayUseBothSpecialTokens()
+    {
+        var tokenizer = Tokenizer.Value;
+        var matcher = ToolCallConstraint.Auto(ToolCallFormat.MistralArgs, Tools, parallelCalls: true).Start(tokenizer);
+        Assert.IsTrue(Allowed(matcher, ToolCalls));
+        Assert.IsFalse(Allowed(matcher, Args), "[ARGS] only after a function's name");
+        matcher.Accept(tokenizer.TokenBytes(ToolCalls));
+        matcher.Accept("get_"u8);
+        Assert.IsFalse(Allowed(matcher, Args), "not after part of a name");
+        matcher.Accept("time"u8);
+        Assert.IsTrue(Allowed(matcher, Args));
+        matcher.Accept(tokenizer.TokenBytes(Args));
+        matcher.Accept("{}"u8);
+        Assert.IsTrue(matcher.InFreeText);
+        Assert.IsTrue(Allowed(matcher, ToolCalls), "another call may follow");
     }
 }
