@@ -31,7 +31,7 @@ public sealed record ServerOptions
     public string? ChatTemplateFile { get; init; }
     /// <summary>
     /// How the model writes tool calls: "auto" (from its chat template and tokenizer), "none" (tools refused),
-    /// or a format name (hermes, llama3, mistral).
+    /// or a format name (hermes, llama3, mistral, mistral-args).
     /// </summary>
     public string ToolCallFormat { get; init; } = "auto";
     /// <summary>An IP address, or "localhost" (the IPv4 loopback).</summary>

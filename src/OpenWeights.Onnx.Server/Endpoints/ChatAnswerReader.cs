@@ -14,16 +14,21 @@ internal sealed class ChatAnswerReader
     private readonly ToolCallReader? _reader;
     private readonly string? _marker;
     private readonly int? _markerId;
+    private readonly string? _argsMarker;
+    private readonly int? _argsId;
     private readonly List<ToolCallEvent> _events = [];
 
     /// <param name="streamArguments">The output is constrained to calls: arguments are released as they are written.</param>
-    public ChatAnswerReader(ToolCallFormat? format, ToolRequest tools, int? markerTokenId, bool streamArguments)
+    /// <param name="argsTokenId">The id of the format's <see cref="ToolCallFormat.ArgsMarker"/> when it is a special token.</param>
+    public ChatAnswerReader(ToolCallFormat? format, ToolRequest tools, int? markerTokenId, bool streamArguments, int? argsTokenId = null)
     {
         if (format is null || !tools.Active)
             return;
         _reader = new ToolCallReader(format, tools.Tools, streamArguments, tools.ParallelCalls ? int.MaxValue : 1);
         _marker = format.Marker;
         _markerId = markerTokenId;
+        _argsMarker = format.ArgsMarker;
+        _argsId = argsTokenId;
     }
 
     /// <summary>Calls read so far.</summary>
@@ -39,8 +44,11 @@ internal sealed class ChatAnswerReader
                 _events.Add(new ContentText(token.Text));
             return _events;
         }
+        // Special tokens are left out of the decoded text: the format's markers are put back for the reader.
         if (token.TokenId >= 0 && token.TokenId == _markerId)
             _reader.Push(_marker, _events);
+        else if (token.TokenId >= 0 && token.TokenId == _argsId)
+            _reader.Push(_argsMarker, _events);
         _reader.Push(token.Text, _events);
         return _events;
     }

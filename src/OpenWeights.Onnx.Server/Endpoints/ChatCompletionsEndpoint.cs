@@ -32,14 +32,15 @@ internal static class ChatCompletionsEndpoint
         int[] prompt = model.EncodeChat(request.Messages, tools.Active ? tools.Tools : null);
         var generation = GenerationOptionsMapper.Map(request.Parameters, model.DefaultSampling, prompt.Length,
             model.MaxLength, defaultMaxTokens: int.MaxValue, promptParam: "messages");
-        // A forced call is constrained to the call's syntax and the function's schema: its arguments always parse,
-        // so they can stream as they are written.
-        bool forced = format is not null && tools.Choice.ForcesCall;
-        if (forced)
-            generation = generation with { Constraint = ToolRequest.ForcedCallConstraint(format!, tools) };
+        // Calls are constrained to the call's syntax and the function's schema: forced ones from the start, in auto
+        // mode from the model's call marker on (unless response_format constrains the whole answer). A marker that is
+        // a special token stays allowed as that token. Their arguments always parse, so they stream as they are written.
+        bool constrainedCalls = format is not null && (tools.Choice.ForcesCall || generation.Constraint is null);
+        if (constrainedCalls)
+            generation = generation with { Constraint = ToolRequest.CallConstraint(format!, tools) };
         var handles = model.Submit(prompt, generation, request.Parameters.LogProbs, http.RequestAborted, adapter, request.Parameters.N);
         // One reader per choice (n > 1): each choice's text may hold its own calls.
-        var answers = handles.Select(_ => new ChatAnswerReader(format, tools, model.ToolMarkerTokenId, streamArguments: forced)).ToArray();
+        var answers = handles.Select(_ => new ChatAnswerReader(format, tools, model.ToolMarkerTokenId, streamArguments: constrainedCalls, model.ToolArgsTokenId)).ToArray();
 
         string id = ResponseIds.Chat();
         long created = ResponseIds.Now();

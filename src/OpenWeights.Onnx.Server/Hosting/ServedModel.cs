@@ -32,6 +32,8 @@ public sealed class ServedModel : IDisposable
         // Llama's and Mistral's markers are special tokens, which the decoded text leaves out.
         if (toolFormat is not null && tokenizer.TokenToId(toolFormat.Marker) is { } marker && tokenizer.IsSpecialToken(marker))
             ToolMarkerTokenId = marker;
+        if (toolFormat is { ArgsMarker.Length: > 0 } && tokenizer.TokenToId(toolFormat.ArgsMarker) is { } args && tokenizer.IsSpecialToken(args))
+            ToolArgsTokenId = args;
         _templateProblem = templateProblem;
         Id = id;
         _adapters = adapters;
@@ -58,6 +60,8 @@ public sealed class ServedModel : IDisposable
     public ToolCallFormat? ToolFormat { get; }
     /// <summary>The id of <see cref="ToolFormat"/>'s marker when it is a special token (left out of decoded text).</summary>
     public int? ToolMarkerTokenId { get; }
+    /// <summary>The id of <see cref="ToolFormat"/>'s <see cref="ToolCallFormat.ArgsMarker"/> when it is a special token.</summary>
+    public int? ToolArgsTokenId { get; }
 
     public static ServedModel Load(ServerOptions options, ServerMetrics metrics, ILogger logger)
     {

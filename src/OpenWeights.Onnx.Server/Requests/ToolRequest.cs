@@ -22,10 +22,12 @@ internal sealed partial record ToolRequest(IReadOnlyList<ToolDefinition> Tools, 
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Generation.Constraints.OutputConstraint> Constraints = new();
 
     /// <summary>
-    /// The constraint of a forced call; a strict function whose schema cannot be enforced is a 400 naming it. Kept by
+    /// The constraint on the answer's calls: a forced answer (required or a named function) is calls only; in auto mode
+    /// the text is free until the model opens a call, which is then constrained (<see cref="ToolCallConstraint.Auto"/>).
+    /// Either way every call parses. A strict function whose schema cannot be enforced is a 400 naming it. Kept by
     /// format, choice and tools, so that an agent repeating its tools shares the token masks instead of recomputing them.
     /// </summary>
-    public static Generation.Constraints.OutputConstraint ForcedCallConstraint(ToolCallFormat format, ToolRequest tools)
+    public static Generation.Constraints.OutputConstraint CallConstraint(ToolCallFormat format, ToolRequest tools)
     {
         var described = new JsonArray();
         foreach (var t in tools.Tools)
@@ -34,12 +36,14 @@ internal sealed partial record ToolRequest(IReadOnlyList<ToolDefinition> Tools, 
             o["strict"] = t.Strict;
             described.Add(o);
         }
-        string key = $"{format.Name}|{tools.Choice.Mode}|{tools.Choice.FunctionName}|{described.ToJsonString()}";
+        string key = $"{format.Name}|{tools.Choice.Mode}|{tools.Choice.FunctionName}|{tools.ParallelCalls}|{described.ToJsonString()}";
         if (Constraints.TryGetValue(key, out var cached))
             return cached;
         try
         {
-            var constraint = ToolCallConstraint.For(format, tools.Tools, tools.Choice);
+            var constraint = tools.Choice.ForcesCall
+                ? ToolCallConstraint.For(format, tools.Tools, tools.Choice, tools.ParallelCalls)
+                : ToolCallConstraint.Auto(format, tools.Tools, tools.ParallelCalls);
             if (Constraints.Count >= MaxCachedConstraints)
                 Constraints.Clear();
             return Constraints.GetOrAdd(key, constraint);

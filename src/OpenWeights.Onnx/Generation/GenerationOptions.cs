@@ -8,7 +8,11 @@ public sealed record GenerationOptions
 {
     public int MaxNewTokens { get; init; } = 128;
     public SamplingOptions Sampling { get; init; } = SamplingOptions.Greedy;
-    /// <summary>Generation ends before any of these strings; the string itself is not returned.</summary>
+    /// <summary>
+    /// Generation ends before any of these strings; the string itself is not returned. With a <see cref="Constraint"/>
+    /// they are matched only in its free text (<see cref="Constraints.OutputConstraint.FreeText"/>), never inside a
+    /// constrained document, which therefore always ends whole.
+    /// </summary>
     public IReadOnlyList<string> StopStrings { get; init; } = [];
     /// <summary>Stop at the model's EOS ids (generation_config.json). Off only for benchmarks.</summary>
     public bool StopAtEos { get; init; } = true;

@@ -189,15 +189,21 @@ public sealed class SequenceGenerator
         Current = token;
         Generated++;
         _pending = true;
+        // Stop strings are matched only in free text: a constrained document (a response_format, a tool call) is
+        // never cut short by one, so it always parses.
+        bool free = true;
         if (_constraint is not null)
         {
+            bool wasFree = _constraint.InFreeText;
             _constraint.Accept(_constraintTokenizer!.TokenBytes(token));
+            free = wasFree && _constraint.InFreeText;
             if (_constraint.IsComplete)
                 Finish = FinishReason.Stop; // the document is whole: only EOS could follow
         }
         if (_stops is not null)
         {
-            CurrentText = _stops.Push(_detokenizer!.NextChars(token));
+            var chars = _detokenizer!.NextChars(token);
+            CurrentText = free ? _stops.Push(chars) : _stops.PushUnmatched(chars);
             if (_stops.Stopped)
                 Finish = FinishReason.Stop;
         }

@@ -38,6 +38,18 @@ public sealed class StopStringMatcher(IReadOnlyList<string> stops)
         return Drain(text.Length - HeldBack(text));
     }
 
+    /// <summary>
+    /// Adds a fragment that stop strings must not cut (text of a constrained document, which must stay whole): it
+    /// is released at once, with whatever was held back before it.
+    /// </summary>
+    public string PushUnmatched(ReadOnlySpan<char> fragment)
+    {
+        if (Stopped)
+            return "";
+        _pending.Append(fragment);
+        return Drain(_pending.Length);
+    }
+
     /// <summary>The held-back text at the end of the stream (no stop string followed).</summary>
     public string Flush() => Stopped ? "" : Drain(_pending.Length);
 

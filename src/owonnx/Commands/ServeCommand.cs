@@ -38,7 +38,7 @@ internal static class ServeCommand
         var chatTemplate = CliOptions.Text("--chat-template", "A Jinja chat template file to use instead of the model's own (e.g. one that shows tools; default: the model's own)");
         var toolCallFormat = CliOptions.Choice("--tool-call-format",
             "How the model writes tool calls: auto (from its chat template and tokenizer), none (tools refused), or a format",
-            "auto", "auto", "none", "hermes", "llama3", "mistral");
+            "auto", "auto", "none", "hermes", "llama3", "mistral", "mistral-args");
         var device = new DeviceOptionSet();
         var maxBodyBytes = CliOptions.Long("--max-body-bytes", "Largest request body accepted in bytes (larger: 413)", 4 * 1024 * 1024, 1024);
         var command = new Command("serve",

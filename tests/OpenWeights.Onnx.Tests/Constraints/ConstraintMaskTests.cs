@@ -56,6 +56,55 @@ public sealed class ConstraintMaskTests
         Assert.IsGreaterThan(0, allowed, $"after '{prefix}' some token must continue");
     }
 
+    private static readonly OutputConstraint AutoCalls = OpenWeights.Onnx.Generation.Tools.ToolCallConstraint.Auto(
+        OpenWeights.Onnx.Generation.Tools.ToolCallFormat.Hermes,
+        [
+            new("get_forecast", null, (System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(
+                """{"type":"object","properties":{"city":{"enum":["Paris","Oslo"]},"days":{"type":"integer"}},"required":["city"],"additionalProperties":false}""")!),
+            new("get_time", null, null),
+        ],
+        parallelCalls: false);
+
+    /// <summary>
+    /// Auto tool calls on Qwen3's real vocabulary, where <c>&lt;tool_call&gt;</c> is one added (not special) token:
+    /// free text allows it and nearly everything else, after it only the call's syntax, after the call free text
+    /// again (without the marker, one call being allowed). Each state's mask equals the token-by-token check.
+    /// </summary>
+    [TestMethod]
+    [DataRow("")]
+    [DataRow("Let me check <tool_")]
+    [DataRow("Sure. <tool_call>")]
+    [DataRow("<tool_call>\n{\"name\": \"get_")]
+    [DataRow("<tool_call>\n{\"name\": \"get_forecast\", \"arguments\": {\"city\": \"Oslo\"}}\n</tool_call> And")]
+    public void AutoToolCallMaskEqualsTokenByTokenCheck(string prefix)
+    {
+        var matcher = AutoCalls.Start(Qwen);
+        byte[] prefixBytes = Encoding.UTF8.GetBytes(prefix);
+        if (prefixBytes.Length > 0)
+            matcher.Accept(prefixBytes);
+        var logits = new float[Qwen.VocabSize];
+        matcher.Mask(logits);
+        int allowed = 0;
+        for (int id = 0; id < Qwen.VocabSize; id++)
+        {
+            byte[] token = Qwen.TokenBytes(id).ToArray();
+            bool expected = !Qwen.IsSpecialToken(id) && token.Length > 0 &&
+                            ConstraintGrammarTests.IsPrefix(AutoCalls, [.. prefixBytes, .. token]);
+            if (expected == float.IsNegativeInfinity(logits[id]))
+                Assert.Fail($"after '{prefix}': token {id} {Encoding.UTF8.GetString(token)} expected {(expected ? "allowed" : "masked")}");
+            if (expected)
+                allowed++;
+        }
+        bool marker = !float.IsNegativeInfinity(logits[Qwen.TokenToId("<tool_call>")!.Value]);
+        bool inText = prefix is "" or "Let me check <tool_";
+        Assert.AreEqual(inText, marker, "the marker token is allowed exactly where a call may open");
+        Assert.AreEqual(inText || prefix.EndsWith("And", StringComparison.Ordinal), matcher.InFreeText);
+        if (matcher.InFreeText)
+            Assert.IsGreaterThan(Qwen.VocabSize * 9 / 10, allowed, "free text is (nearly) free");
+        else
+            Assert.IsLessThan(Qwen.VocabSize / 10, allowed, "inside a call only its syntax");
+    }
+
     [TestMethod]
     public void InsideAStringMostTokensAreAllowedAndTheStateIsCached()
     {

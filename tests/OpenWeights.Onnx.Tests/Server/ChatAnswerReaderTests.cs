@@ -37,6 +37,17 @@ public sealed class ChatAnswerReaderTests
     }
 
     [TestMethod]
+    public void MistralsNameArgsMarkersAsSpecialTokensStartAndSplitTheCall()
+    {
+        const int argsId = 10;
+        var reader = new ChatAnswerReader(ToolCallFormat.MistralArgs, Tools, MarkerId, streamArguments: true, argsTokenId: argsId);
+        var (content, calls, finish) = Read(reader, (50, "Sure."), (MarkerId, ""), (100, "get_"), (101, "time"), (argsId, ""), (102, "{}"));
+        Assert.AreEqual("Sure.", content);
+        Assert.AreEqual("get_time {}", $"{calls.Single().Name} {calls.Single().Arguments}");
+        Assert.AreEqual("tool_calls", finish);
+    }
+
+    [TestMethod]
     public void WithoutTheMarkerTokenTheSameTextIsText()
     {
         var reader = new ChatAnswerReader(ToolCallFormat.Mistral, Tools, MarkerId, streamArguments: false);

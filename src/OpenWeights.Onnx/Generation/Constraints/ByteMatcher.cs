@@ -44,8 +44,21 @@ internal sealed class ByteMatcher
         return false; // the document is complete: nothing may follow
     }
 
-    /// <summary>Whether the text so far is a whole document (it may still go on, as a number may).</summary>
-    public bool CanEnd(in ParserState s) => s.Depth == 0 || (s.Depth == 1 && AcceptsEnd(s.Top));
+    /// <summary>
+    /// Whether the text so far is a whole document (it may still go on, as a number may): every open frame may end
+    /// where it is (a repetition after enough items inside free text, say).
+    /// </summary>
+    public bool CanEnd(in ParserState s)
+    {
+        if (s.Depth == 0)
+            return true;
+        if (!AcceptsEnd(s.Top))
+            return false;
+        for (int i = s.Below; i >= 0; i = _arena.BelowOf(i))
+            if (!AcceptsEnd(_arena[i]))
+                return false;
+        return true;
+    }
 
     /// <summary>Whether any byte continues the document.</summary>
     public bool CanContinue(in ParserState s)
@@ -103,6 +116,7 @@ internal sealed class ByteMatcher
             NodeKind.Number or NodeKind.Integer => "a JSON number",
             NodeKind.Literals => "a fixed text (a literal, an enum or const value, or a tool call's wrapper)",
             NodeKind.Repeat => "a repetition (e.g. of tool calls)",
+            NodeKind.FreeText => "free text",
             _ => "a JSON value",
         };
     }
@@ -115,6 +129,7 @@ internal sealed class ByteMatcher
             NodeKind.Number or NodeKind.Integer => f.Phase is 2 or 3 or 5 or 8,
             NodeKind.Literals => f.A != 0 && n.Trie!.IsTerminal(f.A) && n.Trie.ValueOf(f.A) == LiteralTrie.End,
             NodeKind.Repeat => (f.Phase == 1 && f.A >= n.MinItems) || (f.Phase == 0 && n.MinItems == 0),
+            NodeKind.FreeText => true,
             _ => false,
         };
     }
@@ -141,6 +156,8 @@ internal sealed class ByteMatcher
             }
             case NodeKind.Repeat:
                 return StepRepeat(ref s, n, b);
+            case NodeKind.FreeText:
+                return StepFreeText(ref s, n, b);
             case NodeKind.Sequence:
             {
                 int part = s.Top.Phase;
@@ -390,6 +407,44 @@ internal sealed class ByteMatcher
             default:
                 return Step.Reject;
         }
+    }
+
+    /// <summary>Whether the state is in free text (a <see cref="NodeKind.FreeText"/> frame on top, no item open).</summary>
+    public bool InFreeText(in ParserState s) => s.Depth == 1 && _nodes[s.Top.Node].Kind == NodeKind.FreeText;
+
+    /// <summary>
+    /// Phases: 0 at the start (only spaces so far), 1 in text. A = bytes of the trigger matched, B = items started
+    /// (each pushes the item; when it pops, text resumes). Once MaxItems items are written, the byte that would
+    /// complete the trigger is refused.
+    /// </summary>
+    private Step StepFreeText(ref ParserState s, GrammarNode n, byte b)
+    {
+        ref Frame f = ref s.Top;
+        if (f.Phase == 0 && n.ItemAtStart)
+        {
+            if (b is (byte)' ' or (byte)'\n' or (byte)'\t' or (byte)'\r')
+                return Step.Consumed;
+            if (n.ItemFirst![b] && f.B < n.MaxItems)
+            {
+                f.Phase = 1;
+                f.B++;
+                return Push(ref s, n.Item) ? Step.Retry : Step.Reject;
+            }
+        }
+        f.Phase = 1;
+        if (n.Trigger.Length == 0)
+            return Step.Consumed;
+        int matched = n.TriggerNext![f.A * 256 + b];
+        if (matched < n.Trigger.Length)
+        {
+            f.A = matched;
+            return Step.Consumed;
+        }
+        if (f.B >= n.MaxItems)
+            return Step.Reject;
+        f.A = 0;
+        f.B++;
+        return Push(ref s, n.Item) ? Step.Consumed : Step.Reject;
     }
 
     private Step NextItem(ref ParserState s, GrammarNode n)

@@ -15,6 +15,8 @@ public sealed class ConstraintMatcher
     private readonly ParserState[] _walk;
     private readonly bool _stripLeadingSpace;
     private readonly int _root;
+    private readonly (int Id, byte[] Bytes)[] _specials;
+    private readonly float[] _specialLogits;
     private ParserState _state;
     private bool _first;
 
@@ -26,6 +28,8 @@ public sealed class ConstraintMatcher
         _walk = new ParserState[trie.MaxDepth + 1];
         _stripLeadingSpace = stripLeadingSpace;
         _root = grammar.Root;
+        _specials = cache.SpecialTokens ?? [];
+        _specialLogits = new float[_specials.Length];
         Reset();
     }
 
@@ -34,6 +38,12 @@ public sealed class ConstraintMatcher
 
     /// <summary>The document is complete and nothing can follow it: the sequence is over.</summary>
     public bool IsComplete => _state.Depth == 0 || (CanEnd && !_matcher.CanContinue(_state));
+
+    /// <summary>
+    /// Whether the text so far stands in free text (<see cref="OutputConstraint.FreeText"/>, outside any item):
+    /// false inside a constrained document. Stop strings are matched only there.
+    /// </summary>
+    public bool InFreeText => _matcher.InFreeText(_state);
 
     /// <summary>Masks computed by a trie walk so far, and those found in the shared cache.</summary>
     public long MaskWalks => _cache.Misses;
@@ -48,13 +58,16 @@ public sealed class ConstraintMatcher
     }
 
     /// <summary>
-    /// Sets to −∞ the logit of every token whose bytes cannot continue the document (special tokens included: the
-    /// caller restores EOS when <see cref="CanEnd"/>). Logits past the tokenizer's vocabulary are masked too.
+    /// Sets to −∞ the logit of every token whose bytes cannot continue the document (special tokens included, except
+    /// those whose text the constraint holds, such as a tool call's marker; the caller restores EOS when
+    /// <see cref="CanEnd"/>). Logits past the tokenizer's vocabulary are masked too.
     /// Returns false when no token at all continues the document: then, unless it <see cref="CanEnd"/>, the
     /// sequence is at a dead end (<see cref="DeadEnd"/> says where).
     /// </summary>
     public bool Mask(Span<float> logits)
     {
+        for (int i = 0; i < _specials.Length; i++)
+            _specialLogits[i] = (uint)_specials[i].Id < (uint)logits.Length ? logits[_specials[i].Id] : 0f;
         ulong[] mask = CurrentMask();
         int count = Math.Min(logits.Length, _trie.TokenCount);
         bool any = false;
@@ -86,7 +99,35 @@ public sealed class ConstraintMatcher
         }
         if (logits.Length > count)
             logits[count..].Fill(float.NegativeInfinity);
+        // Special tokens whose text the grammar holds (a call marker) are not in the trie: each is checked here.
+        for (int i = 0; i < _specials.Length; i++)
+            if ((uint)_specials[i].Id < (uint)logits.Length && SpecialAllowed(i))
+            {
+                logits[_specials[i].Id] = _specialLogits[i];
+                any = true;
+            }
         return any;
+    }
+
+    /// <summary>
+    /// Whether a special token whose text the grammar holds may come next: its bytes continue the document, and in
+    /// free text only when they open an item (the call marker), not as mere text.
+    /// </summary>
+    private bool SpecialAllowed(int index)
+    {
+        var bytes = _specials[index].Bytes;
+        int mark = _arena.Length;
+        var s = _state;
+        bool ok = true;
+        foreach (byte b in bytes)
+            if (!_matcher.Advance(ref s, b))
+            {
+                ok = false;
+                break;
+            }
+        ok = ok && !(_matcher.InFreeText(_state) && _matcher.InFreeText(s));
+        _arena.Truncate(mark);
+        return ok;
     }
 
     private static readonly System.Text.Json.JsonSerializerOptions Readable =
@@ -113,6 +154,9 @@ public sealed class ConstraintMatcher
     /// <summary>Whether <paramref name="token"/> may come next.</summary>
     public bool Allows(int token)
     {
+        for (int i = 0; i < _specials.Length; i++)
+            if (_specials[i].Id == token)
+                return SpecialAllowed(i);
         if ((uint)token >= (uint)_trie.TokenCount)
             return false;
         return (CurrentMask()[token >> 6] & (1UL << (token & 63))) != 0;

@@ -23,6 +23,11 @@ internal enum NodeKind
     Sequence,
     /// <summary>One grammar several times (Item, MinItems, MaxItems), with an optional separator grammar between.</summary>
     Repeat,
+    /// <summary>
+    /// Free text in which a trigger text (a tool call's marker) starts an Item, at most MaxItems times; after the
+    /// item, free text again. With ItemAtStart, an item may also begin the text (after spaces) with its own first byte.
+    /// </summary>
+    FreeText,
 }
 
 internal sealed class GrammarNode
@@ -55,7 +60,12 @@ internal sealed class GrammarNode
     // Repeat (also Item, MinItems, MaxItems)
     public int Separator = -1;
     public bool[]? Continues;              // first bytes that start another round (the separator's, else the item's)
-    public bool[]? ItemFirst;              // first bytes of the item
+    public bool[]? ItemFirst;              // first bytes of the item (Repeat; FreeText with ItemAtStart)
+
+    // FreeText (also Item, MaxItems)
+    public byte[] Trigger = [];
+    public int[]? TriggerNext;             // [matched * 256 + byte] → matched after the byte (a KMP automaton)
+    public bool ItemAtStart;
 }
 
 /// <summary>
@@ -162,8 +172,34 @@ internal sealed class GrammarBuilder
                 return FirstBytes(n.Parts[0]);
             case NodeKind.Repeat:
                 return FirstBytes(n.Item);
+            case NodeKind.FreeText:
+                Array.Fill(set, true);
+                break;
         }
         return set;
+    }
+
+    /// <summary>Free text whose <paramref name="trigger"/> starts <paramref name="item"/> (see <see cref="NodeKind.FreeText"/>).</summary>
+    public int FreeText(byte[] trigger, int item, int maxItems, bool itemAtStart)
+    {
+        // KMP automaton: after the bytes so far matched `k` of the trigger, a byte leads to the new longest match.
+        int m = trigger.Length;
+        var next = new int[Math.Max(m, 1) * 256];
+        if (m > 0)
+        {
+            next[trigger[0]] = 1;
+            for (int k = 1, fallback = 0; k < m; k++)
+            {
+                Array.Copy(next, fallback * 256, next, k * 256, 256);
+                next[k * 256 + trigger[k]] = k + 1;
+                fallback = next[fallback * 256 + trigger[k]];
+            }
+        }
+        return Add(new GrammarNode
+        {
+            Kind = NodeKind.FreeText, Trigger = trigger, TriggerNext = next, Item = item, MaxItems = maxItems,
+            ItemAtStart = itemAtStart, ItemFirst = itemAtStart ? FirstBytes(item) : null,
+        });
     }
 
     public Grammar Build(int root) => new([.. _nodes], root);

@@ -102,6 +102,24 @@ public abstract class OutputConstraint
         return new RepeatConstraint(item, min, max, separator);
     }
 
+    /// <summary>
+    /// Free text, in which writing <paramref name="trigger"/> starts <paramref name="item"/> (the rest of a tool call
+    /// after its marker): the item is then constrained, and free text resumes after it. At most
+    /// <paramref name="maxItems"/> items; after that the trigger cannot be written. With
+    /// <paramref name="itemAtStart"/>, an item may also begin the text (after spaces) with its own first byte (Llama's
+    /// bare call object). The text may end (EOS) anywhere outside an item. A lazy constraint: text stays free until the
+    /// model starts a call, and every call it starts parses.
+    /// </summary>
+    public static OutputConstraint FreeText(string trigger, OutputConstraint item, int maxItems = 1, bool itemAtStart = false)
+    {
+        ArgumentNullException.ThrowIfNull(trigger);
+        ArgumentNullException.ThrowIfNull(item);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxItems, 1);
+        if (trigger.Length == 0 && !itemAtStart)
+            throw new ArgumentException("free text needs a trigger, or an item that may start it.", nameof(trigger));
+        return new FreeTextConstraint(trigger, item, maxItems, itemAtStart);
+    }
+
     /// <summary>A short description for messages and logs.</summary>
     public abstract override string ToString();
 
@@ -125,7 +143,29 @@ public abstract class OutputConstraint
         ArgumentNullException.ThrowIfNull(tokenizer);
         var trie = TokenTrie.For(tokenizer);
         var cache = _masks.GetValue(trie, _ => new TokenMaskCache());
+        cache.SpecialTokens ??= SpecialTokensIn(tokenizer);
         return new ConstraintMatcher(Grammar, trie, cache, tokenizer.Bytes.StripLeadingSpace);
+    }
+
+    /// <summary>
+    /// The tokenizer's special tokens whose text this constraint's fixed texts contain (a tool call's marker such as
+    /// Mistral's <c>[TOOL_CALLS]</c> or Llama's <c>&lt;|python_tag|&gt;</c>): a model writes those as the one special
+    /// token, so the constraint allows it wherever its text may come. Other special tokens stay masked.
+    /// </summary>
+    private (int Id, byte[] Bytes)[] SpecialTokensIn(TextTokenizer tokenizer)
+    {
+        var texts = new List<string>();
+        CollectTexts(texts);
+        return tokenizer.AddedTokens
+            .Where(a => a.Special && a.Content.Length > 0 && tokenizer.IsSpecialToken(a.Id) && (uint)a.Id < (uint)tokenizer.VocabSize
+                        && texts.Any(t => t.Contains(a.Content, StringComparison.Ordinal)))
+            .Select(a => (a.Id, System.Text.Encoding.UTF8.GetBytes(a.Content)))
+            .ToArray();
+    }
+
+    /// <summary>Adds the fixed texts (literals, triggers) this constraint may write.</summary>
+    private protected virtual void CollectTexts(List<string> texts)
+    {
     }
 
     private sealed class JsonObjectConstraint : OutputConstraint
@@ -159,6 +199,7 @@ public abstract class OutputConstraint
 
         public string Text { get; }
         internal override int Emit(GrammarBuilder builder) => builder.LiteralsOf([Text]);
+        private protected override void CollectTexts(List<string> texts) => texts.Add(Text);
         public override string ToString() => $"the text {JsonSerializer.Serialize(Text)}";
     }
 
@@ -185,6 +226,12 @@ public abstract class OutputConstraint
 
         public IReadOnlyList<OutputConstraint> Parts { get; }
 
+        private protected override void CollectTexts(List<string> texts)
+        {
+            foreach (var p in Parts)
+                p.CollectTexts(texts);
+        }
+
         internal override int Emit(GrammarBuilder builder)
         {
             if (Parts.Count == 1)
@@ -208,6 +255,13 @@ public abstract class OutputConstraint
             CompileNow();
         }
 
+        private protected override void CollectTexts(List<string> texts)
+        {
+            _item.CollectTexts(texts);
+            if (_separator is not null)
+                texts.Add(_separator);
+        }
+
         internal override int Emit(GrammarBuilder builder)
         {
             int item = _item.Emit(builder);
@@ -223,6 +277,32 @@ public abstract class OutputConstraint
         public override string ToString() =>
             $"{_item} {_min} to {(_max == int.MaxValue ? "any number of" : _max.ToString(System.Globalization.CultureInfo.InvariantCulture))} times" +
             (_separator is null ? "" : $", separated by {JsonSerializer.Serialize(_separator)}");
+    }
+
+    private sealed class FreeTextConstraint : OutputConstraint
+    {
+        private readonly string _trigger;
+        private readonly OutputConstraint _item;
+        private readonly int _maxItems;
+        private readonly bool _itemAtStart;
+
+        public FreeTextConstraint(string trigger, OutputConstraint item, int maxItems, bool itemAtStart)
+        {
+            (_trigger, _item, _maxItems, _itemAtStart) = (trigger, item, maxItems, itemAtStart);
+            CompileNow();
+        }
+
+        internal override int Emit(GrammarBuilder builder) =>
+            builder.FreeText(Encoding.UTF8.GetBytes(_trigger), _item.Emit(builder), _maxItems, _itemAtStart);
+
+        private protected override void CollectTexts(List<string> texts)
+        {
+            texts.Add(_trigger);
+            _item.CollectTexts(texts);
+        }
+
+        public override string ToString() =>
+            $"free text where {JsonSerializer.Serialize(_trigger)}{(_itemAtStart ? " (or the start)" : "")} begins {_item}, at most {_maxItems} times";
     }
 
     private sealed class ChoiceConstraint : OutputConstraint
@@ -268,6 +348,12 @@ public abstract class OutputConstraint
                 throw new ArgumentException(
                     "the leading texts of a choice's alternatives must not be prefixes of one another (the choice would be ambiguous).");
             return builder.Add(new GrammarNode { Kind = NodeKind.Literals, Trie = trie });
+        }
+
+        private protected override void CollectTexts(List<string> texts)
+        {
+            foreach (var a in _alternatives)
+                a.CollectTexts(texts);
         }
 
         public override string ToString() => "one of: " + string.Join("; ", _alternatives.Select(a => a.ToString()));

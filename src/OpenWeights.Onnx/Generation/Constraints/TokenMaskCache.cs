@@ -21,6 +21,9 @@ internal sealed class TokenMaskCache
         public ulong[] Mask { get; } = mask;
     }
 
+    /// <summary>Special tokens the grammar's fixed texts contain (see <see cref="OutputConstraint.Start"/>); set once.</summary>
+    public (int Id, byte[] Bytes)[]? SpecialTokens { get; set; }
+
     public long Hits { get; private set; }
     public long Misses { get; private set; }
 

@@ -39,9 +39,22 @@ public sealed record ToolCallFormat
         ArgumentKeys = ["arguments"],
     };
 
-    public static IReadOnlyList<ToolCallFormat> All { get; } = [Hermes, Llama3, Mistral];
+    /// <summary>
+    /// Mistral's newer templates (Ministral 3, Devstral Small 2, Magistral): <c>[TOOL_CALLS]name[ARGS]{…}</c> per call,
+    /// the name bare and the arguments object after the <c>[ARGS]</c> marker (both special tokens in their tokenizers).
+    /// </summary>
+    public static ToolCallFormat MistralArgs { get; } = new()
+    {
+        Name = "mistral-args",
+        Marker = "[TOOL_CALLS]",
+        Separator = "[TOOL_CALLS]",
+        ArgsMarker = "[ARGS]",
+        ArgumentKeys = ["arguments"],
+    };
 
-    /// <summary>The name used by <c>--tool-call-format</c>: hermes, llama3, mistral.</summary>
+    public static IReadOnlyList<ToolCallFormat> All { get; } = [Hermes, Llama3, Mistral, MistralArgs];
+
+    /// <summary>The name used by <c>--tool-call-format</c>: hermes, llama3, mistral, mistral-args.</summary>
     public required string Name { get; init; }
     /// <summary>Text that starts the calls.</summary>
     public required string Marker { get; init; }
@@ -57,6 +70,11 @@ public sealed record ToolCallFormat
     public required IReadOnlyList<string> ArgumentKeys { get; init; }
     /// <summary>A JSON object at the very start of the answer is a call even without the marker.</summary>
     public bool BareObjectAtStart { get; init; }
+    /// <summary>
+    /// Set when a call is the function's bare name, this text, then the arguments object (<see cref="MistralArgs"/>);
+    /// "" when a call is a <c>{"name": …, "arguments": …}</c> object.
+    /// </summary>
+    public string ArgsMarker { get; init; } = "";
 
     /// <summary>The format named <paramref name="name"/> (as <c>--tool-call-format</c> takes it).</summary>
     public static ToolCallFormat FromName(string name) =>
@@ -74,6 +92,8 @@ public sealed record ToolCallFormat
         if (string.IsNullOrEmpty(chatTemplate) || !ReadsTools(chatTemplate))
             return null;
         var tokens = addedTokens.ToHashSet(StringComparer.Ordinal);
+        if (chatTemplate.Contains("[TOOL_CALLS]", StringComparison.Ordinal) && chatTemplate.Contains("[ARGS]", StringComparison.Ordinal))
+            return MistralArgs;
         if (chatTemplate.Contains("[TOOL_CALLS]", StringComparison.Ordinal))
             return Mistral;
         if (chatTemplate.Contains("<tool_call>", StringComparison.Ordinal))
@@ -82,7 +102,7 @@ public sealed record ToolCallFormat
             || chatTemplate.Contains("<|start_header_id|>", StringComparison.Ordinal) && chatTemplate.Contains("\"parameters\"", StringComparison.Ordinal))
             return Llama3;
         if (tokens.Contains("[TOOL_CALLS]"))
-            return Mistral;
+            return tokens.Contains("[ARGS]") ? MistralArgs : Mistral;
         if (tokens.Contains("<tool_call>"))
             return Hermes;
         return null;
@@ -99,6 +119,9 @@ public sealed record ToolCallFormat
     /// </summary>
     public string CallPrefix(string functionName, bool first)
     {
+        if (ArgsMarker.Length > 0)
+            return Marker + functionName + ArgsMarker; // every call opens with the marker
+
         string name = System.Text.Json.JsonSerializer.Serialize(functionName);
         // Llama's templates ask for the bare object; its marker token is for built-in tools.
         string opening = first
@@ -110,7 +133,7 @@ public sealed record ToolCallFormat
     }
 
     /// <summary>What follows a forced call's arguments object.</summary>
-    public string CallSuffix => "}" + (ObjectClose.Length > 0 ? "\n" + ObjectClose : "");
+    public string CallSuffix => ArgsMarker.Length > 0 ? "" : "}" + (ObjectClose.Length > 0 ? "\n" + ObjectClose : "");
 
     /// <summary>What follows the last forced call.</summary>
     public string CallsEnd => ListClose;

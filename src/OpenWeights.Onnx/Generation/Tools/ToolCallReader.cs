@@ -15,7 +15,7 @@ namespace OpenWeights.Onnx.Generation.Tools;
 /// </summary>
 public sealed class ToolCallReader
 {
-    private enum State { Content, ListOpen, ObjectStart, Object, ObjectClose, AfterObject }
+    private enum State { Content, ListOpen, Name, ObjectStart, Object, ObjectClose, AfterObject }
 
     private readonly ToolCallFormat _format;
     private readonly HashSet<string> _functions;
@@ -32,6 +32,7 @@ public sealed class ToolCallReader
     private int _calls;
     private bool _started;           // the current call's start was released (streaming its arguments)
     private int _argumentsSent;      // end of the arguments text released so far
+    private string? _name;           // the current call's name, in a format that writes it bare (name[ARGS]{…})
 
     /// <param name="maxCalls">Calls beyond this many are dropped (1 for OpenAI's <c>parallel_tool_calls: false</c>).</param>
     public ToolCallReader(ToolCallFormat format, IEnumerable<ToolDefinition> tools, bool streamArguments = false, int maxCalls = int.MaxValue)
@@ -128,12 +129,25 @@ public sealed class ToolCallReader
                 int i = PartialJsonObject.SkipSpace(text, _pos);
                 if (_format.ListOpen.Length == 0)
                 {
-                    _state = State.ObjectStart;
+                    _state = _format.ArgsMarker.Length > 0 ? State.Name : State.ObjectStart;
                     return true;
                 }
                 if (!Expect(text, i, _format.ListOpen, out bool more))
                     return !more && Malformed(events, i);
                 _pos = i + _format.ListOpen.Length;
+                _state = State.ObjectStart;
+                return true;
+            }
+            case State.Name:
+            {
+                // name[ARGS]: the name is letters, digits, '_' and '-' (as OpenAI allows), then the marker.
+                int i = _pos;
+                while (i < text.Length && (char.IsAsciiLetterOrDigit(text[i]) || text[i] is '_' or '-'))
+                    i++;
+                if (!Expect(text, i, _format.ArgsMarker, out bool more))
+                    return !more && i < text.Length ? Malformed(events, i) : false;
+                _name = new string(text[_pos..i]);
+                _pos = i + _format.ArgsMarker.Length;
                 _state = State.ObjectStart;
                 return true;
             }
@@ -186,7 +200,7 @@ public sealed class ToolCallReader
                 {
                     _objectRegionStart = i;
                     _pos = i + _format.Separator.Length;
-                    _state = State.ObjectStart;
+                    _state = _format.ArgsMarker.Length > 0 ? State.Name : State.ObjectStart;
                     return true;
                 }
                 bool moreClose = false;
@@ -253,6 +267,25 @@ public sealed class ToolCallReader
 
     private void StreamArguments(List<ToolCallEvent> events, ReadOnlySpan<char> text)
     {
+        if (_format.ArgsMarker.Length > 0)
+        {
+            // The arguments are the object itself.
+            if (!_started)
+            {
+                if (_calls >= _maxCalls || _name is null || !_functions.Contains(_name))
+                    return;
+                events.Add(new CallStarted(_calls, ToolCallIds.New(), _name));
+                _started = true;
+                _argumentsSent = _objectStart;
+            }
+            int upTo = _state == State.Object ? text.Length : _pos;
+            if (upTo > _argumentsSent)
+            {
+                events.Add(new CallArguments(_calls, new string(text[_argumentsSent..upTo])));
+                _argumentsSent = upTo;
+            }
+            return;
+        }
         if (!_started)
         {
             if (_calls >= _maxCalls)
@@ -284,7 +317,7 @@ public sealed class ToolCallReader
             StreamArguments(events, text);
             _calls++;
         }
-        else if (Name(text) is { } name && _functions.Contains(name) && Arguments(text) is { } arguments)
+        else if (CallName(text) is { } name && _functions.Contains(name) && CallArguments(text) is { } arguments)
         {
             if (_calls < _maxCalls)
             {
@@ -299,6 +332,14 @@ public sealed class ToolCallReader
         _pos = end;
         _state = State.AfterObject;
     }
+
+    private string? CallName(ReadOnlySpan<char> text) => _format.ArgsMarker.Length > 0 ? _name : Name(text);
+
+    /// <summary>The arguments: in a bare-name format the whole object (it parses: its scan completed), else the member's.</summary>
+    private string? CallArguments(ReadOnlySpan<char> text) =>
+        _format.ArgsMarker.Length > 0
+            ? (Decode(text[_objectStart.._pos]) is { ValueKind: JsonValueKind.Object } ? new string(text[_objectStart.._pos]) : null)
+            : Arguments(text);
 
     private string? Name(ReadOnlySpan<char> text)
     {

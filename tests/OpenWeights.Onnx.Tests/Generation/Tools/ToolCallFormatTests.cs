@@ -33,6 +33,11 @@ public sealed class ToolCallFormatTests
         const string mistral = "{%- if tools %}[AVAILABLE_TOOLS]{{ tools|tojson }}[/AVAILABLE_TOOLS]{% endif %}{{ '[TOOL_CALLS] [' }}";
         Assert.AreSame(ToolCallFormat.Mistral, ToolCallFormat.Detect(mistral, []));
         Assert.AreSame(ToolCallFormat.Mistral, ToolCallFormat.Detect("{% for t in tools %}{% endfor %}", ["[TOOL_CALLS]"]));
+        // Ministral 3 / Devstral Small 2: [TOOL_CALLS]name[ARGS]{…} (the line their templates write for each call).
+        const string mistralArgs = "{%- if tools %}[AVAILABLE_TOOLS]{{ tools|tojson }}[/AVAILABLE_TOOLS]{% endif %}" +
+                                   "{{- '[TOOL_CALLS]' + tool['function']['name'] + '[ARGS]' + arguments }}";
+        Assert.AreSame(ToolCallFormat.MistralArgs, ToolCallFormat.Detect(mistralArgs, []));
+        Assert.AreSame(ToolCallFormat.MistralArgs, ToolCallFormat.Detect("{% for t in tools %}{% endfor %}", ["[TOOL_CALLS]", "[ARGS]"]));
     }
 
     [TestMethod]
@@ -40,7 +45,7 @@ public sealed class ToolCallFormatTests
     {
         Assert.AreSame(ToolCallFormat.Llama3, ToolCallFormat.FromName("LLAMA3"));
         var e = Assert.ThrowsExactly<ArgumentException>(() => ToolCallFormat.FromName("xml"));
-        StringAssert.Contains(e.Message, "hermes, llama3, mistral");
+        StringAssert.Contains(e.Message, "hermes, llama3, mistral, mistral-args");
     }
 
     /// <summary>A forced call (prefix, arguments, suffix) reads back as exactly that call in every format.</summary>

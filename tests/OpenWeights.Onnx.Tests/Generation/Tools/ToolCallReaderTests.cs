@@ -196,4 +196,57 @@ public sealed class ToolCallReaderTests
         Assert.AreEqual("{\"city\": \"Paris\"}", string.Concat(fragments));
         Assert.AreEqual(JsonValueKind.Object, JsonDocument.Parse(string.Concat(fragments)).RootElement.ValueKind);
     }
+
+    [TestMethod]
+    public void MistralNameArgsCallsAreRead()
+    {
+        const string answer = "Checking both.[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Paris\"}[TOOL_CALLS]get_time[ARGS]{}";
+        var (content, calls) = ToolCallReader.Parse(ToolCallFormat.MistralArgs, Tools, answer);
+        Assert.AreEqual("Checking both.", content);
+        Assert.HasCount(2, calls);
+        AssertCall(calls[0], "get_weather", """{"city": "Paris"}""");
+        AssertCall(calls[1], "get_time", "{}");
+
+        // Token by token gives the same.
+        var reader = new ToolCallReader(ToolCallFormat.MistralArgs, Tools);
+        var events = new List<ToolCallEvent>();
+        foreach (char c in answer)
+            reader.Push(c.ToString(), events);
+        reader.Finish(events);
+        var (streamedContent, streamedCalls) = ToolCallReader.Collect(events);
+        Assert.AreEqual(content, streamedContent);
+        Assert.AreEqual(string.Join("|", calls.Select(c => c.Name + c.Arguments)), string.Join("|", streamedCalls.Select(c => c.Name + c.Arguments)));
+    }
+
+    [TestMethod]
+    public void MistralNameArgsWhatIsNotACallStaysText()
+    {
+        foreach (string answer in new[]
+                 {
+                     "[TOOL_CALLS]delete_all[ARGS]{}",              // undeclared
+                     "[TOOL_CALLS]get_time[ARGS]{\"a\": ",          // cut off
+                     "[TOOL_CALLS]get time[ARGS]{}",               // not a name
+                     "[TOOL_CALLS]get_time[ARGS][1, 2]",           // arguments not an object
+                 })
+        {
+            var (content, calls) = ToolCallReader.Parse(ToolCallFormat.MistralArgs, Tools, answer);
+            Assert.IsEmpty(calls, answer);
+            Assert.AreEqual(answer, content, "kept as the model wrote it");
+        }
+    }
+
+    [TestMethod]
+    public void MistralNameArgsArgumentsStreamAsWritten()
+    {
+        var reader = new ToolCallReader(ToolCallFormat.MistralArgs, Tools, streamArguments: true);
+        var events = new List<ToolCallEvent>();
+        foreach (string piece in new[] { "[TOOL_CALLS]get_wea", "ther[ARGS]", "{\"ci", "ty\": \"Os", "lo\"}" })
+            reader.Push(piece, events);
+        reader.Finish(events);
+        var start = (CallStarted)events[0];
+        Assert.AreEqual("get_weather", start.Name);
+        var fragments = events.Skip(1).Cast<CallArguments>().Select(a => a.Fragment).ToList();
+        Assert.IsGreaterThanOrEqualTo(2, fragments.Count, string.Join("|", fragments));
+        Assert.AreEqual("{\"city\": \"Oslo\"}", string.Concat(fragments));
+    }
 }
