@@ -55,12 +55,14 @@ public static class ServerReport
             round["lone_mb1_over_run"] = round["lone_mb1"]!.GetValue<double>() / run;
             round[$"lone_mb{o.Streams}_over_run"] = round[$"lone_mb{o.Streams}"]!.GetValue<double>() / run;
             round["streams_over_bench"] = round["streams_aggregate"]!.GetValue<double>() / benchDecode;
-            round["streams_over_bench_batch"] = round["streams_aggregate"]!.GetValue<double>() / round["bench_batch_decode"]!.GetValue<double>();
+            round["streams_decode_over_bench"] = round["streams_decode_aggregate"]!.GetValue<double>() / benchDecode;
+            round["streams_over_bench_batch"] = round["streams_decode_aggregate"]!.GetValue<double>() / round["bench_batch_decode"]!.GetValue<double>();
             double chunkSeconds = OpenWeights.Onnx.Server.Scheduling.Scheduler.DefaultPrefillChunk / bench.Prefill;
             round["chunk_prefill_ms"] = chunkSeconds * 1000;
             double bound = round["join_step_ms"]!.GetValue<double>() + chunkSeconds * 1000;
             round["join_bound_ms"] = bound;
             round["join_max_gap_over_bound"] = round["join_max_gap_ms"]!.GetValue<double>() / bound;
+            round["join_max_gap_over_iteration"] = round["join_max_gap_ms"]!.GetValue<double>() / round["join_iteration_ms"]!.GetValue<double>();
             Console.Error.WriteLine($"round {r + 1}: {round.ToJsonString()}");
             rounds.Add(round);
         }
@@ -148,6 +150,11 @@ public static class ServerReport
         var streams = await Task.WhenAll(Enumerable.Range(0, o.Streams).Select(i => StreamedCompletion.RunAsync(http, Body(prompts[i % prompts.Length], o.GenTokens))));
         double wall = Stopwatch.GetElapsedTime(start).TotalSeconds;
         result["streams_aggregate"] = streams.Sum(s => s.CompletionTokens) / wall;
+        // Decode only, like bench's figure: tokens that arrived while every stream was decoding (after the last first
+        // token, up to the first last token) over that window; the wall figure above also holds the 8 prompts' reads.
+        long from = streams.Max(s => s.Arrivals[0]), to = streams.Min(s => s.Arrivals[^1]);
+        int inWindow = streams.Sum(s => s.Arrivals.Count(t => t > from && t <= to));
+        result["streams_decode_aggregate"] = inWindow / Stopwatch.GetElapsedTime(from, to).TotalSeconds;
         result["streams_rows_per_step"] = (double)(scheduler.RowsRun - rows) / Math.Max(1, scheduler.Steps - steps);
         Console.Error.WriteLine($"{o.Streams} streams: {streams.Sum(s => s.CompletionTokens)} tokens in {wall:F2} s, {result["streams_aggregate"]} tokens/s");
 
@@ -236,14 +243,17 @@ public static class ServerReport
         md.AppendLine($"| ÷ `run` | {F($"lone_mb{o.Streams}_over_run")}× | {Each($"lone_mb{o.Streams}_over_run")} | ≥ 0.95×: {Met(m[$"lone_mb{o.Streams}_over_run"]!.GetValue<double>(), 0.95)} |");
         md.AppendLine($"| {o.Streams} concurrent streams, aggregate generated t/s (wall; rows per step {F("streams_rows_per_step")}) | {F("streams_aggregate")} | {Each("streams_aggregate")} | |");
         md.AppendLine($"| ÷ `bench` single-stream decode | {F("streams_over_bench")}× | {Each("streams_over_bench")} | ≥ 3×: {Met(m["streams_over_bench"]!.GetValue<double>(), 3)} |");
+        md.AppendLine($"| {o.Streams} streams, aggregate decode t/s while all decode (no prompt reads: bench's measure) | {F("streams_decode_aggregate")} | {Each("streams_decode_aggregate")} | |");
+        md.AppendLine($"| ÷ `bench` single-stream decode | {F("streams_decode_over_bench")}× | {Each("streams_decode_over_bench")} | ≥ 3×: {Met(m["streams_decode_over_bench"]!.GetValue<double>(), 3)} |");
         md.AppendLine($"| `owonnx bench --batch {o.Streams} --spinning off` aggregate decode t/s (the kernels' ceiling, no server) | {F("bench_batch_decode")} | {Each("bench_batch_decode")} | |");
-        md.AppendLine($"| streams ÷ that (what the server keeps of it) | {F("streams_over_bench_batch")}× | {Each("streams_over_bench_batch")} | |");
+        md.AppendLine($"| streams' decode aggregate ÷ that (what the server keeps of it) | {F("streams_over_bench_batch")}× | {Each("streams_over_bench_batch")} | |");
         md.AppendLine($"| join: running streams' step before the join, ms | {F("join_step_ms", "F0")} | {Each("join_step_ms", "F0")} | |");
         md.AppendLine($"| join: one chunk's prefill at bench's speed, ms | {F("chunk_prefill_ms", "F0")} | {Each("chunk_prefill_ms", "F0")} | |");
         md.AppendLine($"| join: largest gap between the running streams' tokens while the prompt is read, ms | {F("join_max_gap_ms", "F0")} | {Each("join_max_gap_ms", "F0")} | |");
         md.AppendLine($"| ÷ (step + chunk) | {F("join_max_gap_over_bound")}× | {Each("join_max_gap_over_bound")} | ≤ 1×: {Met(m["join_max_gap_over_bound"]!.GetValue<double>(), 1, atMost: true)} |");
         md.AppendLine($"| join: the long prompt's time to first token, ms ({F("join_chunks", "F0")} chunks) | {F("join_time_to_first_token_ms", "F0")} | {Each("join_time_to_first_token_ms", "F0")} | |");
         md.AppendLine($"| join: that ÷ chunks (one chunk + one step as the server ran them), ms | {F("join_iteration_ms", "F0")} | {Each("join_iteration_ms", "F0")} | |");
+        md.AppendLine($"| largest gap ÷ that | {F("join_max_gap_over_iteration")}× | {Each("join_max_gap_over_iteration")} | |");
         return md.ToString();
     }
 
