@@ -1,13 +1,12 @@
 #!/usr/bin/env python3
-"""Writes a TinyLlama-shaped Llama checkpoint with random BF16 weights (no download, numpy only).
+"""Writes a TinyLlama-shaped Llama checkpoint with random BF16 weights (no download, stdlib only).
 Usage: make_checkpoint.py FOLDER [tinyllama|small]
 
 Shape: hidden 2048, 22 layers, 32 heads / 4 KV heads, MLP 5632, vocabulary 32000 (TinyLlama-1.1B's), so that
 speed measured on it is the speed of that model; the weights are noise, the numbers mean nothing else.
 The layout is the one tests/OpenWeights.Onnx.Benchmarks/SyntheticCheckpoint.cs writes.
 """
-import json, os, struct, sys
-import numpy as np
+import json, math, os, random, struct, sys
 
 HIDDEN, LAYERS, HEADS, KV_HEADS, MLP, VOCAB = 2048, 22, 32, 4, 5632, 32000
 # "small": the same layout at a size a CPU converts in seconds (check.sh's dry run checks its steps, not speed).
@@ -32,34 +31,37 @@ def tensors():
     yield "lm_head.weight", (VOCAB, HIDDEN)
 
 
-def bf16(values):
-    # BF16 is the upper half of float32 (truncation is fine for noise).
-    return (values.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
+def noise_block(count, seed=42):
+    """count BF16 values of random sign and magnitude 2^-9..2^-4 (a trained matrix's scale), little-endian."""
+    raw = bytearray(random.Random(seed).randbytes(2 * count))
+    # High byte: sign and the exponent's top 7 bits, 59..61 (exponents 118..123); low byte: exponent bit and mantissa.
+    table = bytes((b & 0x80) | (59 + b % 3) for b in range(256))
+    raw[1::2] = bytes(raw[1::2]).translate(table)
+    return bytes(raw)
 
 
 def main(folder):
     os.makedirs(folder, exist_ok=True)
     header, offset, shapes = {}, 0, list(tensors())
     for name, shape in shapes:
-        size = int(np.prod(shape)) * 2
+        size = math.prod(shape) * 2
         header[name] = {"dtype": "BF16", "shape": list(shape), "data_offsets": [offset, offset + size]}
         offset += size
     raw = json.dumps(header, separators=(",", ":")).encode()
-    rng = np.random.default_rng(42)
-    # One block of noise (std 0.02, a trained model's scale), reused: generating 1.1 G values would dominate.
-    noise = bf16(rng.standard_normal(1 << 22) * 0.02)
-    ones = bf16(np.ones(HIDDEN))
+    # One block of noise, reused: generating 1.1 G values would dominate.
+    noise = noise_block(1 << 22)
+    ones = b"\x80\x3f" * HIDDEN  # BF16 1.0
     with open(os.path.join(folder, "model.safetensors"), "wb") as f:
         f.write(struct.pack("<Q", len(raw)))
         f.write(raw)
         for name, shape in shapes:
             if name.endswith("norm.weight"):
-                f.write(ones.tobytes())
+                f.write(ones)
                 continue
-            remaining = int(np.prod(shape))
+            remaining = math.prod(shape)
             while remaining > 0:
-                n = min(remaining, noise.size)
-                f.write(noise[:n].tobytes())
+                n = min(remaining, len(noise) // 2)
+                f.write(noise[:2 * n])
                 remaining -= n
     config = {
         "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": HIDDEN,

@@ -9,14 +9,21 @@
 # takes the compressed library from ~175 MB to ~52 MB. The publish is not single-file: xz packs the plain
 # assemblies to a third of the single-file bundle's size (34 MB vs 53 MB).
 #
-# A device call carries the whole checkout's tracked files (~33 MiB) and at most 64 MiB in all, so a part is
-# 28 MiB by default (PART_SIZE). README "Device check" says how to stage the parts.
+# A device call carries the whole checkout's tracked files (~33 MiB) and at most 64 MiB in all, so a part is what
+# is left (~29 MiB; PART_SIZE overrides). README "Device check" says how to stage the parts.
 # Usage: pack.sh [output-folder]        (default artifacts/device-check)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 out=$(mkdir -p "${1:-$repo/artifacts/device-check}" && cd "${1:-$repo/artifacts/device-check}" && pwd)
-part_size=${PART_SIZE:-28M}
+# A device call carries this checkout's tracked files and at most 64 MiB in all: a part takes what is left, less
+# 2 MiB for the checksum file, check.sh and the tree growing before the call.
+tracked=$(git -C "$repo" ls-files -z | (cd "$repo" && xargs -0 stat -c %s 2>/dev/null) | awk '{s += $1} END {print s + 0}')
+part_size=${PART_SIZE:-$(( (64 - 2) * 1024 * 1024 - tracked ))}
+if [ "$part_size" -lt $((8 * 1024 * 1024)) ] 2>/dev/null; then
+  echo "pack.sh: the checkout's tracked files take $((tracked / 1048576)) MiB of the 64 MiB a device call carries; set PART_SIZE" >&2
+  exit 1
+fi
 keep_sm=${KEEP_SM:-90}
 stage="$out/stage"
 rm -rf "$stage" "$out/parts"
@@ -58,6 +65,11 @@ fi
 cp "$here/check.sh" "$here/summarize.py" "$here/make_checkpoint.py" "$here/placement.py" "$here/serve_check.py" "$stage/"
 
 tar -C "$stage" -cf - . | xz -9 -T0 >"$out/payload.tar.xz"
+# Once here an xz run ended with an empty stream and no error; a payload that does not list its files is refused.
+if ! xz -l "$out/payload.tar.xz" >/dev/null 2>&1 || [ "$(stat -c %s "$out/payload.tar.xz")" -lt $((1024 * 1024)) ]; then
+  echo "pack.sh: $out/payload.tar.xz is not a complete xz stream ($(stat -c %s "$out/payload.tar.xz") bytes); run pack.sh again" >&2
+  exit 1
+fi
 split -b "$part_size" -d -a 2 "$out/payload.tar.xz" "$out/parts/payload.tar.xz.part-"
 (cd "$out/parts" && sha256sum payload.tar.xz.part-* >SHA256SUMS)
 # For a person who has only the parts folder (check.sh finds its helpers in the payload when none lie beside it).

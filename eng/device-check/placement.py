@@ -35,7 +35,7 @@ def main(args):
         "profiles": paths,
         "provider": provider,
         "nodes_by_provider": {p: dict(sorted(c.items())) for p, c in sorted(by_provider.items())},
-        "gqa_or_matmulnbits_on_cpu": elsewhere,
+        "gqa_or_matmulnbits_elsewhere": elsewhere,
         "ok": on_device > 0 and not elsewhere,
     }
     json.dump(report, sys.stdout, indent=1)

@@ -62,11 +62,11 @@ def main(detail, results):
           provider_line or "providers not run")
     for name in sorted(k for k in out if k.startswith("placement-")):
         p = out[name]
-        on_cpu = p.get("gqa_or_matmulnbits_on_cpu") if isinstance(p, dict) else None
+        on_cpu = p.get("gqa_or_matmulnbits_elsewhere") if isinstance(p, dict) else None
         providers_seen = ", ".join(f"{prov}: {sum(ops.values())} nodes"
                                    for prov, ops in (p.get("nodes_by_provider") or {}).items()) if isinstance(p, dict) else ""
         check(f"placement {name[len('placement-'):]}", bool(get(name, "ok")),
-              f"{providers_seen}; GQA/MatMulNBits on CPU: {on_cpu or 'none'}")
+              f"{providers_seen}; GQA/MatMulNBits on another provider: {on_cpu or 'none'}")
     for name in sorted(k for k in out if k.startswith("eval-")):
         e = out[name]
         if isinstance(e, dict) and "perplexity" in e:

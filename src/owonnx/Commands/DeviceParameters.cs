@@ -8,7 +8,7 @@ namespace OpenWeights.Onnx.Cli.Commands;
 internal sealed class DeviceOptionSet
 {
     private readonly Option<int> _deviceId = CliOptions.Int("--device-id", "CUDA device ordinal", 0, 0, 1023);
-    private readonly Option<bool> _cudaGraph = CliOptions.Flag("--cuda-graph", "Capture the decode step as a CUDA graph and replay it");
+    private readonly Option<bool> _cudaGraph = CliOptions.Flag("--cuda-graph", "Capture the decode step as a CUDA graph (refused on cuda and tensorrt for now; the error says why)");
     private readonly Option<bool> _tf32 = CliOptions.Flag("--tf32", "Allow TF32 for float32 MatMuls (faster, not bit-comparable with the CPU)");
     private readonly Option<long?> _gpuMemLimit = CliOptions.OptionalLong("--gpu-mem-limit",
         "Cap ONNX Runtime's CUDA memory arena at this many MiB (default: no cap beyond the device's memory)", 1, long.MaxValue / (1024 * 1024));
