@@ -1,8 +1,8 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using OpenWeights.Onnx.Benchmarking;
 
 namespace OpenWeights.Onnx.Benchmarks;
 
@@ -40,7 +40,7 @@ public static class DecodeComparison
         {
             string model = Path.Combine(o.Work, $"tinyllama-{precision}");
             // Converted afresh every run, so the report always measures the current defaults.
-            Exec(o.Owonnx, ["convert", checkpoint, "--output", model, "--precision", precision, "--overwrite"]);
+            ChildProcess.Run(o.Owonnx, ["convert", checkpoint, "--output", model, "--precision", precision, "--overwrite"]);
             string? gguf = null;
             if (o.LlamaBench is not null && o.GgufPy is not null && LlamaType.TryGetValue(precision, out var type))
             {
@@ -48,7 +48,7 @@ public static class DecodeComparison
                 if (!File.Exists(gguf))
                 {
                     var s = TinyLlama;
-                    Exec(o.Python, [Path.Combine(AppContext.BaseDirectory, "scripts", "write_random_gguf.py"), o.GgufPy, gguf, type,
+                    ChildProcess.Run(o.Python, [Path.Combine(AppContext.BaseDirectory, "scripts", "write_random_gguf.py"), o.GgufPy, gguf, type,
                         .. new[] { s.Hidden, s.Intermediate, s.Layers, s.Heads, s.KvHeads, s.Vocab }.Select(v => v.ToString(CultureInfo.InvariantCulture))]);
                 }
             }
@@ -56,7 +56,7 @@ public static class DecodeComparison
             var pairs = new List<JsonObject>();
             for (int pair = 0; pair < o.Pairs; pair++)
             {
-                var ours = JsonNode.Parse(Exec(o.Owonnx, ["bench", model, "--prompt-tokens", Text(o.PromptTokens), "--gen-tokens", Text(o.GenTokens), "--repeat", Text(o.Repeat),
+                var ours = JsonNode.Parse(ChildProcess.Run(o.Owonnx, ["bench", model, "--prompt-tokens", Text(o.PromptTokens), "--gen-tokens", Text(o.GenTokens), "--repeat", Text(o.Repeat),
                     "--threads", o.Threads.ToString(CultureInfo.InvariantCulture), "--json"]).Stdout)!.AsObject();
                 var row = new JsonObject
                 {
@@ -75,15 +75,15 @@ public static class DecodeComparison
                 };
                 if (gguf is not null)
                 {
-                    var (stdout, peak) = Exec(o.LlamaBench!, ["-m", gguf, "-p", Text(o.PromptTokens), "-n", Text(o.GenTokens), "-r", Text(o.Repeat), "-t",
+                    var llama = ChildProcess.Run(o.LlamaBench!, ["-m", gguf, "-p", Text(o.PromptTokens), "-n", Text(o.GenTokens), "-r", Text(o.Repeat), "-t",
                         o.Threads.ToString(CultureInfo.InvariantCulture), "-o", "json"]);
-                    foreach (var test in JsonNode.Parse(stdout)!.AsArray())
+                    foreach (var test in JsonNode.Parse(llama.Stdout)!.AsArray())
                     {
                         double ts = test!["avg_ts"]!.GetValue<double>();
                         if (test["n_prompt"]!.GetValue<int>() > 0) row["llama_prefill"] = ts;
                         else row["llama_decode"] = ts;
                     }
-                    row["llama_peak_rss_mib"] = peak / 1048576.0;
+                    row["llama_peak_rss_mib"] = llama.PeakResident / 1048576.0;
                     row["prefill_ratio"] = row["prefill"]!.GetValue<double>() / row["llama_prefill"]!.GetValue<double>();
                     row["decode_ratio"] = row["decode"]!.GetValue<double>() / row["llama_decode"]!.GetValue<double>();
                 }
@@ -92,7 +92,7 @@ public static class DecodeComparison
             }
             var summary = new JsonObject { ["precision"] = precision, ["llama_type"] = gguf is null ? null : LlamaType[precision] };
             foreach (string key in pairs[0].Select(kv => kv.Key))
-                summary[key] = Median(pairs.Select(p => p[key]!.GetValue<double>()));
+                summary[key] = Statistic.Of(pairs.Select(p => p[key]!.GetValue<double>()).ToList()).Median;
             summary["pairs"] = new JsonArray(pairs.Select(p => (JsonNode)p.DeepClone()).ToArray());
             summary["decode_profile"] = OrtProfileSummary.Profile(o.Owonnx, model, o.Work, o.Threads, steps: 32);
             rows.Add(summary);
@@ -158,38 +158,4 @@ public static class DecodeComparison
 
     private static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
 
-    private static double Median(IEnumerable<double> values)
-    {
-        var s = values.Order().ToArray();
-        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
-    }
-
-    /// <summary>Runs a program to completion, returning its stdout and its peak resident memory (polled VmHWM).</summary>
-    private static (string Stdout, long PeakResident) Exec(string program, IEnumerable<string> arguments)
-    {
-        var info = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in arguments) info.ArgumentList.Add(a);
-        Console.Error.WriteLine($"> {program} {string.Join(' ', info.ArgumentList)}");
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        long peak = 0;
-        while (!process.WaitForExit(20))
-            peak = Math.Max(peak, HighWaterMark(process.Id));
-        if (process.ExitCode != 0)
-            throw new InvalidOperationException($"{program} {string.Join(' ', info.ArgumentList)} exited with {process.ExitCode}: {stderr.Result}");
-        return (stdout.Result, peak);
-    }
-
-    private static long HighWaterMark(int pid)
-    {
-        try
-        {
-            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
-                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                    return long.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
-        }
-        catch (IOException) { }
-        return 0;
-    }
 }

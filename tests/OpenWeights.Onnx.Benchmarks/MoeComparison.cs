@@ -1,10 +1,10 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using OpenWeights.Onnx.Conversion;
 using OpenWeights.Onnx.Converters;
+using OpenWeights.Onnx.Benchmarking;
 
 namespace OpenWeights.Onnx.Benchmarks;
 
@@ -62,7 +62,7 @@ public static class MoeComparison
             }
             var summary = new JsonObject { ["comparison"] = label, ["a"] = a.Name, ["b"] = b.Name };
             foreach (string key in pairs[0].Select(kv => kv.Key))
-                summary[key] = Median(pairs.Select(p => p[key]!.GetValue<double>()));
+                summary[key] = Statistic.Of(pairs.Select(p => p[key]!.GetValue<double>()).ToList()).Median;
             summary["pairs"] = new JsonArray(pairs.Select(p => (JsonNode)p.DeepClone()).ToArray());
             rows.Add(summary);
         }
@@ -114,23 +114,10 @@ public static class MoeComparison
 
     private static (double Decode, double MbPerToken) Bench(Options o, string model)
     {
-        var info = new ProcessStartInfo(o.Owonnx) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "bench", model, "--prompt-tokens", "32", "--gen-tokens", "32", "--repeat", "3",
-                     "--threads", o.Threads.ToString(CultureInfo.InvariantCulture), "--spinning", "off", "--json" })
-            info.ArgumentList.Add(a);
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-            throw new InvalidOperationException($"owonnx bench {model} exited with {process.ExitCode}: {stderr.Result}");
-        var json = JsonNode.Parse(stdout.Result)!;
+        string stdout = ChildProcess.Run(o.Owonnx, ["bench", model, "--prompt-tokens", "32", "--gen-tokens", "32", "--repeat", "3",
+            "--threads", o.Threads.ToString(CultureInfo.InvariantCulture), "--spinning", "off", "--json"]).Stdout;
+        var json = JsonNode.Parse(stdout)!;
         return (json["decode_tokens_per_second"]!["median"]!.GetValue<double>(), json["bound"]!["weight_bytes_per_token"]!.GetValue<long>() / 1e6);
     }
 
-    private static double Median(IEnumerable<double> values)
-    {
-        var s = values.Order().ToArray();
-        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
-    }
 }

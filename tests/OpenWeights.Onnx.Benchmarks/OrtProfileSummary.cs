@@ -17,18 +17,9 @@ internal static class OrtProfileSummary
         string prefix = Path.Combine(work, $"profile-{Path.GetFileName(model)}");
         foreach (var old in ProfileFiles(prefix))
             File.Delete(old);
-        var info = new System.Diagnostics.ProcessStartInfo(owonnx) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "bench", model, "--prompt-tokens", "1", "--gen-tokens", steps.ToString(CultureInfo.InvariantCulture), "--repeat", "1",
-                     "--threads", threads.ToString(CultureInfo.InvariantCulture) })
-            info.ArgumentList.Add(a);
-        info.Environment["OWONNX_ORT_PROFILE"] = prefix;
-        Console.Error.WriteLine($"> OWONNX_ORT_PROFILE={prefix} {owonnx} {string.Join(' ', info.ArgumentList)}");
-        using var process = System.Diagnostics.Process.Start(info)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-            throw new InvalidOperationException($"profiling {model} failed ({process.ExitCode}): {stderr.Result}");
+        ChildProcess.Run(owonnx, ["bench", model, "--prompt-tokens", "1", "--gen-tokens", steps.ToString(CultureInfo.InvariantCulture),
+            "--repeat", "1", "--threads", threads.ToString(CultureInfo.InvariantCulture)],
+            new Dictionary<string, string?> { ["OWONNX_ORT_PROFILE"] = prefix });
         var files = ProfileFiles(prefix).ToList();
         if (files.Count == 0)
             throw new InvalidOperationException($"ONNX Runtime wrote no profile at {prefix}*.json");

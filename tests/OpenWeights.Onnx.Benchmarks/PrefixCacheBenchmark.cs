@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using OpenWeights.Onnx.Server;
+using OpenWeights.Onnx.Benchmarking;
 
 namespace OpenWeights.Onnx.Benchmarks;
 
@@ -47,7 +48,7 @@ public static class PrefixCacheBenchmark
             (promptTokens, cachedTokens) = (prompt, reused);
             without.Add((await AskAsync(plainHttp, Body(round))).Seconds);
         }
-        double medianWith = Median(withCache), medianWithout = Median(without);
+        double medianWith = Statistic.Of(withCache).Median, medianWithout = Statistic.Of(without).Median;
         Console.WriteLine($"{model}, threads {threads?.ToString() ?? "all"}: prompt {promptTokens} tokens (system prompt shared; {cachedTokens} from the cache), {rounds} rounds");
         Console.WriteLine($"time to first token, median: without cache {medianWithout * 1000:F1} ms, with cache {medianWith * 1000:F1} ms; " +
                           $"ratio {medianWithout / medianWith:F2}× faster with the cache");
@@ -107,9 +108,4 @@ public static class PrefixCacheBenchmark
             usage.GetProperty("prompt_tokens_details").GetProperty("cached_tokens").GetInt32());
     }
 
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
-    }
 }

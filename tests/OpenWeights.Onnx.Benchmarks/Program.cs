@@ -107,7 +107,10 @@ foreach (var precision in precisions)
 {
     string output = Path.Combine(work, "out-" + precision);
     if (Directory.Exists(output)) Directory.Delete(output, recursive: true);
-    var (seconds, peakAnon) = Measure(owonnx, ["convert", checkpoint, "--output", output, "--precision", precision]);
+    var converted = ChildProcess.Run(owonnx, ["convert", checkpoint, "--output", output, "--precision", precision], pollMilliseconds: 5);
+    Console.Error.WriteLine(converted.Stdout.Trim());
+    double seconds = converted.Elapsed.TotalSeconds;
+    long peakAnon = converted.PeakAnonymous;
     long outBytes = Directory.GetFiles(output).Sum(f => new FileInfo(f).Length);
     double parameters = bytes / 2.0;
     var row = new
@@ -133,40 +136,6 @@ File.WriteAllText(Path.Combine(work, "convert-bench.json"), JsonSerializer.Seria
 }, new JsonSerializerOptions { WriteIndented = true }));
 Directory.Delete(checkpoint, recursive: true);
 return 0;
-
-static (double Seconds, long PeakAnon) Measure(string program, string[] arguments)
-{
-    var info = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
-    foreach (var a in arguments) info.ArgumentList.Add(a);
-    var clock = Stopwatch.StartNew();
-    using var process = Process.Start(info)!;
-    var stdout = process.StandardOutput.ReadToEndAsync();
-    var stderr = process.StandardError.ReadToEndAsync();
-    long peak = 0;
-    while (!process.HasExited)
-    {
-        peak = Math.Max(peak, RssAnon(process.Id));
-        Thread.Sleep(5);
-    }
-    process.WaitForExit();
-    double seconds = clock.Elapsed.TotalSeconds;
-    if (process.ExitCode != 0)
-        throw new InvalidOperationException($"owonnx {string.Join(' ', arguments)} failed: {stderr.Result}");
-    Console.Error.WriteLine(stdout.Result.Trim());
-    return (seconds, peak);
-}
-
-static long RssAnon(int pid)
-{
-    try
-    {
-        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
-            if (line.StartsWith("RssAnon:", StringComparison.Ordinal))
-                return long.Parse(line[8..].Trim().Split(' ')[0]) * 1024;
-    }
-    catch (IOException) { }
-    return 0;
-}
 
 static string FindOwonnx()
 {

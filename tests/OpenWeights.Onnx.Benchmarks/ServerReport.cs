@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using OpenWeights.Onnx.Server;
+using OpenWeights.Onnx.Benchmarking;
 
 namespace OpenWeights.Onnx.Benchmarks;
 
@@ -69,7 +70,7 @@ public static class ServerReport
 
         var summary = new JsonObject();
         foreach (string key in rounds[0].Select(kv => kv.Key))
-            summary[key] = Median(rounds.Select(x => x[key]!.GetValue<double>()));
+            summary[key] = Statistic.Of(rounds.Select(x => x[key]!.GetValue<double>()).ToList()).Median;
         var report = new JsonObject
         {
             ["machine"] = DecodeComparison.Machine(),
@@ -106,7 +107,7 @@ public static class ServerReport
             Console.Error.WriteLine($"writing a TinyLlama-shaped random checkpoint to {checkpoint} …");
             SyntheticCheckpoint.Write(checkpoint, DecodeComparison.TinyLlama);
         }
-        Exec(owonnx, ["convert", checkpoint, "--output", model, "--precision", "int4", "--overwrite"]);
+        ChildProcess.Run(owonnx, ["convert", checkpoint, "--output", model, "--precision", "int4", "--overwrite"]);
     }
 
     /// <summary>One server; a lone request, then (when <paramref name="full"/>) concurrent streams and the join stall.</summary>
@@ -188,7 +189,7 @@ public static class ServerReport
             throw new InvalidOperationException("no token arrived before the long prompt joined: the streams' steps could not be timed.");
         if (done.Any(s => s.Arrivals.Count == 0 || s.Arrivals[^1] < joinRead))
             throw new InvalidOperationException("a running stream ended before the long prompt was read: raise its max_tokens.");
-        result["join_step_ms"] = Median(before);
+        result["join_step_ms"] = Statistic.Of(before.ToList()).Median;
         result["join_max_gap_ms"] = maxGap;
         result["join_time_to_first_token_ms"] = Stopwatch.GetElapsedTime(joinSent, joinRead).TotalMilliseconds;
         result["join_chunks"] = (double)chunks;
@@ -207,14 +208,14 @@ public static class ServerReport
             "--repeat", batch == 1 ? "2" : "1", "--batch", Text(batch), "--threads", Text(o.Threads), "--json" };
         if (spinning is not null)
             args.AddRange(["--spinning", spinning]);
-        var json = JsonNode.Parse(Exec(o.Owonnx, args).Stdout)!;
+        var json = JsonNode.Parse(ChildProcess.Run(o.Owonnx, args).Stdout)!;
         return (json["decode_tokens_per_second"]!["median"]!.GetValue<double>(), json["prefill_tokens_per_second"]!["median"]!.GetValue<double>());
     }
 
     /// <summary><c>owonnx run</c>'s decode tokens/s from its statistics line ("…, then N tokens/s").</summary>
     private static double RunDecode(Options o)
     {
-        var (_, stderr) = Exec(o.Owonnx, ["run", o.Model, "--prompt", o.Prompt, "--max-new-tokens", Text(o.GenTokens), "--ignore-eos", "--threads", Text(o.Threads)]);
+        string stderr = ChildProcess.Run(o.Owonnx, ["run", o.Model, "--prompt", o.Prompt, "--max-new-tokens", Text(o.GenTokens), "--ignore-eos", "--threads", Text(o.Threads)]).Stderr;
         var match = Regex.Match(stderr, @"then ([0-9.]+) tokens/s");
         if (!match.Success)
             throw new InvalidOperationException($"owonnx run printed no decode speed: {stderr}");
@@ -261,23 +262,4 @@ public static class ServerReport
 
     private static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
 
-    private static double Median(IEnumerable<double> values)
-    {
-        var s = values.Order().ToArray();
-        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
-    }
-
-    private static (string Stdout, string Stderr) Exec(string program, IEnumerable<string> arguments)
-    {
-        var info = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in arguments) info.ArgumentList.Add(a);
-        Console.Error.WriteLine($"> {program} {string.Join(' ', info.ArgumentList)}");
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-            throw new InvalidOperationException($"{program} {string.Join(' ', info.ArgumentList)} exited with {process.ExitCode}: {stderr.Result}");
-        return (stdout.Result, stderr.Result);
-    }
 }
