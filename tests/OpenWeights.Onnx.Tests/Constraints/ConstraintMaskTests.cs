@@ -33,27 +33,34 @@ public sealed class ConstraintMaskTests
     [DataRow("{\"city\":\"Oslo\",\"unit\":\"celsius\"")]
     public void MaskEqualsTokenByTokenCheck(string prefix)
     {
-        var matcher = Schema.Start(Qwen);
+        var (_, _, allowed) = MaskAgainstTokenByTokenCheck(Schema, prefix);
+        Assert.IsGreaterThan(0, allowed, $"after '{prefix}' some token must continue");
+    }
+
+    /// <summary>
+    /// The matcher's mask after <paramref name="prefix"/> against the definition: a (non-special, non-empty) token is
+    /// allowed exactly when prefix + its bytes is still a prefix of some document the constraint accepts.
+    /// </summary>
+    private static (ConstraintMatcher Matcher, float[] Logits, int Allowed) MaskAgainstTokenByTokenCheck(OutputConstraint constraint, string prefix)
+    {
+        var matcher = constraint.Start(Qwen);
         byte[] prefixBytes = Encoding.UTF8.GetBytes(prefix);
         if (prefixBytes.Length > 0)
             matcher.Accept(prefixBytes);
-
         var logits = new float[Qwen.VocabSize];
         matcher.Mask(logits);
-
         int allowed = 0;
         for (int id = 0; id < Qwen.VocabSize; id++)
         {
             byte[] token = Qwen.TokenBytes(id).ToArray();
             bool expected = !Qwen.IsSpecialToken(id) && token.Length > 0 &&
-                            ConstraintGrammarTests.IsPrefix(Schema, [.. prefixBytes, .. token]);
-            bool masked = float.IsNegativeInfinity(logits[id]);
-            if (expected == masked)
+                            ConstraintGrammarTests.IsPrefix(constraint, [.. prefixBytes, .. token]);
+            if (expected == float.IsNegativeInfinity(logits[id]))
                 Assert.Fail($"after '{prefix}': token {id} {Encoding.UTF8.GetString(token)} expected {(expected ? "allowed" : "masked")}");
             if (expected)
                 allowed++;
         }
-        Assert.IsGreaterThan(0, allowed, $"after '{prefix}' some token must continue");
+        return (matcher, logits, allowed);
     }
 
     private static readonly OutputConstraint AutoCalls = OpenWeights.Onnx.Generation.Tools.ToolCallConstraint.Auto(
@@ -78,23 +85,7 @@ public sealed class ConstraintMaskTests
     [DataRow("<tool_call>\n{\"name\": \"get_forecast\", \"arguments\": {\"city\": \"Oslo\"}}\n</tool_call> And")]
     public void AutoToolCallMaskEqualsTokenByTokenCheck(string prefix)
     {
-        var matcher = AutoCalls.Start(Qwen);
-        byte[] prefixBytes = Encoding.UTF8.GetBytes(prefix);
-        if (prefixBytes.Length > 0)
-            matcher.Accept(prefixBytes);
-        var logits = new float[Qwen.VocabSize];
-        matcher.Mask(logits);
-        int allowed = 0;
-        for (int id = 0; id < Qwen.VocabSize; id++)
-        {
-            byte[] token = Qwen.TokenBytes(id).ToArray();
-            bool expected = !Qwen.IsSpecialToken(id) && token.Length > 0 &&
-                            ConstraintGrammarTests.IsPrefix(AutoCalls, [.. prefixBytes, .. token]);
-            if (expected == float.IsNegativeInfinity(logits[id]))
-                Assert.Fail($"after '{prefix}': token {id} {Encoding.UTF8.GetString(token)} expected {(expected ? "allowed" : "masked")}");
-            if (expected)
-                allowed++;
-        }
+        var (matcher, logits, allowed) = MaskAgainstTokenByTokenCheck(AutoCalls, prefix);
         bool marker = !float.IsNegativeInfinity(logits[Qwen.TokenToId("<tool_call>")!.Value]);
         bool inText = prefix is "" or "Let me check <tool_";
         Assert.AreEqual(inText, marker, "the marker token is allowed exactly where a call may open");
